@@ -1,0 +1,645 @@
+//! `SostleConfig` (SPEC §5): the one YAML file that holds the epoch origin, the crew registry,
+//! suite and layer overrides, MEGSCIFIAR gates, token and exemption settings and the chaos pool.
+//!
+//! Loading is all-or-nothing: the text is parsed, deserialized (unknown keys are errors) and
+//! validated into a new [`Config`]; any problem is a [`ConfigError`] with the key path and its
+//! line, and nothing of the file is applied.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::epoch;
+use crate::layer::{Layer, LayerSet};
+use crate::suite::{self, Escalation, ExemptCondition, ExemptRule, LayerSpec, PolicySpec, Verdict};
+use crate::yaml::{self, Node};
+
+/// The roles a crew member can hold.
+pub const ROLES: [&str; 7] = ["crew", "l3", "l5-authorized", "bosun", "imhotep", "kay", "megscifiar"];
+
+/// A registered crew member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrewMember {
+    /// Crew name (`BOSUN`).
+    pub name: String,
+    /// Identity such as `kayyo@pemos.ca`, if any.
+    pub identity: Option<String>,
+    /// Roles held.
+    pub roles: Vec<String>,
+}
+
+impl CrewMember {
+    /// Whether the member holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// One MEGSCIFIAR gate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MegGate {
+    /// Whether it is open.
+    pub open: bool,
+    /// Who opened it.
+    pub opened_by: Option<String>,
+    /// When it was opened.
+    pub opened_at: Option<Timestamp>,
+}
+
+/// The spot chaos node pool settings (used by bootstrap and trials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChaosPool {
+    /// Node pool name.
+    pub name: String,
+    /// VM size.
+    pub vm_size: String,
+    /// Autoscaler minimum.
+    pub min_count: u32,
+    /// Autoscaler maximum.
+    pub max_count: u32,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Epoch origin.
+    pub origin: Timestamp,
+    /// Layer for namespaces that have none, if set.
+    pub default_layer: Option<Layer>,
+    /// Explicit namespace → layer assignments.
+    pub namespaces: BTreeMap<String, Layer>,
+    /// The crew registry.
+    pub crew: Vec<CrewMember>,
+    /// The policy table.
+    pub policies: Vec<PolicySpec>,
+    /// The layer table.
+    pub layers: Vec<LayerSpec>,
+    /// MEGSCIFIAR gates 1–5.
+    pub gates: [MegGate; 5],
+    /// Token secret from the config (the environment variable wins in the CLI).
+    pub token_secret: Option<String>,
+    /// Longest an exemption may run, in days.
+    pub exemption_max_days: u32,
+    /// Users allowed to write exemption annotations (webhook).
+    pub exemption_writers: Vec<String>,
+    /// The chaos pool.
+    pub chaos_pool: ChaosPool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let member = |name: &str, identity: Option<&str>, roles: &[&str]| CrewMember {
+            name: name.to_string(),
+            identity: identity.map(str::to_string),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        };
+        Config {
+            origin: epoch::default_origin(),
+            default_layer: None,
+            namespaces: BTreeMap::new(),
+            crew: vec![
+                member("BOSUN", None, &["crew", "l3", "bosun"]),
+                member("IMHOTEP", None, &["crew", "l3", "l5-authorized", "imhotep"]),
+                member("RICK", None, &["crew", "l3"]),
+                member("CODY", None, &["crew", "l3"]),
+                member("GREYBACK", None, &["crew", "l3"]),
+                member("TAZ", None, &["crew", "l3"]),
+                member("Kay", Some("kayyo@pemos.ca"), &["crew", "l3", "l5-authorized", "kay"]),
+            ],
+            policies: suite::default_policies(),
+            layers: suite::default_layers(),
+            gates: Default::default(),
+            token_secret: None,
+            exemption_max_days: 30,
+            exemption_writers: Vec::new(),
+            chaos_pool: ChaosPool {
+                name: "chaospool".into(),
+                vm_size: "Standard_B2s_v2".into(),
+                min_count: 0,
+                max_count: 4,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// A crew member named by crew name or by identity.
+    pub fn crew_member(&self, who: &str) -> Option<&CrewMember> {
+        self.crew
+            .iter()
+            .find(|c| c.name == who || c.identity.as_deref() == Some(who))
+    }
+
+    /// The policy with id `id`.
+    pub fn policy(&self, id: &str) -> Option<&PolicySpec> {
+        self.policies.iter().find(|p| p.id == id)
+    }
+
+    /// The row of the layer table for `layer`.
+    pub fn layer(&self, layer: Layer) -> Option<&LayerSpec> {
+        self.layers.iter().find(|l| l.layer == layer)
+    }
+
+    /// The layer of a namespace known to the config alone: explicit assignment, then the name
+    /// pattern (including renamed layer namespaces).
+    pub fn namespace_layer(&self, ns: &str) -> Option<Layer> {
+        if let Some(l) = self.namespaces.get(ns) {
+            return Some(*l);
+        }
+        if let Some(spec) = self.layers.iter().find(|l| l.namespace == ns) {
+            return Some(spec.layer);
+        }
+        Layer::from_namespace_name(ns)
+    }
+
+    /// Whether all five MEGSCIFIAR gates are open.
+    pub fn all_gates_open(&self) -> bool {
+        self.gates.iter().all(|g| g.open)
+    }
+
+    /// Parses and validates a config text. `source` names the file in errors.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        let loaded = yaml::load(text);
+        if let Some(e) = loaded.errors.first() {
+            return Err(ConfigError {
+                path: String::new(),
+                line: e.line,
+                col: e.col,
+                message: e.message.clone(),
+            });
+        }
+        let root = match loaded.documents.as_slice() {
+            [one] => &one.root,
+            [] => {
+                return Err(ConfigError::at(None, "", "the config file is empty"));
+            }
+            _ => {
+                return Err(ConfigError::at(
+                    None,
+                    "",
+                    "the config file must hold exactly one document (kind: SostleConfig)",
+                ))
+            }
+        };
+        let json = root.to_json();
+        let raw: RawConfig = serde_path_to_error::deserialize(&json).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            ConfigError::at(Some(root), &path, &e.inner().to_string())
+        })?;
+        raw.validate().map_err(|(path, msg)| ConfigError::at(Some(root), &path, &msg))
+    }
+}
+
+/// A config problem: where (key path and position) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct ConfigError {
+    /// Key path such as `suite.policies.deny_no_limits.verdict`.
+    pub path: String,
+    /// 1-based line (0 when unknown).
+    pub line: u32,
+    /// 1-based column (0 when unknown).
+    pub col: u32,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn at(root: Option<&Node>, path: &str, message: &str) -> ConfigError {
+        let pos = root.map(|r| locate_path(r, path)).unwrap_or_default();
+        ConfigError {
+            path: path.to_string(),
+            line: pos.line,
+            col: pos.col,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Position of the deepest existing node on a dotted path like `crew[2].roles[0]`.
+fn locate_path(root: &Node, path: &str) -> yaml::Pos {
+    let mut node = root;
+    let mut pos = root.pos;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, indexes) = match seg.find('[') {
+            Some(i) => (seg.get(..i).unwrap_or(seg), seg.get(i..).unwrap_or("")),
+            None => (seg, ""),
+        };
+        if !key.is_empty() {
+            match node.entry(key) {
+                Some(e) => {
+                    pos = e.key_pos;
+                    node = &e.value;
+                }
+                None => return pos,
+            }
+        }
+        for idx in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let Ok(i) = idx.parse::<usize>() else { return pos };
+            match node.as_seq().and_then(|s| s.get(i)) {
+                Some(n) => {
+                    pos = n.pos;
+                    node = n;
+                }
+                None => return pos,
+            }
+        }
+    }
+    pos
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    epoch: Option<RawEpoch>,
+    #[serde(default)]
+    default_layer: Option<String>,
+    #[serde(default)]
+    namespaces: BTreeMap<String, String>,
+    #[serde(default)]
+    crew: Vec<RawCrew>,
+    #[serde(default)]
+    suite: Option<RawSuite>,
+    #[serde(default)]
+    layers: BTreeMap<String, RawLayer>,
+    #[serde(default)]
+    gates: BTreeMap<String, RawGate>,
+    #[serde(default)]
+    tokens: Option<RawTokens>,
+    #[serde(default)]
+    exemptions: Option<RawExemptions>,
+    #[serde(default)]
+    chaos_pool: Option<RawChaosPool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEpoch {
+    origin: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCrew {
+    name: String,
+    #[serde(default)]
+    identity: Option<String>,
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSuite {
+    #[serde(default)]
+    policies: BTreeMap<String, RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    layers: Option<Vec<String>>,
+    #[serde(default)]
+    verdict: Option<Verdict>,
+    #[serde(default)]
+    escalation: Option<Option<RawEscalation>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    floor: Option<f64>,
+    #[serde(default)]
+    exemptable: Option<Vec<RawExemptRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEscalation {
+    day: i64,
+    verdict: Verdict,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawExemptRule {
+    layers: Vec<String>,
+    #[serde(default)]
+    requires_open_trial: bool,
+    #[serde(default)]
+    reviewed_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawLayer {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    approvers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawGate {
+    open: bool,
+    #[serde(default)]
+    opened_by: Option<String>,
+    #[serde(default)]
+    opened_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTokens {
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawExemptions {
+    #[serde(default)]
+    max_days: Option<u32>,
+    #[serde(default)]
+    writers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawChaosPool {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    vm_size: Option<String>,
+    #[serde(default)]
+    min_count: Option<u32>,
+    #[serde(default)]
+    max_count: Option<u32>,
+}
+
+type Invalid = (String, String);
+
+fn parse_layer(path: String, s: &str) -> Result<Layer, Invalid> {
+    Layer::parse(s).ok_or_else(|| (path, format!("`{s}` is not a layer; write L0…L7 or trial")))
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, Invalid> {
+        let mut cfg = Config::default();
+        if self.api_version != "sostle.eose.ca/v1" {
+            return Err((
+                "apiVersion".into(),
+                format!("`{}` is not supported; write sostle.eose.ca/v1", self.api_version),
+            ));
+        }
+        if self.kind != "SostleConfig" {
+            return Err(("kind".into(), format!("`{}` is not SostleConfig", self.kind)));
+        }
+        if let Some(e) = self.epoch {
+            cfg.origin = epoch::parse_rfc3339(&e.origin).map_err(|m| ("epoch.origin".into(), m))?;
+        }
+        if let Some(l) = self.default_layer {
+            cfg.default_layer = Some(parse_layer("defaultLayer".into(), &l)?);
+        }
+        for (ns, l) in self.namespaces {
+            let layer = parse_layer(format!("namespaces.{ns}"), &l)?;
+            cfg.namespaces.insert(ns, layer);
+        }
+        for (i, c) in self.crew.into_iter().enumerate() {
+            let path = format!("crew[{i}]");
+            if c.name.trim().is_empty() {
+                return Err((format!("{path}.name"), "a crew member needs a name".into()));
+            }
+            for (j, r) in c.roles.iter().enumerate() {
+                if !ROLES.contains(&r.as_str()) {
+                    return Err((
+                        format!("{path}.roles[{j}]"),
+                        format!("unknown role `{r}`; roles are {}", ROLES.join(", ")),
+                    ));
+                }
+            }
+            let member = CrewMember {
+                name: c.name,
+                identity: c.identity.filter(|s| !s.is_empty()),
+                roles: c.roles,
+            };
+            if let Some(id) = &member.identity {
+                if cfg.crew.iter().any(|m| m.identity.as_ref() == Some(id) && m.name != member.name) {
+                    return Err((
+                        format!("{path}.identity"),
+                        format!("identity `{id}` already belongs to another crew member"),
+                    ));
+                }
+            }
+            match cfg.crew.iter_mut().find(|m| m.name == member.name) {
+                Some(existing) => *existing = member,
+                None => cfg.crew.push(member),
+            }
+        }
+        if let Some(s) = self.suite {
+            for (id, rp) in s.policies {
+                let base = format!("suite.policies.{id}");
+                let Some(p) = cfg.policies.iter_mut().find(|p| p.id == id) else {
+                    let names: Vec<String> = suite::default_policies().into_iter().map(|p| p.id).collect();
+                    return Err((
+                        base,
+                        format!("unknown policy `{id}`; the suite has {}", names.join(", ")),
+                    ));
+                };
+                if let Some(layers) = rp.layers {
+                    p.layers = LayerSet::parse_items(layers.iter().map(String::as_str))
+                        .map_err(|m| (format!("{base}.layers"), m))?;
+                }
+                if let Some(v) = rp.verdict {
+                    p.verdict = v;
+                }
+                if let Some(e) = rp.escalation {
+                    p.escalation = e.map(|e| Escalation { from_day: e.day, verdict: e.verdict });
+                }
+                if let Some(en) = rp.enabled {
+                    p.enabled = en;
+                }
+                if let Some(f) = rp.floor {
+                    if !(0.0..=1.0).contains(&f) {
+                        return Err((format!("{base}.floor"), format!("{f} is outside [0, 1]")));
+                    }
+                    p.floor = f;
+                }
+                if let Some(rules) = rp.exemptable {
+                    let mut out = Vec::new();
+                    for (k, r) in rules.into_iter().enumerate() {
+                        let rpath = format!("{base}.exemptable[{k}]");
+                        let layers = LayerSet::parse_items(r.layers.iter().map(String::as_str))
+                            .map_err(|m| (format!("{rpath}.layers"), m))?;
+                        if p.id == "deny_privileged" && layers != LayerSet::NONE {
+                            return Err((rpath, "deny_privileged can never be exempted".into()));
+                        }
+                        if layers.contains(Layer::L6) || layers.contains(Layer::L7) {
+                            return Err((
+                                format!("{rpath}.layers"),
+                                "L6 and L7 exempt nothing".into(),
+                            ));
+                        }
+                        let condition = match (r.requires_open_trial, r.reviewed_by) {
+                            (true, None) => Some(ExemptCondition::TrialOpen),
+                            (false, Some(role)) => {
+                                if !ROLES.contains(&role.as_str()) {
+                                    return Err((
+                                        format!("{rpath}.reviewedBy"),
+                                        format!("unknown role `{role}`"),
+                                    ));
+                                }
+                                Some(ExemptCondition::ReviewedBy(role))
+                            }
+                            (false, None) => None,
+                            (true, Some(_)) => {
+                                return Err((
+                                    rpath,
+                                    "give requiresOpenTrial or reviewedBy, not both".into(),
+                                ))
+                            }
+                        };
+                        out.push(ExemptRule { layers, condition });
+                    }
+                    p.exempt = out;
+                }
+            }
+        }
+        for (name, rl) in self.layers {
+            let layer = parse_layer(format!("layers.{name}"), &name)?;
+            let Some(spec) = cfg.layers.iter_mut().find(|l| l.layer == layer) else {
+                continue;
+            };
+            if let Some(ns) = rl.namespace {
+                spec.namespace = ns;
+            }
+            if let Some(a) = rl.approvers {
+                for (j, r) in a.iter().enumerate() {
+                    if r != "self" && !ROLES.contains(&r.as_str()) {
+                        return Err((
+                            format!("layers.{name}.approvers[{j}]"),
+                            format!("unknown role `{r}`"),
+                        ));
+                    }
+                }
+                if matches!(layer, Layer::L6) && !a.is_empty() {
+                    return Err((
+                        format!("layers.{name}.approvers"),
+                        "L6 is closed: it has no approvers".into(),
+                    ));
+                }
+                spec.approvers = a;
+            }
+        }
+        for (name, g) in self.gates {
+            let path = format!("gates.{name}");
+            let n: usize = name
+                .strip_prefix("gate-")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| (path.clone(), "gates are gate-1 … gate-5".to_string()))?;
+            let opened_at = match g.opened_at {
+                Some(t) => Some(epoch::parse_rfc3339(&t).map_err(|m| (format!("{path}.openedAt"), m))?),
+                None => None,
+            };
+            if g.open && g.opened_by.is_none() {
+                return Err((format!("{path}.openedBy"), "an open gate must say who opened it".into()));
+            }
+            if let Some(who) = &g.opened_by {
+                if !cfg.crew.iter().any(|c| &c.name == who || c.identity.as_ref() == Some(who)) {
+                    return Err((format!("{path}.openedBy"), format!("`{who}` is not registered crew")));
+                }
+            }
+            if let Some(slot) = cfg.gates.get_mut(n - 1) {
+                *slot = MegGate { open: g.open, opened_by: g.opened_by, opened_at };
+            }
+        }
+        if let Some(t) = self.tokens {
+            if let Some(s) = &t.secret {
+                if s.len() < 16 {
+                    return Err(("tokens.secret".into(), "the token secret needs at least 16 characters".into()));
+                }
+            }
+            cfg.token_secret = t.secret;
+        }
+        if let Some(e) = self.exemptions {
+            if let Some(d) = e.max_days {
+                if d == 0 || d > 365 {
+                    return Err(("exemptions.maxDays".into(), "maxDays must be between 1 and 365: no permanent waivers".into()));
+                }
+                cfg.exemption_max_days = d;
+            }
+            cfg.exemption_writers = e.writers;
+        }
+        if let Some(c) = self.chaos_pool {
+            if let Some(n) = c.name {
+                cfg.chaos_pool.name = n;
+            }
+            if let Some(v) = c.vm_size {
+                cfg.chaos_pool.vm_size = v;
+            }
+            if let Some(v) = c.min_count {
+                cfg.chaos_pool.min_count = v;
+            }
+            if let Some(v) = c.max_count {
+                cfg.chaos_pool.max_count = v;
+            }
+            if cfg.chaos_pool.min_count > cfg.chaos_pool.max_count {
+                return Err(("chaosPool.minCount".into(), "minCount is above maxCount".into()));
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HEAD: &str = "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n";
+
+    #[test]
+    fn minimal_config_is_the_default() {
+        assert_eq!(Config::from_yaml(HEAD).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_key_path_and_line() {
+        let e = Config::from_yaml(&format!("{HEAD}suite:\n  policies:\n    deny_no_limits:\n      verdict: maybe\n")).unwrap_err();
+        assert_eq!(e.path, "suite.policies.deny_no_limits.verdict");
+        assert_eq!(e.line, 6);
+        let e = Config::from_yaml(&format!("{HEAD}crew:\n- name: NOVA\n  roles: [crew, pilot]\n")).unwrap_err();
+        assert_eq!(e.path, "crew[0].roles[1]");
+        assert_eq!(e.line, 5);
+        let e = Config::from_yaml(&format!("{HEAD}colour: blue\n")).unwrap_err();
+        assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn privileged_cannot_be_made_exemptable() {
+        let e = Config::from_yaml(&format!(
+            "{HEAD}suite:\n  policies:\n    deny_privileged:\n      exemptable:\n      - layers: [L3]\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("never"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let c = Config::from_yaml(&format!(
+            "{HEAD}crew:\n- name: NOVA\n  identity: nova@pemos.ca\n  roles: [crew, l3]\nsuite:\n  policies:\n    warn_trendal_missing:\n      verdict: deny\n      floor: 0.7\n"
+        ))
+        .unwrap();
+        assert!(c.crew_member("nova@pemos.ca").is_some());
+        let p = c.policy("warn_trendal_missing").unwrap();
+        assert_eq!((p.verdict, p.floor), (Verdict::Deny, 0.7));
+    }
+}

@@ -1,0 +1,20 @@
+//! sostle-core: the pure engine of sostle.
+//!
+//! Files and requests become a [`yaml::Node`] tree that keeps every field's line and column;
+//! the [`eval::Engine`] judges each object against its layer's gate and the policy suite (a data
+//! table, [`suite`], with config overrides, [`config`]); the results carry exact positions.
+//! Nothing here touches the file system, the network, stdout or the clock: the CLI and the
+//! admission webhook pass those in, and so reach the same decision on the same object.
+
+pub mod config;
+pub mod epoch;
+pub mod eval;
+pub mod layer;
+pub mod policies;
+pub mod suite;
+pub mod token;
+pub mod yaml;
+
+pub use config::{Config, ConfigError};
+pub use eval::{Engine, EvalContext, Outcome, PolicyResult, ResourceReport, Violation};
+pub use layer::Layer;
