@@ -340,6 +340,8 @@ struct Builder {
     anchors: HashMap<usize, Anchored>,
     nodes: usize,
     root: Option<Node>,
+    /// Errors that spoil the current document but not the parse (duplicate keys).
+    soft: Vec<LoadError>,
 }
 
 /// Loads every document of a text under the given limits.
@@ -355,12 +357,14 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
         anchors: HashMap::new(),
         nodes: 0,
         root: None,
+        soft: Vec::new(),
     };
     let mut index = 0usize;
     while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(ev) => ev,
             Err(e) => {
+                out.errors.append(&mut b.soft);
                 let p = pos_of(e.marker());
                 out.errors.push(LoadError {
                     line: p.line,
@@ -380,8 +384,16 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
                 Ok(())
             }
             Event::DocumentEnd => {
-                if let Some(root) = b.root.take() {
-                    push_document(root, &mut index, &mut out);
+                let root = b.root.take();
+                if b.soft.is_empty() {
+                    if let Some(root) = root {
+                        push_document(root, &mut index, &mut out);
+                    }
+                } else {
+                    // The document is invalid (as the API server would find it): report it,
+                    // count it, and go on with the next one.
+                    out.errors.append(&mut b.soft);
+                    index += 1;
                 }
                 Ok(())
             }
@@ -414,6 +426,7 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
             _ => Ok(()),
         };
         if let Err(e) = res {
+            out.errors.append(&mut b.soft);
             out.errors.push(e);
             return out;
         }
@@ -636,7 +649,7 @@ impl Builder {
                         return Ok(());
                     }
                     if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        return Err(Self::err(
+                        self.soft.push(Self::err(
                             key_pos,
                             format!(
                                 "duplicate key \"{}\" at line {} (first defined at line {}); \
@@ -644,6 +657,7 @@ impl Builder {
                                 key, key_pos.line, first.key_pos.line
                             ),
                         ));
+                        return Ok(());
                     }
                     entries.push(Entry {
                         key,
@@ -774,8 +788,11 @@ mod tests {
 
     #[test]
     fn duplicate_keys_name_both_lines() {
-        let l = load("spec:\n  selector: a\n  x: 1\n  selector: b\n");
+        let l = load("spec:\n  selector: a\n  x: 1\n  selector: b\n---\nkind: Next\n");
         assert_eq!(l.errors.len(), 1);
+        // The document after the bad one is still read, and keeps its number.
+        assert_eq!(l.documents.len(), 1);
+        assert_eq!(l.documents[0].index, 1);
         let e = &l.errors[0];
         assert_eq!((e.line, e.col), (4, 3));
         assert!(e.message.contains("line 4") && e.message.contains("line 2"), "{}", e.message);

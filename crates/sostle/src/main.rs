@@ -1,1 +1,173 @@
-fn main() {}
+//! The one `sostle` binary: parse flags, build settings, call the core, print. Kept thin — the
+//! decisions live in `sostle-core`.
+
+mod bench;
+mod check;
+mod cli;
+mod output;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use jiff::Timestamp;
+use sostle_core::{token, Engine, Layer};
+
+use crate::cli::{Cli, Command, Common, Format, TestArgs, TokenCommand};
+
+/// Exit status for a run error (SPEC §13).
+const EXIT_ERROR: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; a bad flag is a run error (exit 3).
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_ERROR),
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Test(args) => cmd_test(args),
+        Command::Token(t) => cmd_token(t),
+        Command::Bench(b) => bench::run(&b),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // A closed pipe (`sostle test … | head`) is not an error worth a message.
+            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// The instant to evaluate at: `--now` / `SOSTLE_NOW`, else the system clock.
+fn now_from(common: &Common) -> anyhow::Result<Timestamp> {
+    match &common.now {
+        Some(s) => sostle_core::epoch::parse_rfc3339(s).map_err(|m| anyhow::anyhow!("--now: {m}")),
+        None => Ok(Timestamp::now()),
+    }
+}
+
+fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
+    Layer::parse(s).ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
+}
+
+fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
+    std::env::var("SOSTLE_TOKEN_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| config.token_secret.clone())
+        .map(String::into_bytes)
+}
+
+fn use_color() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && io::stdout().is_terminal()
+}
+
+fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
+    let config = check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let now = now_from(&args.common)?;
+    let layer = match &args.sostle_layer {
+        Some(s) => Some(parse_layer("--sostle-layer", s)?),
+        None => None,
+    };
+    let settings = check::TestSettings {
+        paths: args.paths,
+        layer,
+        now,
+        token_secret: token_secret(&config),
+    };
+    let engine = Engine::new(Arc::new(config));
+    let mut errors = Vec::new();
+    let sources = check::collect_sources(&settings.paths, &mut errors);
+    let report = check::run(&engine, &settings, &sources, errors);
+    let stdout = io::stdout();
+    let mut w = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let opts = output::PrintOptions {
+        color: use_color(),
+        now_seconds: now.as_second(),
+    };
+    match args.output {
+        Format::Human => output::human(&report, opts, &mut w)?,
+        Format::Json => output::json(&report, &mut w)?,
+        Format::Junit => output::junit(&report, &mut w)?,
+        Format::Sarif => output::sarif(&report, engine.config(), &mut w)?,
+        Format::Tap => output::tap(&report, &mut w)?,
+        Format::Github => output::github(&report, &mut w)?,
+        Format::Policyreport => output::policyreport(&report, opts, &mut w)?,
+    }
+    w.flush()?;
+    if args.output != Format::Human && !report.errors.is_empty() {
+        // Machine formats carry the errors; say so on stderr too so a person sees them.
+        let mut e = io::stderr().lock();
+        for err in &report.errors {
+            writeln!(e, "error: {}:{}:{}: {}", err.file, err.line, err.column, err.message)?;
+        }
+    }
+    Ok(report.exit_code(args.fail_on_warn))
+}
+
+fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
+    match t {
+        TokenCommand::Issue {
+            crew,
+            layer,
+            expires,
+            common,
+        } => {
+            let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let layer = parse_layer("--layer", &layer)?;
+            let member = config
+                .crew_member(&crew)
+                .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
+            let expires = sostle_core::epoch::parse_rfc3339(&expires).map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
+            let now = now_from(&common)?;
+            if expires <= now {
+                anyhow::bail!("--expires: {expires} is not in the future");
+            }
+            let secret = token_secret(&config)
+                .ok_or_else(|| anyhow::anyhow!("no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"))?;
+            let tok = token::issue(&secret, &member.name, layer, expires.as_second());
+            println!("{tok}");
+            Ok(0)
+        }
+        TokenCommand::Verify {
+            token: tok,
+            crew,
+            layer,
+            common,
+        } => {
+            let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let layer = parse_layer("--layer", &layer)?;
+            let member = config
+                .crew_member(&crew)
+                .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
+            let now = now_from(&common)?;
+            let secret = token_secret(&config)
+                .ok_or_else(|| anyhow::anyhow!("no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"))?;
+            let names = config.crew.iter().map(|c| c.name.as_str());
+            match token::verify(&secret, &tok, &member.name, layer, now.as_second(), names) {
+                Ok(()) => {
+                    println!("valid: {} at {layer}", member.name);
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("refused: {e}");
+                    Ok(1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `sostle bench`: the whole check beside a parse-only pass of the same parser, over the same
+//! files, in one run — ratios, not lone times, because these machines are shared and noisy.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use sostle_core::{yaml, Config, Engine, Layer};
+
+use crate::check::{self, Source, TestSettings};
+use crate::cli::BenchArgs;
+
+fn best<F: FnMut() -> usize>(iterations: u32, mut f: F) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut n = 0;
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        n = f();
+        best = best.min(t.elapsed());
+    }
+    (best, n)
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
+    let mut errors = Vec::new();
+    let sources = check::collect_sources(&args.paths, &mut errors);
+    let texts: Vec<Vec<u8>> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) => std::fs::read(p).ok(),
+            Source::Stdin(b) => Some(b.to_vec()),
+        })
+        .collect();
+    let bytes: usize = texts.iter().map(Vec::len).sum();
+    let threads = rayon::current_num_threads();
+    let engine = Engine::new(Arc::new(Config::default()));
+    let settings = TestSettings {
+        paths: args.paths.clone(),
+        layer: Some(Layer::Trial),
+        now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z").map_err(anyhow::Error::msg)?,
+        token_secret: None,
+    };
+    let n = args.iterations;
+    let (parse1, docs) = best(n, || texts.iter().map(|t| yaml::load_bytes(t).documents.len()).sum());
+    let (parse_par, _) = best(n, || texts.par_iter().map(|t| yaml::load_bytes(t).documents.len()).sum());
+    let (eval_mem, results) = best(n, || {
+        texts
+            .par_iter()
+            .map(|t| {
+                let loaded = yaml::load_bytes(t);
+                let ctx = sostle_core::EvalContext {
+                    now: settings.now,
+                    layer_override: settings.layer,
+                    namespaces: &sostle_core::eval::NoLabels,
+                    token_secret: None,
+                    locks: None,
+                };
+                loaded.documents.iter().map(|d| engine.evaluate(&d.root, &ctx).results.len()).sum::<usize>()
+            })
+            .sum()
+    });
+    let (whole, _) = best(n, || {
+        let report = check::run(&engine, &settings, &sources, Vec::new());
+        let mut sink = io::sink();
+        let _ = crate::output::json(&report, &mut sink);
+        report.resources.len()
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut out = io::stdout().lock();
+    writeln!(out, "corpus: {} files, {:.1} MiB, {docs} documents, {results} results per pass; {threads} threads; best of {n}", texts.len(), bytes as f64 / 1048576.0)?;
+    writeln!(out, "{:<52} {:>9} {:>8}", "measurement", "ms", "ratio")?;
+    let base = ms(parse1);
+    for (name, d) in [
+        ("parse only, 1 thread (baseline)", parse1),
+        ("parse only, parallel", parse_par),
+        ("parse + evaluate (trial layer), parallel, in memory", eval_mem),
+        ("whole check: read + parse + evaluate + JSON, parallel", whole),
+    ] {
+        writeln!(out, "{name:<52} {:>9.1} {:>7.2}x", ms(d), ms(d) / base)?;
+    }
+    writeln!(out, "throughput of the whole check: {:.1} MiB/s, {:.0} documents/s", bytes as f64 / 1048576.0 / whole.as_secs_f64(), docs as f64 / whole.as_secs_f64())?;
+    Ok(0)
+}

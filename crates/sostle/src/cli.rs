@@ -1,0 +1,134 @@
+//! The command line, as clap types. The doc comments are the help text: the first line is what
+//! `-h` shows, the rest is added by `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Layered policy trials for Kubernetes workloads.
+///
+/// sostle checks manifests against a layer-aware policy suite (layers L0–L7 and the
+/// chaos-trial namespace), with exact file:line:column for every finding. One engine serves
+/// the CLI (for CI and laptops) and the admission webhook (in the cluster).
+#[derive(Debug, Parser)]
+#[command(name = "sostle", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests against their layer's gate and the policy suite.
+    ///
+    /// Reads files, directories (recursively: .yaml, .yml, .json, in sorted order) and `-`
+    /// (stdin). Multi-document YAML and `kind: List` are split into resources. A resource's
+    /// layer comes from --sostle-layer, else from its namespace's `sostle-layer` label (on a
+    /// Namespace object in the input), else from the namespace name (`sostle-l<N>-*`,
+    /// `chaos-trial`); resources with no layer are reported as unlayered and never denied.
+    ///
+    /// Exit status: 0 no failures (warnings allowed); 1 any failure; with --fail-on-warn, 1 for
+    /// warnings only and 2 for failures; 3 when the run had an error (unreadable or unparsable
+    /// input, bad config, bad flag) — after every other input was still checked and reported.
+    Test(TestArgs),
+    /// Issue and verify SOSTLE tokens (the L4 gate).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Measure sostle over a corpus: parse-only beside the whole check, in one run.
+    ///
+    /// Prints wall times for a single-threaded parse-only pass, a parallel parse-only pass and
+    /// the whole check (parse, evaluate every layer's suite, JSON report) over the same files,
+    /// with ratios. Use it on ../shared/corpus; see docs/performance.md.
+    Bench(BenchArgs),
+}
+
+/// Output formats of `sostle test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Grouped by file, file:line:col, a fix per finding, a summary line.
+    Human,
+    /// The `sostle/v1` report (SPEC §13): one result per resource and policy.
+    Json,
+    /// JUnit XML: one test case per resource and policy.
+    Junit,
+    /// SARIF 2.1.0 with regions, for code-scanning dashboards.
+    Sarif,
+    /// TAP version 13.
+    Tap,
+    /// GitHub Actions workflow annotations.
+    Github,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReport objects, one per namespace.
+    Policyreport,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// SostleConfig file (YAML); the built-in default reproduces the seed.
+    #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Evaluate as of this instant (RFC 3339) instead of the system clock.
+    #[arg(long, env = "SOSTLE_NOW", value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Files, directories, or `-` for stdin.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Judge every resource at this layer (L0…L7 or trial), whatever its namespace.
+    #[arg(long, value_name = "LAYER")]
+    pub sostle_layer: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "human")]
+    pub output: Format,
+    /// Exit 1 on warnings alone, and 2 on failures.
+    #[arg(long)]
+    pub fail_on_warn: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token for a crew member at a layer.
+    ///
+    /// The secret comes from SOSTLE_TOKEN_SECRET, else from `tokens.secret` in the config.
+    /// Prints the token alone, ready for `kubectl label … sostle-token=<token>`.
+    Issue {
+        /// Crew member (crew name or identity).
+        #[arg(long)]
+        crew: String,
+        /// Layer the token admits to.
+        #[arg(long)]
+        layer: String,
+        /// When the token expires (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        expires: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Verify a token for a crew member at a layer; exit 1 with the reason when refused.
+    Verify {
+        /// The token.
+        token: String,
+        /// Crew member (crew name or identity).
+        #[arg(long)]
+        crew: String,
+        /// Layer it is presented at.
+        #[arg(long)]
+        layer: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Directory (or file) to measure.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Repetitions of each measurement (the best is reported).
+    #[arg(long, default_value_t = 5)]
+    pub iterations: u32,
+}

@@ -1,0 +1,568 @@
+//! Printers for `sostle test`: human, json (SPEC §13), junit, sarif 2.1.0, tap, github
+//! annotations and wgpolicyk8s.io PolicyReports. Each writes to any `Write`, so tests print
+//! into a `Vec`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::json;
+use sostle_core::{Config, Outcome, PolicyResult, Violation};
+
+use crate::check::{Located, Report};
+
+/// Options that change how a report is printed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintOptions {
+    /// ANSI colour.
+    pub color: bool,
+    /// Epoch seconds stamped on PolicyReport results.
+    pub now_seconds: i64,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    report: &'static str,
+    epoch_day: i64,
+    summary: crate::check::Summary,
+    results: Vec<JsonResult<'a>>,
+    errors: Vec<JsonError<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonResource<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    file: &'a str,
+    line: u32,
+    document: usize,
+    resource: JsonResource<'a>,
+    layer: &'static str,
+    policy: &'a str,
+    outcome: Outcome,
+    violations: Vec<JsonViolation<'a>>,
+    exemption: Option<()>,
+}
+
+#[derive(Serialize)]
+struct JsonViolation<'a> {
+    container: Option<&'a str>,
+    path: &'a str,
+    line: u32,
+    column: u32,
+    message: &'a str,
+    fix: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    file: &'a str,
+    line: u32,
+    column: u32,
+    message: &'a str,
+}
+
+fn resource_json(l: &Located) -> JsonResource<'_> {
+    let r = &l.report.resource;
+    JsonResource {
+        api_version: &r.api_version,
+        kind: &r.kind,
+        namespace: r.namespace.as_deref(),
+        name: &r.name,
+    }
+}
+
+/// `--output json`.
+pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let mut results = Vec::with_capacity(report.resources.len() * 11);
+    for l in &report.resources {
+        for r in &l.report.results {
+            results.push(JsonResult {
+                file: &l.file,
+                line: l.report.pos.line,
+                document: l.document,
+                resource: resource_json(l),
+                layer: l.report.layer.as_str(),
+                policy: &r.policy,
+                outcome: r.outcome,
+                violations: r
+                    .violations
+                    .iter()
+                    .map(|v| JsonViolation {
+                        container: v.container.as_deref(),
+                        path: &v.path,
+                        line: v.pos.line,
+                        column: v.pos.col,
+                        message: &v.message,
+                        fix: &v.fix,
+                    })
+                    .collect(),
+                exemption: None,
+            });
+        }
+    }
+    let out = JsonReport {
+        report: "sostle/v1",
+        epoch_day: report.epoch_day,
+        summary: report.summary(),
+        results,
+        errors: report
+            .errors
+            .iter()
+            .map(|e| JsonError {
+                file: &e.file,
+                line: e.line,
+                column: e.column,
+                message: &e.message,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *w, &out)?;
+    writeln!(w)
+}
+
+fn findings(l: &Located) -> impl Iterator<Item = (&PolicyResult, &Violation)> {
+    l.report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn))
+        .flat_map(|r| r.violations.iter().map(move |v| (r, v)))
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// `--output human`: findings grouped by file, `file:line:col`, a fix each, a summary line.
+pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Result<()> {
+    let p = Paint(opts.color);
+    let mut current: Option<&str> = None;
+    for l in &report.resources {
+        for (r, v) in findings(l) {
+            if current != Some(&*l.file) {
+                if current.is_some() {
+                    writeln!(w)?;
+                }
+                writeln!(w, "{}", p.wrap("1", &l.file))?;
+                current = Some(&l.file);
+            }
+            let (tag, code) = match r.outcome {
+                Outcome::Fail => ("FAIL", "31;1"),
+                _ => ("WARN", "33;1"),
+            };
+            writeln!(
+                w,
+                "  {}:{}:{}: {} {} {} [{}]",
+                l.file,
+                v.pos.line,
+                v.pos.col,
+                p.wrap(code, tag),
+                p.wrap("1", &r.policy),
+                l.report.resource.display(),
+                l.report.layer.as_str()
+            )?;
+            writeln!(w, "      {}", v.message)?;
+            writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
+        }
+    }
+    if current.is_some() {
+        writeln!(w)?;
+    }
+    for e in &report.errors {
+        let at = match (e.line, e.column) {
+            (0, _) => e.file.clone(),
+            (l, 0) => format!("{}:{l}", e.file),
+            (l, c) => format!("{}:{l}:{c}", e.file),
+        };
+        writeln!(w, "{} {at}: {}", p.wrap("31;1", "error:"), e.message)?;
+    }
+    let s = report.summary();
+    let fail = format!("{} fail", s.fail);
+    let warn = format!("{} warn", s.warn);
+    let errors = format!("{} error{}", s.errors, if s.errors == 1 { "" } else { "s" });
+    writeln!(
+        w,
+        "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {})",
+        s.resources,
+        s.pass,
+        if s.fail > 0 { p.wrap("31;1", &fail) } else { fail },
+        if s.warn > 0 { p.wrap("33;1", &warn) } else { warn },
+        s.exempted,
+        s.skip,
+        if s.errors > 0 { p.wrap("31;1", &errors) } else { errors },
+        report.epoch_day
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn violation_text(file: &str, vs: &[Violation]) -> String {
+    vs.iter()
+        .map(|v| format!("{file}:{}:{}: {} (fix: {})", v.pos.line, v.pos.col, v.message, v.fix))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `--output junit`: a test suite per file, a test case per resource and policy.
+pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let s = report.summary();
+    let mut by_file: Vec<(&str, Vec<&Located>)> = Vec::new();
+    for l in &report.resources {
+        match by_file.last_mut() {
+            Some((f, v)) if *f == &*l.file => v.push(l),
+            _ => by_file.push((&l.file, vec![l])),
+        }
+    }
+    writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        w,
+        r#"<testsuites name="sostle" tests="{}" failures="{}" skipped="{}" errors="{}">"#,
+        s.pass + s.fail + s.warn + s.exempted + s.skip,
+        s.fail,
+        s.skip + s.exempted,
+        s.errors
+    )?;
+    for (file, ls) in by_file {
+        let results = ls.iter().flat_map(|l| &l.report.results);
+        let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+        for r in results {
+            tests += 1;
+            match r.outcome {
+                Outcome::Fail => failures += 1,
+                Outcome::Skip | Outcome::Exempted => skipped += 1,
+                _ => {}
+            }
+        }
+        writeln!(
+            w,
+            r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" skipped="{skipped}" errors="0">"#,
+            xml_escape(file)
+        )?;
+        for l in ls {
+            for r in &l.report.results {
+                let name = format!("{} {} [{}]", l.report.resource.display(), r.policy, l.report.layer.as_str());
+                write!(w, r#"    <testcase classname="{}" name="{}""#, xml_escape(file), xml_escape(&name))?;
+                match r.outcome {
+                    Outcome::Pass => writeln!(w, "/>")?,
+                    Outcome::Skip => writeln!(w, "><skipped/></testcase>")?,
+                    Outcome::Exempted => writeln!(w, r#"><skipped message="exempted"/></testcase>"#)?,
+                    Outcome::Fail => {
+                        let first = r.violations.first().map_or("", |v| v.message.as_str());
+                        writeln!(
+                            w,
+                            r#"><failure type="{}" message="{}">{}</failure></testcase>"#,
+                            xml_escape(&r.policy),
+                            xml_escape(first),
+                            xml_escape(&violation_text(file, &r.violations))
+                        )?;
+                    }
+                    Outcome::Warn => writeln!(
+                        w,
+                        "><system-out>WARN {}</system-out></testcase>",
+                        xml_escape(&violation_text(file, &r.violations))
+                    )?,
+                }
+            }
+        }
+        writeln!(w, "  </testsuite>")?;
+    }
+    if !report.errors.is_empty() {
+        writeln!(
+            w,
+            r#"  <testsuite name="sostle errors" tests="{0}" failures="0" skipped="0" errors="{0}">"#,
+            report.errors.len()
+        )?;
+        for e in &report.errors {
+            writeln!(
+                w,
+                r#"    <testcase classname="{}" name="{}:{}:{}"><error message="{}"/></testcase>"#,
+                xml_escape(&e.file),
+                xml_escape(&e.file),
+                e.line,
+                e.column,
+                xml_escape(&e.message)
+            )?;
+        }
+        writeln!(w, "  </testsuite>")?;
+    }
+    writeln!(w, "</testsuites>")
+}
+
+/// `--output sarif`: SARIF 2.1.0, one result per offending field, with regions.
+pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<()> {
+    let mut rules = vec![json!({
+        "id": "layer_gate",
+        "name": "layer_gate",
+        "shortDescription": {"text": "the layer's own admission gate (SPEC §2)"},
+        "defaultConfiguration": {"level": "error"},
+    })];
+    for p in &config.policies {
+        rules.push(json!({
+            "id": p.id,
+            "name": p.id,
+            "shortDescription": {"text": p.summary},
+            "defaultConfiguration": {"level": if p.verdict == sostle_core::suite::Verdict::Deny { "error" } else { "warning" }},
+            "properties": {"layers": p.layers.to_string()},
+        }));
+    }
+    let mut results = Vec::new();
+    for l in &report.resources {
+        for (r, v) in findings(l) {
+            results.push(json!({
+                "ruleId": &*r.policy,
+                "level": if r.outcome == Outcome::Fail { "error" } else { "warning" },
+                "message": {"text": format!("{} — fix: {}", v.message, v.fix)},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri(&l.file)},
+                        "region": {"startLine": v.pos.line.max(1), "startColumn": v.pos.col.max(1)},
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": format!("{}#{}", l.report.resource.display(), v.path), "kind": "resource"}],
+                }],
+                "properties": {
+                    "resource": l.report.resource.display(),
+                    "layer": l.report.layer.as_str(),
+                    "container": v.container,
+                    "path": v.path,
+                    "document": l.document,
+                },
+            }));
+        }
+    }
+    let notifications: Vec<_> = report
+        .errors
+        .iter()
+        .map(|e| {
+            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}});
+            if e.line > 0 {
+                loc["physicalLocation"]["region"] = json!({"startLine": e.line, "startColumn": e.column.max(1)});
+            }
+            json!({"level": "error", "message": {"text": e.message}, "locations": [loc]})
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "sostle",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/eose/sostle",
+                "rules": rules,
+            }},
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+            "properties": {"epoch_day": report.epoch_day},
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+fn uri(file: &str) -> String {
+    file.replace('\\', "/").replace(' ', "%20")
+}
+
+/// `--output tap`: TAP version 13; warnings are `not ok … # TODO` (reported, not failing).
+pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let total: usize = report.resources.iter().map(|l| l.report.results.len()).sum::<usize>() + report.errors.len();
+    writeln!(w, "TAP version 13")?;
+    writeln!(w, "1..{total}")?;
+    let mut n = 0;
+    for l in &report.resources {
+        for r in &l.report.results {
+            n += 1;
+            let name = format!("{} {} {} [{}]", l.file, l.report.resource.display(), r.policy, l.report.layer.as_str());
+            let name = name.replace('#', "\\#");
+            match r.outcome {
+                Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
+                Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
+                Outcome::Exempted => writeln!(w, "ok {n} - {name} # SKIP exempted")?,
+                Outcome::Fail | Outcome::Warn => {
+                    if r.outcome == Outcome::Warn {
+                        writeln!(w, "not ok {n} - {name} # TODO warn")?;
+                    } else {
+                        writeln!(w, "not ok {n} - {name}")?;
+                    }
+                    writeln!(w, "  ---")?;
+                    writeln!(w, "  severity: {}", if r.outcome == Outcome::Fail { "fail" } else { "warn" })?;
+                    writeln!(w, "  violations:")?;
+                    for v in &r.violations {
+                        writeln!(w, "    - at: {}", serde_json::to_string(&format!("{}:{}:{}", l.file, v.pos.line, v.pos.col)).unwrap_or_default())?;
+                        writeln!(w, "      path: {}", serde_json::to_string(&v.path).unwrap_or_default())?;
+                        writeln!(w, "      message: {}", serde_json::to_string(&v.message).unwrap_or_default())?;
+                        writeln!(w, "      fix: {}", serde_json::to_string(&v.fix).unwrap_or_default())?;
+                    }
+                    writeln!(w, "  ...")?;
+                }
+            }
+        }
+    }
+    for e in &report.errors {
+        n += 1;
+        writeln!(w, "not ok {n} - error {}:{}:{}: {}", e.file, e.line, e.column, e.message.replace('#', "\\#"))?;
+    }
+    Ok(())
+}
+
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn gh_prop(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `--output github`: workflow commands that annotate the file and line in a pull request.
+pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    for l in &report.resources {
+        for (r, v) in findings(l) {
+            let level = if r.outcome == Outcome::Fail { "error" } else { "warning" };
+            writeln!(
+                w,
+                "::{level} file={},line={},col={},title={}::{}",
+                gh_prop(&l.file),
+                v.pos.line,
+                v.pos.col,
+                gh_prop(&format!("{} {}", r.policy, l.report.resource.display())),
+                gh_data(&format!("{} — fix: {}", v.message, v.fix))
+            )?;
+        }
+    }
+    for e in &report.errors {
+        let mut props = format!("file={}", gh_prop(&e.file));
+        if e.line > 0 {
+            props.push_str(&format!(",line={}", e.line));
+        }
+        if e.column > 0 {
+            props.push_str(&format!(",col={}", e.column));
+        }
+        writeln!(w, "::error {props},title=sostle error::{}", gh_data(&e.message))?;
+    }
+    let s = report.summary();
+    writeln!(
+        w,
+        "sostle: {} resources: {} pass, {} fail, {} warn, {} exempted, {} skip; {} errors (epoch day {})",
+        s.resources, s.pass, s.fail, s.warn, s.exempted, s.skip, s.errors, report.epoch_day
+    )
+}
+
+/// `--output policyreport`: one `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (a
+/// ClusterPolicyReport for cluster-scoped and namespace-less resources), as a YAML stream whose
+/// documents are JSON (which is YAML), ready for `kubectl apply -f -`.
+pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Result<()> {
+    let mut groups: BTreeMap<Option<&str>, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut summaries: BTreeMap<Option<&str>, [usize; 5]> = BTreeMap::new();
+    for l in &report.resources {
+        let res = &l.report.resource;
+        let ns = res.namespace.as_deref();
+        for r in &l.report.results {
+            let (result, idx) = match r.outcome {
+                Outcome::Pass => ("pass", 0),
+                Outcome::Fail => ("fail", 1),
+                Outcome::Warn => ("warn", 2),
+                Outcome::Skip | Outcome::Exempted => ("skip", 4),
+            };
+            if let Some(s) = summaries.entry(ns).or_default().get_mut(idx) {
+                *s += 1;
+            }
+            let first = r.violations.first();
+            let message = match r.outcome {
+                Outcome::Pass => format!("{} passed", r.policy),
+                Outcome::Skip => format!("{} does not apply at {}", r.policy, l.report.layer.as_str()),
+                Outcome::Exempted => format!("{} exempted", r.policy),
+                _ => r.violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "),
+            };
+            let mut properties = serde_json::Map::new();
+            properties.insert("layer".into(), json!(l.report.layer.as_str()));
+            properties.insert("file".into(), json!(&*l.file));
+            properties.insert("document".into(), json!(l.document.to_string()));
+            if let Some(v) = first {
+                properties.insert("line".into(), json!(v.pos.line.to_string()));
+                properties.insert("column".into(), json!(v.pos.col.to_string()));
+                properties.insert("path".into(), json!(v.path));
+                properties.insert("fix".into(), json!(v.fix));
+            }
+            if r.outcome == Outcome::Exempted {
+                properties.insert("exempted".into(), json!("true"));
+            }
+            let mut resource = json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
+            if let Some(ns) = ns {
+                resource["namespace"] = json!(ns);
+            }
+            groups.entry(ns).or_default().push(json!({
+                "source": "sostle",
+                "policy": &*r.policy,
+                "rule": &*r.policy,
+                "category": format!("sostle {}", l.report.layer.as_str()),
+                "result": result,
+                "severity": if r.outcome == Outcome::Fail { "high" } else { "medium" },
+                "scored": true,
+                "message": message,
+                "resources": [resource],
+                "properties": properties,
+                "timestamp": {"seconds": opts.now_seconds, "nanos": 0},
+            }));
+        }
+    }
+    let mut first = true;
+    for (ns, results) in groups {
+        let s = summaries.get(&ns).copied().unwrap_or_default();
+        let [pass, fail, warn, error, skip] = s;
+        let mut metadata = json!({"name": format!("sostle-{}", ns.unwrap_or("cluster")), "labels": {"app.kubernetes.io/managed-by": "sostle"}});
+        let kind = match ns {
+            Some(ns) => {
+                metadata["namespace"] = json!(ns);
+                "PolicyReport"
+            }
+            None => "ClusterPolicyReport",
+        };
+        let doc = json!({
+            "apiVersion": "wgpolicyk8s.io/v1alpha2",
+            "kind": kind,
+            "metadata": metadata,
+            "summary": {"pass": pass, "fail": fail, "warn": warn, "error": error, "skip": skip},
+            "results": results,
+        });
+        if !first {
+            writeln!(w, "---")?;
+        }
+        first = false;
+        serde_json::to_writer_pretty(&mut *w, &doc)?;
+        writeln!(w)?;
+    }
+    Ok(())
+}
