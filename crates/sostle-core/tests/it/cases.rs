@@ -1,0 +1,144 @@
+//! Runs every `tests/cases/*.yaml`. A case file holds:
+//!
+//! ```yaml
+//! note: what the case shows
+//! layer: L2                          # optional: as --sostle-layer
+//! now: "2026-05-11T00:00:00Z"        # optional (default Day 97)
+//! config: |                          # optional SostleConfig
+//!   ...
+//! namespaces: {payments: L3}         # optional: Namespace labels known to the run
+//! token_secret: "…"                  # optional; `{{token:CREW:LAYER:RFC3339}}` in the
+//!                                    #   input is replaced by a token issued with it
+//! input: |                           # one Kubernetes object
+//!   ...
+//! want:                              # policy → outcome; unlisted policies are not checked
+//!   deny_no_limits: fail
+//! violations:                        # optional: policy → [[line, col, path-suffix]…]
+//!   deny_no_limits: [[12, 9, "resources.limits.cpu"]]
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use sostle_core::{yaml, Config, Engine, EvalContext, Layer};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    note: String,
+    #[serde(default)]
+    layer: Option<String>,
+    #[serde(default)]
+    now: Option<String>,
+    #[serde(default)]
+    config: Option<String>,
+    #[serde(default)]
+    namespaces: BTreeMap<String, String>,
+    #[serde(default)]
+    token_secret: Option<String>,
+    input: String,
+    want: BTreeMap<String, String>,
+    #[serde(default)]
+    violations: BTreeMap<String, Vec<(u32, u32, String)>>,
+}
+
+fn substitute_tokens(input: &str, secret: &str) -> String {
+    let mut out = input.to_string();
+    while let Some(start) = out.find("{{token:") {
+        let Some(end) = out[start..].find("}}") else { break };
+        let spec = &out[start + 8..start + end];
+        let parts: Vec<&str> = spec.splitn(3, ':').collect();
+        let [crew, layer, expires] = parts[..] else { panic!("bad token placeholder {spec}") };
+        let exp = sostle_core::epoch::parse_rfc3339(expires).unwrap().as_second();
+        let tok = sostle_core::token::issue(secret.as_bytes(), crew, Layer::parse(layer).unwrap(), exp);
+        out.replace_range(start..start + end + 2, &tok);
+    }
+    out
+}
+
+fn run_case(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let loaded = yaml::load(&text);
+    if let Some(e) = loaded.errors.first() {
+        return Err(format!("case file: {}:{}: {}", e.line, e.col, e.message));
+    }
+    let json = loaded.documents.first().ok_or("empty case")?.root.to_json();
+    let case: Case = serde_json::from_value(json).map_err(|e| format!("case file: {e}"))?;
+    let config = match &case.config {
+        Some(c) => Config::from_yaml(c).map_err(|e| format!("config: {e}"))?,
+        None => Config::default(),
+    };
+    let engine = Engine::new(Arc::new(config));
+    let input = match &case.token_secret {
+        Some(s) => substitute_tokens(&case.input, s),
+        None => case.input.clone(),
+    };
+    let doc = yaml::load(&input);
+    if let Some(e) = doc.errors.first() {
+        return Err(format!("input: {}:{}: {}", e.line, e.col, e.message));
+    }
+    let root = &doc.documents.first().ok_or("input has no document")?.root;
+    let labels: HashMap<String, Layer> = case
+        .namespaces
+        .iter()
+        .map(|(k, v)| (k.clone(), Layer::parse(v).unwrap()))
+        .collect();
+    let now = sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
+    let ctx = EvalContext {
+        now,
+        layer_override: case.layer.as_deref().map(|l| Layer::parse(l).unwrap()),
+        namespaces: &labels,
+        token_secret: case.token_secret.as_deref().map(str::as_bytes),
+        locks: None,
+    };
+    let report = engine.evaluate(root, &ctx);
+    let mut problems = Vec::new();
+    for (policy, want) in &case.want {
+        let Some(r) = report.results.iter().find(|r| &*r.policy == policy) else {
+            problems.push(format!("no result for {policy}"));
+            continue;
+        };
+        if r.outcome.as_str() != want {
+            problems.push(format!(
+                "{policy}: want {want}, got {} {:?}",
+                r.outcome.as_str(),
+                r.violations.iter().map(|v| &v.message).collect::<Vec<_>>()
+            ));
+        }
+    }
+    for (policy, want) in &case.violations {
+        let Some(r) = report.results.iter().find(|r| &*r.policy == policy) else {
+            problems.push(format!("no result for {policy}"));
+            continue;
+        };
+        let got: Vec<(u32, u32, String)> = r.violations.iter().map(|v| (v.pos.line, v.pos.col, v.path.clone())).collect();
+        let ok = got.len() == want.len()
+            && got.iter().zip(want).all(|(g, w)| g.0 == w.0 && g.1 == w.1 && g.2.ends_with(&w.2));
+        if !ok {
+            problems.push(format!("{policy}: violations want {want:?}, got {got:?}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} — {}", case.note, problems.join("; ")))
+    }
+}
+
+#[test]
+fn policy_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "expected the case library, found {} files", files.len());
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|f| run_case(f).err().map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy())))
+        .collect();
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+}
