@@ -16,7 +16,15 @@ use crate::suite::{self, Escalation, ExemptCondition, ExemptRule, LayerSpec, Pol
 use crate::yaml::{self, Node};
 
 /// The roles a crew member can hold.
-pub const ROLES: [&str; 7] = ["crew", "l3", "l5-authorized", "bosun", "imhotep", "kay", "megscifiar"];
+pub const ROLES: [&str; 7] = [
+    "crew",
+    "l3",
+    "l5-authorized",
+    "bosun",
+    "imhotep",
+    "kay",
+    "megscifiar",
+];
 
 /// A registered crew member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +113,11 @@ impl Default for Config {
                 member("CODY", None, &["crew", "l3"]),
                 member("GREYBACK", None, &["crew", "l3"]),
                 member("TAZ", None, &["crew", "l3"]),
-                member("Kay", Some("kayyo@pemos.ca"), &["crew", "l3", "l5-authorized", "kay"]),
+                member(
+                    "Kay",
+                    Some("kayyo@pemos.ca"),
+                    &["crew", "l3", "l5-authorized", "kay"],
+                ),
             ],
             policies: suite::default_policies(),
             layers: suite::default_layers(),
@@ -188,7 +200,8 @@ impl Config {
             let path = if path == "." { String::new() } else { path };
             ConfigError::at(Some(root), &path, &e.inner().to_string())
         })?;
-        raw.validate().map_err(|(path, msg)| ConfigError::at(Some(root), &path, &msg))
+        raw.validate()
+            .map_err(|(path, msg)| ConfigError::at(Some(root), &path, &msg))
     }
 }
 
@@ -237,7 +250,9 @@ fn locate_path(root: &Node, path: &str) -> yaml::Pos {
             }
         }
         for idx in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
-            let Ok(i) = idx.parse::<usize>() else { return pos };
+            let Ok(i) = idx.parse::<usize>() else {
+                return pos;
+            };
             match node.as_seq().and_then(|s| s.get(i)) {
                 Some(n) => {
                     pos = n.pos;
@@ -396,11 +411,17 @@ impl RawConfig {
         if self.api_version != "sostle.eose.ca/v1" {
             return Err((
                 "apiVersion".into(),
-                format!("`{}` is not supported; write sostle.eose.ca/v1", self.api_version),
+                format!(
+                    "`{}` is not supported; write sostle.eose.ca/v1",
+                    self.api_version
+                ),
             ));
         }
         if self.kind != "SostleConfig" {
-            return Err(("kind".into(), format!("`{}` is not SostleConfig", self.kind)));
+            return Err((
+                "kind".into(),
+                format!("`{}` is not SostleConfig", self.kind),
+            ));
         }
         if let Some(e) = self.epoch {
             cfg.origin = epoch::parse_rfc3339(&e.origin).map_err(|m| ("epoch.origin".into(), m))?;
@@ -431,7 +452,11 @@ impl RawConfig {
                 roles: c.roles,
             };
             if let Some(id) = &member.identity {
-                if cfg.crew.iter().any(|m| m.identity.as_ref() == Some(id) && m.name != member.name) {
+                if cfg
+                    .crew
+                    .iter()
+                    .any(|m| m.identity.as_ref() == Some(id) && m.name != member.name)
+                {
                     return Err((
                         format!("{path}.identity"),
                         format!("identity `{id}` already belongs to another crew member"),
@@ -447,7 +472,10 @@ impl RawConfig {
             for (id, rp) in s.policies {
                 let base = format!("suite.policies.{id}");
                 let Some(p) = cfg.policies.iter_mut().find(|p| p.id == id) else {
-                    let names: Vec<String> = suite::default_policies().into_iter().map(|p| p.id).collect();
+                    let names: Vec<String> = suite::default_policies()
+                        .into_iter()
+                        .map(|p| p.id)
+                        .collect();
                     return Err((
                         base,
                         format!("unknown policy `{id}`; the suite has {}", names.join(", ")),
@@ -461,7 +489,10 @@ impl RawConfig {
                     p.verdict = v;
                 }
                 if let Some(e) = rp.escalation {
-                    p.escalation = e.map(|e| Escalation { from_day: e.day, verdict: e.verdict });
+                    p.escalation = e.map(|e| Escalation {
+                        from_day: e.day,
+                        verdict: e.verdict,
+                    });
                 }
                 if let Some(en) = rp.enabled {
                     p.enabled = en;
@@ -546,25 +577,44 @@ impl RawConfig {
                 .filter(|n| (1..=5).contains(n))
                 .ok_or_else(|| (path.clone(), "gates are gate-1 … gate-5".to_string()))?;
             let opened_at = match g.opened_at {
-                Some(t) => Some(epoch::parse_rfc3339(&t).map_err(|m| (format!("{path}.openedAt"), m))?),
+                Some(t) => {
+                    Some(epoch::parse_rfc3339(&t).map_err(|m| (format!("{path}.openedAt"), m))?)
+                }
                 None => None,
             };
             if g.open && g.opened_by.is_none() {
-                return Err((format!("{path}.openedBy"), "an open gate must say who opened it".into()));
+                return Err((
+                    format!("{path}.openedBy"),
+                    "an open gate must say who opened it".into(),
+                ));
             }
             if let Some(who) = &g.opened_by {
-                if !cfg.crew.iter().any(|c| &c.name == who || c.identity.as_ref() == Some(who)) {
-                    return Err((format!("{path}.openedBy"), format!("`{who}` is not registered crew")));
+                if !cfg
+                    .crew
+                    .iter()
+                    .any(|c| &c.name == who || c.identity.as_ref() == Some(who))
+                {
+                    return Err((
+                        format!("{path}.openedBy"),
+                        format!("`{who}` is not registered crew"),
+                    ));
                 }
             }
             if let Some(slot) = cfg.gates.get_mut(n - 1) {
-                *slot = MegGate { open: g.open, opened_by: g.opened_by, opened_at };
+                *slot = MegGate {
+                    open: g.open,
+                    opened_by: g.opened_by,
+                    opened_at,
+                };
             }
         }
         if let Some(t) = self.tokens {
             if let Some(s) = &t.secret {
                 if s.len() < 16 {
-                    return Err(("tokens.secret".into(), "the token secret needs at least 16 characters".into()));
+                    return Err((
+                        "tokens.secret".into(),
+                        "the token secret needs at least 16 characters".into(),
+                    ));
                 }
             }
             cfg.token_secret = t.secret;
@@ -572,7 +622,10 @@ impl RawConfig {
         if let Some(e) = self.exemptions {
             if let Some(d) = e.max_days {
                 if d == 0 || d > 365 {
-                    return Err(("exemptions.maxDays".into(), "maxDays must be between 1 and 365: no permanent waivers".into()));
+                    return Err((
+                        "exemptions.maxDays".into(),
+                        "maxDays must be between 1 and 365: no permanent waivers".into(),
+                    ));
                 }
                 cfg.exemption_max_days = d;
             }
@@ -592,7 +645,10 @@ impl RawConfig {
                 cfg.chaos_pool.max_count = v;
             }
             if cfg.chaos_pool.min_count > cfg.chaos_pool.max_count {
-                return Err(("chaosPool.minCount".into(), "minCount is above maxCount".into()));
+                return Err((
+                    "chaosPool.minCount".into(),
+                    "minCount is above maxCount".into(),
+                ));
             }
         }
         Ok(cfg)
@@ -613,10 +669,16 @@ mod tests {
 
     #[test]
     fn errors_name_key_path_and_line() {
-        let e = Config::from_yaml(&format!("{HEAD}suite:\n  policies:\n    deny_no_limits:\n      verdict: maybe\n")).unwrap_err();
+        let e = Config::from_yaml(&format!(
+            "{HEAD}suite:\n  policies:\n    deny_no_limits:\n      verdict: maybe\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.path, "suite.policies.deny_no_limits.verdict");
         assert_eq!(e.line, 6);
-        let e = Config::from_yaml(&format!("{HEAD}crew:\n- name: NOVA\n  roles: [crew, pilot]\n")).unwrap_err();
+        let e = Config::from_yaml(&format!(
+            "{HEAD}crew:\n- name: NOVA\n  roles: [crew, pilot]\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.path, "crew[0].roles[1]");
         assert_eq!(e.line, 5);
         let e = Config::from_yaml(&format!("{HEAD}colour: blue\n")).unwrap_err();

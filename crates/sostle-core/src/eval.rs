@@ -237,7 +237,11 @@ impl Engine {
     /// Builds the engine for a config. Every policy of the table has a native check (the
     /// config loader refuses unknown ids).
     pub fn new(config: Arc<Config>) -> Engine {
-        let ids = config.policies.iter().map(|p| Arc::from(p.id.as_str())).collect();
+        let ids = config
+            .policies
+            .iter()
+            .map(|p| Arc::from(p.id.as_str()))
+            .collect();
         let checks = config
             .policies
             .iter()
@@ -294,7 +298,8 @@ impl Engine {
         let mut results = Vec::with_capacity(self.checks.len() + 1);
         results.push(self.gate(root, &resource, layer, workload.is_some(), ctx));
         for ((spec, check), id) in self.config.policies.iter().zip(&self.checks).zip(&self.ids) {
-            let applies_kind = workload.is_some() || (is_rolebinding && spec.scope == Scope::WorkloadsAndRoleBindings);
+            let applies_kind = workload.is_some()
+                || (is_rolebinding && spec.scope == Scope::WorkloadsAndRoleBindings);
             let applies = spec.enabled
                 && applies_kind
                 && layer.layer().is_some_and(|l| spec.layers.contains(l));
@@ -399,7 +404,11 @@ impl Engine {
         let labels = root.get_path(&["metadata", "labels"]);
         let annotations = root.get_path(&["metadata", "annotations"]);
         let label = |k: &str| labels.and_then(|m| m.get(k)).and_then(Node::scalar_text);
-        let annotation = |k: &str| annotations.and_then(|m| m.get(k)).and_then(Node::scalar_text);
+        let annotation = |k: &str| {
+            annotations
+                .and_then(|m| m.get(k))
+                .and_then(Node::scalar_text)
+        };
         let at = |path: &[&str]| root.locate(path);
         let v = |path: String, pos: Pos, message: String, fix: &str| Violation {
             container: None,
@@ -408,37 +417,43 @@ impl Engine {
             message,
             fix: fix.to_string(),
         };
-        let crew_check = |need_role: Option<&str>| -> Result<&crate::config::CrewMember, Violation> {
-            let pos = at(&["metadata", "labels", "crew-member"]);
-            let path = "metadata.labels.crew-member".to_string();
-            let Some(name) = label("crew-member") else {
-                return Err(v(
-                    path,
-                    pos,
-                    format!("{l} admits only registered crew, and label crew-member is missing"),
-                    "set label crew-member=<registered crew name>",
-                ));
-            };
-            let Some(member) = self.config.crew_member(&name) else {
-                return Err(v(
-                    path,
-                    pos,
-                    format!("crew-member `{name}` is not registered crew"),
-                    "name a crew member registered in the SostleConfig",
-                ));
-            };
-            if let Some(role) = need_role {
-                if !member.has_role(role) {
+        let crew_check =
+            |need_role: Option<&str>| -> Result<&crate::config::CrewMember, Violation> {
+                let pos = at(&["metadata", "labels", "crew-member"]);
+                let path = "metadata.labels.crew-member".to_string();
+                let Some(name) = label("crew-member") else {
                     return Err(v(
                         path,
                         pos,
-                        format!("crew member {} lacks the `{role}` role that {l} requires", member.name),
-                        "name a crew member who holds the role, or ask for it in the config",
+                        format!(
+                            "{l} admits only registered crew, and label crew-member is missing"
+                        ),
+                        "set label crew-member=<registered crew name>",
                     ));
+                };
+                let Some(member) = self.config.crew_member(&name) else {
+                    return Err(v(
+                        path,
+                        pos,
+                        format!("crew-member `{name}` is not registered crew"),
+                        "name a crew member registered in the SostleConfig",
+                    ));
+                };
+                if let Some(role) = need_role {
+                    if !member.has_role(role) {
+                        return Err(v(
+                            path,
+                            pos,
+                            format!(
+                                "crew member {} lacks the `{role}` role that {l} requires",
+                                member.name
+                            ),
+                            "name a crew member who holds the role, or ask for it in the config",
+                        ));
+                    }
                 }
-            }
-            Ok(member)
-        };
+                Ok(member)
+            };
         let mut violations = Vec::new();
         let mut verdict = Outcome::Fail;
         match gate {
@@ -449,7 +464,10 @@ impl Engine {
                     let writes: Vec<&str> = ops
                         .split(',')
                         .map(str::trim)
-                        .filter(|o| ["write", "create", "update", "patch", "delete"].contains(&o.to_ascii_lowercase().as_str()))
+                        .filter(|o| {
+                            ["write", "create", "update", "patch", "delete"]
+                                .contains(&o.to_ascii_lowercase().as_str())
+                        })
                         .collect();
                     if !writes.is_empty() {
                         violations.push(v(
@@ -521,7 +539,8 @@ impl Engine {
                     violations.push(v(
                         "metadata.labels.kay-approved".into(),
                         at(&["metadata", "labels", "kay-approved"]),
-                        "L5 admits only what Kay approved, and label kay-approved is not `true`".into(),
+                        "L5 admits only what Kay approved, and label kay-approved is not `true`"
+                            .into(),
                         "ask Kay to approve, then set label kay-approved=true",
                     ));
                 }
@@ -529,7 +548,10 @@ impl Engine {
             Gate::Closed => violations.push(v(
                 "kind".into(),
                 at(&["kind"]),
-                format!("{l} is closed: no {} may run here (ConfigMaps and Secrets only)", resource.kind),
+                format!(
+                    "{l} is closed: no {} may run here (ConfigMaps and Secrets only)",
+                    resource.kind
+                ),
                 "deploy the workload to another layer",
             )),
             Gate::Mega => {
@@ -545,7 +567,10 @@ impl Engine {
                     violations.push(v(
                         "kind".into(),
                         at(&["kind"]),
-                        format!("L7 needs all five MEGSCIFIAR gates open; closed: {}", closed.join(", ")),
+                        format!(
+                            "L7 needs all five MEGSCIFIAR gates open; closed: {}",
+                            closed.join(", ")
+                        ),
                         "open the gates in the SostleConfig (each names who opened it)",
                     ));
                 }
@@ -565,17 +590,29 @@ impl Engine {
 /// The `sostle-layer` label of a Namespace object: `None` when absent, `Some(Err)` when it is
 /// not a layer.
 pub fn namespace_object_layer(root: &Node) -> Option<Result<Layer, String>> {
-    let v = root.get_path(&["metadata", "labels", "sostle-layer"])?.scalar_text()?;
-    Some(Layer::parse(&v).ok_or_else(|| format!("label sostle-layer `{v}` is not a layer (L0…L7 or trial)")))
+    let v = root
+        .get_path(&["metadata", "labels", "sostle-layer"])?
+        .scalar_text()?;
+    Some(
+        Layer::parse(&v)
+            .ok_or_else(|| format!("label sostle-layer `{v}` is not a layer (L0…L7 or trial)")),
+    )
 }
 
 fn resource_ref(root: &Node, errors: &mut Vec<ShapeError>) -> ResourceRef {
-    let text = |path: &[&str]| root.get_path(path).and_then(Node::as_str).map(str::to_string);
+    let text = |path: &[&str]| {
+        root.get_path(path)
+            .and_then(Node::as_str)
+            .map(str::to_string)
+    };
     if root.as_map().is_none() {
         errors.push(ShapeError {
             path: String::new(),
             pos: root.pos,
-            message: format!("a Kubernetes object is a mapping, not a {}", root.type_name()),
+            message: format!(
+                "a Kubernetes object is a mapping, not a {}",
+                root.type_name()
+            ),
         });
         return ResourceRef::default();
     }

@@ -68,7 +68,10 @@ impl Layer {
 
     /// L`n` for n in 0..=7.
     pub fn from_index(n: u8) -> Option<Layer> {
-        Layer::ALL.get(usize::from(n)).copied().filter(|l| *l != Layer::Trial)
+        Layer::ALL
+            .get(usize::from(n))
+            .copied()
+            .filter(|l| *l != Layer::Trial)
     }
 
     /// The bit of this layer in a [`LayerSet`].
@@ -189,10 +192,16 @@ mod tests {
 
     #[test]
     fn namespace_patterns() {
-        assert_eq!(Layer::from_namespace_name("sostle-l3-crew"), Some(Layer::L3));
+        assert_eq!(
+            Layer::from_namespace_name("sostle-l3-crew"),
+            Some(Layer::L3)
+        );
         assert_eq!(Layer::from_namespace_name("sostle-l3x"), None);
         assert_eq!(Layer::from_namespace_name("sostle-l8-x"), None);
-        assert_eq!(Layer::from_namespace_name("chaos-trial"), Some(Layer::Trial));
+        assert_eq!(
+            Layer::from_namespace_name("chaos-trial"),
+            Some(Layer::Trial)
+        );
         assert_eq!(Layer::from_namespace_name("default"), None);
     }
 

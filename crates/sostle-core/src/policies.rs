@@ -204,7 +204,9 @@ impl<'a> Workload<'a> {
                 if group == Group::Ephemeral && kind != "Pod" {
                     continue;
                 }
-                let Some(list) = spec.get(group.key()) else { continue };
+                let Some(list) = spec.get(group.key()) else {
+                    continue;
+                };
                 match &list.value {
                     Value::Null => {}
                     Value::Seq(items) => {
@@ -213,11 +215,19 @@ impl<'a> Workload<'a> {
                                 errors.push(ShapeError {
                                     path: format!("{prefix}.{}[{index}]", group.key()),
                                     pos: item.pos,
-                                    message: format!("a container is a mapping, not a {}", item.type_name()),
+                                    message: format!(
+                                        "a container is a mapping, not a {}",
+                                        item.type_name()
+                                    ),
                                 });
                                 continue;
                             }
-                            let c = Container { node: item, group, index, prefix };
+                            let c = Container {
+                                node: item,
+                                group,
+                                index,
+                                prefix,
+                            };
                             check_container_shape(&c, errors);
                             containers.push(c);
                         }
@@ -225,7 +235,11 @@ impl<'a> Workload<'a> {
                     _ => errors.push(ShapeError {
                         path: format!("{prefix}.{}", group.key()),
                         pos: list.pos,
-                        message: format!("{} is a {}, expected a list of containers", group.key(), list.type_name()),
+                        message: format!(
+                            "{} is a {}, expected a list of containers",
+                            group.key(),
+                            list.type_name()
+                        ),
                     }),
                 }
             }
@@ -236,12 +250,21 @@ impl<'a> Workload<'a> {
             Group::Init => 1,
             Group::Ephemeral => 2,
         });
-        Workload { pod_spec, prefix, containers }
+        Workload {
+            pod_spec,
+            prefix,
+            containers,
+        }
     }
 
     /// Containers of the given sorts.
-    pub fn containers<'s>(&'s self, groups: &'s [Group]) -> impl Iterator<Item = &'s Container<'a>> + 's {
-        self.containers.iter().filter(move |c| groups.contains(&c.group))
+    pub fn containers<'s>(
+        &'s self,
+        groups: &'s [Group],
+    ) -> impl Iterator<Item = &'s Container<'a>> + 's {
+        self.containers
+            .iter()
+            .filter(move |c| groups.contains(&c.group))
     }
 }
 
@@ -270,7 +293,10 @@ fn check_container_shape(c: &Container<'_>, errors: &mut Vec<ShapeError>) {
             errors.push(ShapeError {
                 path: c.path(&["resources", "limits"]),
                 pos: limits.pos,
-                message: format!("resources.limits is a {}, expected a mapping", limits.type_name()),
+                message: format!(
+                    "resources.limits is a {}, expected a mapping",
+                    limits.type_name()
+                ),
             });
         }
     }
@@ -285,13 +311,21 @@ fn is_set(n: Option<&Node>) -> bool {
 
 fn deny_no_limits(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
-    for c in w.map(|w| w.containers(REGULAR_AND_INIT)).into_iter().flatten() {
+    for c in w
+        .map(|w| w.containers(REGULAR_AND_INIT))
+        .into_iter()
+        .flatten()
+    {
         for (res, label) in [("cpu", "CPU"), ("memory", "memory")] {
             if !is_set(c.node.get_path(&["resources", "limits", res])) {
                 out.push(c.violation(
                     &["resources", "limits", res],
                     format!("container {} sets no {label} limit", c.name()),
-                    if res == "cpu" { "set resources.limits.cpu" } else { "set resources.limits.memory" },
+                    if res == "cpu" {
+                        "set resources.limits.cpu"
+                    } else {
+                        "set resources.limits.memory"
+                    },
                 ));
             }
         }
@@ -301,12 +335,19 @@ fn deny_no_limits(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation>
 
 fn deny_no_readonly(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
-    for c in w.map(|w| w.containers(REGULAR_AND_INIT)).into_iter().flatten() {
+    for c in w
+        .map(|w| w.containers(REGULAR_AND_INIT))
+        .into_iter()
+        .flatten()
+    {
         let path = ["securityContext", "readOnlyRootFilesystem"];
         if c.node.get_path(&path).and_then(Node::as_bool) != Some(true) {
             out.push(c.violation(
                 &path,
-                format!("container {} does not have a read-only root filesystem", c.name()),
+                format!(
+                    "container {} does not have a read-only root filesystem",
+                    c.name()
+                ),
                 "set securityContext.readOnlyRootFilesystem: true",
             ));
         }
@@ -353,7 +394,11 @@ pub fn parse_image(image: &str) -> ImageRef<'_> {
             tag: rest.get(i + 1..).filter(|t| !t.is_empty()),
             digest,
         },
-        None => ImageRef { name: rest, tag: None, digest },
+        None => ImageRef {
+            name: rest,
+            tag: None,
+            digest,
+        },
     }
 }
 
@@ -375,14 +420,22 @@ fn deny_latest_tag(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation
             Some("latest") => format!("image {image} uses the `latest` tag"),
             Some(_) => continue,
         };
-        out.push(c.violation(&["image"], msg, "pin the image to a version tag or a digest (@sha256:…)"));
+        out.push(c.violation(
+            &["image"],
+            msg,
+            "pin the image to a version tag or a digest (@sha256:…)",
+        ));
     }
     out
 }
 
 fn deny_no_liveness(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
-    for c in w.map(|w| w.containers(&[Group::Regular])).into_iter().flatten() {
+    for c in w
+        .map(|w| w.containers(&[Group::Regular]))
+        .into_iter()
+        .flatten()
+    {
         if !is_set(c.node.get("livenessProbe")) {
             out.push(c.violation(
                 &["livenessProbe"],
@@ -399,22 +452,36 @@ fn warn_no_gamma1_label(p: &PolicyCtx<'_>, _: Option<&Workload<'_>>) -> Vec<Viol
     let fix = "set label gamma1: \"14134725141734693\"";
     match p.label("gamma1").and_then(Node::scalar_text) {
         Some(v) if v == GAMMA1_LABEL => Vec::new(),
-        Some(v) => vec![p.violation(&path, format!("label gamma1 is `{v}`, not {GAMMA1_LABEL}"), fix)],
+        Some(v) => vec![p.violation(
+            &path,
+            format!("label gamma1 is `{v}`, not {GAMMA1_LABEL}"),
+            fix,
+        )],
         None => vec![p.violation(&path, "label gamma1 is missing".into(), fix)],
     }
 }
 
 fn warn_no_security_ctx(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let Some(w) = w else { return Vec::new() };
-    if w.pod_spec.and_then(|s| s.get("securityContext")).is_some_and(|s| !s.is_empty_value()) {
+    if w.pod_spec
+        .and_then(|s| s.get("securityContext"))
+        .is_some_and(|s| !s.is_empty_value())
+    {
         return Vec::new();
     }
     w.containers(REGULAR_AND_INIT)
-        .filter(|c| c.node.get("securityContext").is_none_or(Node::is_empty_value))
+        .filter(|c| {
+            c.node
+                .get("securityContext")
+                .is_none_or(Node::is_empty_value)
+        })
         .map(|c| {
             let mut v = c.violation(
                 &["securityContext"],
-                format!("neither the pod nor container {} sets a securityContext", c.name()),
+                format!(
+                    "neither the pod nor container {} sets a securityContext",
+                    c.name()
+                ),
                 "set securityContext on the pod or on the container",
             );
             if v.path.is_empty() {
@@ -438,7 +505,9 @@ pub fn service_dns_names(text: &str) -> Vec<(&str, &str)> {
         let after = bytes.get(at + 4).copied();
         let ends = match after {
             None => true,
-            Some(b'.') => text.get(at + 4..).is_some_and(|t| t.starts_with(".cluster.local")),
+            Some(b'.') => text
+                .get(at + 4..)
+                .is_some_and(|t| t.starts_with(".cluster.local")),
             Some(b) => !(is_label(b) || b.is_ascii_uppercase() || b == b'_'),
         };
         if !ends {
@@ -473,7 +542,10 @@ fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violatio
         if Layer::parse(&text) != Some(p.layer) {
             out.push(p.violation(
                 &["metadata", "labels", "sostle-layer"],
-                format!("label sostle-layer is `{text}`, but the resource is in layer {}", p.layer),
+                format!(
+                    "label sostle-layer is `{text}`, but the resource is in layer {}",
+                    p.layer
+                ),
                 "make label sostle-layer match the namespace's layer, or move the resource",
             ));
         }
@@ -491,7 +563,9 @@ fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violatio
                 if s.get("kind").and_then(Node::as_str) != Some("ServiceAccount") {
                     continue;
                 }
-                let Some(ns) = s.get("namespace").and_then(Node::as_str).or(p.namespace) else { continue };
+                let Some(ns) = s.get("namespace").and_then(Node::as_str).or(p.namespace) else {
+                    continue;
+                };
                 if let Some(other) = foreign(ns) {
                     let name = s.get("name").and_then(Node::as_str).unwrap_or("?");
                     out.push(Violation {
@@ -549,7 +623,11 @@ fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violatio
 
 fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
-    if p.label("mecipol-locked").and_then(Node::scalar_text).as_deref() != Some("true") {
+    if p.label("mecipol-locked")
+        .and_then(Node::scalar_text)
+        .as_deref()
+        != Some("true")
+    {
         out.push(p.violation(
             &["metadata", "labels", "mecipol-locked"],
             "label mecipol-locked=true is missing: the image was not locked by a trial".into(),
@@ -584,7 +662,11 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
         for c in &containers {
             if let Some(image) = c.image() {
                 for reason in registry.check(image, p.layer, profile) {
-                    out.push(c.violation(&["image"], reason, "lock the image for this layer with a trial"));
+                    out.push(c.violation(
+                        &["image"],
+                        reason,
+                        "lock the image for this layer with a trial",
+                    ));
                 }
             }
         }
@@ -595,7 +677,9 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
 fn warn_trendal_missing(p: &PolicyCtx<'_>, _: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
     let floor = p.spec.floor;
-    let trendal = p.annotation("sostle.eose.ca/trendal").and_then(Node::scalar_text);
+    let trendal = p
+        .annotation("sostle.eose.ca/trendal")
+        .and_then(Node::scalar_text);
     if trendal.as_deref().is_none_or(|t| t.trim().is_empty()) {
         out.push(p.violation(
             &["metadata", "annotations", "sostle.eose.ca/trendal"],
@@ -604,13 +688,32 @@ fn warn_trendal_missing(p: &PolicyCtx<'_>, _: Option<&Workload<'_>>) -> Vec<Viol
         ));
     }
     let path = ["metadata", "annotations", "sostle.eose.ca/trendal-warmth"];
-    match p.annotation("sostle.eose.ca/trendal-warmth").and_then(Node::scalar_text) {
-        None => out.push(p.violation(&path, "annotation sostle.eose.ca/trendal-warmth is missing".into(), "set sostle.eose.ca/trendal-warmth to the trendal's warmth (≥ 0.5)")),
+    match p
+        .annotation("sostle.eose.ca/trendal-warmth")
+        .and_then(Node::scalar_text)
+    {
+        None => out.push(p.violation(
+            &path,
+            "annotation sostle.eose.ca/trendal-warmth is missing".into(),
+            "set sostle.eose.ca/trendal-warmth to the trendal's warmth (≥ 0.5)",
+        )),
         Some(text) => match text.trim().parse::<f64>() {
             Ok(w) if w >= floor && w <= 1.0 => {}
-            Ok(w) if w > 1.0 => out.push(p.violation(&path, format!("trendal warmth {w} is above 1"), "warmth is in [0, 1]")),
-            Ok(w) => out.push(p.violation(&path, format!("trendal warmth {w} is below the floor {floor} (COLD)"), "warm the trendal (`sostle trendal warm`) or spawn a new one")),
-            Err(_) => out.push(p.violation(&path, format!("trendal warmth `{text}` is not a number"), "set a number in [0, 1]")),
+            Ok(w) if w > 1.0 => out.push(p.violation(
+                &path,
+                format!("trendal warmth {w} is above 1"),
+                "warmth is in [0, 1]",
+            )),
+            Ok(w) => out.push(p.violation(
+                &path,
+                format!("trendal warmth {w} is below the floor {floor} (COLD)"),
+                "warm the trendal (`sostle trendal warm`) or spawn a new one",
+            )),
+            Err(_) => out.push(p.violation(
+                &path,
+                format!("trendal warmth `{text}` is not a number"),
+                "set a number in [0, 1]",
+            )),
         },
     }
     out
@@ -634,8 +737,14 @@ mod tests {
 
     #[test]
     fn dns_names() {
-        assert_eq!(service_dns_names("http://db.sostle-l5-gated.svc.cluster.local:5432"), vec![("db", "sostle-l5-gated")]);
-        assert_eq!(service_dns_names("redis.cache.svc:6379"), vec![("redis", "cache")]);
+        assert_eq!(
+            service_dns_names("http://db.sostle-l5-gated.svc.cluster.local:5432"),
+            vec![("db", "sostle-l5-gated")]
+        );
+        assert_eq!(
+            service_dns_names("redis.cache.svc:6379"),
+            vec![("redis", "cache")]
+        );
         assert!(service_dns_names("foo.svcx.bar").is_empty());
         assert!(service_dns_names("ns.svc").is_empty());
         assert!(service_dns_names("a.b.service").is_empty());

@@ -122,18 +122,24 @@ pub fn default_policies() -> Vec<PolicySpec> {
     let all = LayerSet::range(0, 7).with(Layer::Trial);
     let from = |n: u8| LayerSet::range(n, 7).with(Layer::Trial);
     let never = Vec::new;
-    let rule = |layers: LayerSet| ExemptRule { layers, condition: None };
-    let p = |id: &str, summary: &str, layers: LayerSet, verdict: Verdict, exempt: Vec<ExemptRule>| PolicySpec {
-        id: id.to_string(),
-        summary: summary.to_string(),
+    let rule = |layers: LayerSet| ExemptRule {
         layers,
-        verdict,
-        escalation: None,
-        scope: Scope::Workloads,
-        exempt,
-        floor: 0.5,
-        enabled: true,
+        condition: None,
     };
+    let p =
+        |id: &str, summary: &str, layers: LayerSet, verdict: Verdict, exempt: Vec<ExemptRule>| {
+            PolicySpec {
+                id: id.to_string(),
+                summary: summary.to_string(),
+                layers,
+                verdict,
+                escalation: None,
+                scope: Scope::Workloads,
+                exempt,
+                floor: 0.5,
+                enabled: true,
+            }
+        };
     vec![
         p(
             "deny_no_limits",
@@ -155,7 +161,13 @@ pub fn default_policies() -> Vec<PolicySpec> {
             Verdict::Deny,
             vec![rule(LayerSet::NONE.with(Layer::Trial))],
         ),
-        p("deny_privileged", "no container is privileged", all, Verdict::Deny, never()),
+        p(
+            "deny_privileged",
+            "no container is privileged",
+            all,
+            Verdict::Deny,
+            never(),
+        ),
         p(
             "deny_latest_tag",
             "every image has a tag other than `latest`, or a digest",
@@ -171,7 +183,10 @@ pub fn default_policies() -> Vec<PolicySpec> {
             vec![rule(LayerSet::NONE.with(Layer::L2))],
         ),
         PolicySpec {
-            escalation: Some(Escalation { from_day: 100, verdict: Verdict::Deny }),
+            escalation: Some(Escalation {
+                from_day: 100,
+                verdict: Verdict::Deny,
+            }),
             ..p(
                 "warn_no_gamma1_label",
                 "the workload carries label gamma1=14134725141734693",

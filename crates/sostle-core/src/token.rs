@@ -69,7 +69,13 @@ pub fn verify<'a>(
     if given.len() != 32 {
         return Err(TokenError::Malformed);
     }
-    let matches = |c: &str, l: Layer| bool::from(mac(secret, c, l, expires).as_bytes().ct_eq(given.as_bytes()));
+    let matches = |c: &str, l: Layer| {
+        bool::from(
+            mac(secret, c, l, expires)
+                .as_bytes()
+                .ct_eq(given.as_bytes()),
+        )
+    };
     if matches(crew, layer) {
         if expires <= now {
             let when = jiff::Timestamp::from_second(expires)
@@ -104,16 +110,28 @@ mod tests {
         let t = issue(s, "BOSUN", Layer::L4, 2_000_000_000);
         assert!(t.len() <= 63, "{t}");
         assert_eq!(verify(s, &t, "BOSUN", Layer::L4, 1_900_000_000, []), Ok(()));
-        assert!(matches!(verify(s, &t, "BOSUN", Layer::L4, 2_000_000_001, []), Err(TokenError::Expired(_))));
+        assert!(matches!(
+            verify(s, &t, "BOSUN", Layer::L4, 2_000_000_001, []),
+            Err(TokenError::Expired(_))
+        ));
         assert!(matches!(
             verify(s, &t, "RICK", Layer::L4, 1_900_000_000, ["BOSUN", "RICK"]),
             Err(TokenError::Foreign { .. })
         ));
         assert!(matches!(
             verify(s, &t, "BOSUN", Layer::L5, 1_900_000_000, ["BOSUN"]),
-            Err(TokenError::Foreign { layer: Layer::L4, .. })
+            Err(TokenError::Foreign {
+                layer: Layer::L4,
+                ..
+            })
         ));
-        assert_eq!(verify(b"other", &t, "BOSUN", Layer::L4, 1, ["BOSUN"]), Err(TokenError::BadSignature));
-        assert_eq!(verify(s, "v2.1.x", "BOSUN", Layer::L4, 1, []), Err(TokenError::Malformed));
+        assert_eq!(
+            verify(b"other", &t, "BOSUN", Layer::L4, 1, ["BOSUN"]),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify(s, "v2.1.x", "BOSUN", Layer::L4, 1, []),
+            Err(TokenError::Malformed)
+        );
     }
 }

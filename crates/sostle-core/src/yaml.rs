@@ -567,10 +567,7 @@ impl Builder {
         if self.stack.len() + a.depth > self.limits.max_depth {
             return Err(Self::err(
                 pos,
-                format!(
-                    "alias expands deeper than {} levels",
-                    self.limits.max_depth
-                ),
+                format!("alias expands deeper than {} levels", self.limits.max_depth),
             ));
         }
         let size = a.size;
@@ -782,7 +779,10 @@ mod tests {
         assert!(l.errors.is_empty());
         let root = &l.documents[0].root;
         assert_eq!(root.locate(&["b", "c"]), Pos { line: 3, col: 3 });
-        assert_eq!(root.get_path(&["b", "c"]).unwrap().pos, Pos { line: 3, col: 6 });
+        assert_eq!(
+            root.get_path(&["b", "c"]).unwrap().pos,
+            Pos { line: 3, col: 6 }
+        );
         assert_eq!(root.locate(&["b", "missing"]), Pos { line: 2, col: 1 });
     }
 
@@ -795,7 +795,11 @@ mod tests {
         assert_eq!(l.documents[0].index, 1);
         let e = &l.errors[0];
         assert_eq!((e.line, e.col), (4, 3));
-        assert!(e.message.contains("line 4") && e.message.contains("line 2"), "{}", e.message);
+        assert!(
+            e.message.contains("line 4") && e.message.contains("line 2"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -807,7 +811,9 @@ mod tests {
 
     #[test]
     fn empty_documents_are_not_counted_and_lists_are_split() {
-        let l = load("---\n---\nkind: List\napiVersion: v1\nitems:\n- kind: A\n- kind: B\n---\nkind: C\n");
+        let l = load(
+            "---\n---\nkind: List\napiVersion: v1\nitems:\n- kind: A\n- kind: B\n---\nkind: C\n",
+        );
         let idx: Vec<_> = l.documents.iter().map(|d| d.index).collect();
         assert_eq!(idx, vec![0, 1, 2]);
         assert_eq!(l.documents[2].root.get("kind").unwrap().as_str(), Some("C"));
@@ -822,7 +828,11 @@ mod tests {
         }
         let l = load(&s);
         assert_eq!(l.errors.len(), 1);
-        assert!(l.errors[0].message.contains("alias bomb"), "{}", l.errors[0].message);
+        assert!(
+            l.errors[0].message.contains("alias bomb"),
+            "{}",
+            l.errors[0].message
+        );
     }
 
     #[test]
@@ -830,7 +840,9 @@ mod tests {
         let s = "[".repeat(20_000);
         let l = load(&s);
         assert_eq!(l.errors.len(), 1);
-        let s = (0..20_000).map(|i| format!("{}k:\n", " ".repeat(i))).collect::<String>();
+        let s = (0..20_000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect::<String>();
         let l = load(&s);
         assert_eq!(l.errors.len(), 1);
     }

@@ -38,12 +38,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let settings = TestSettings {
         paths: args.paths.clone(),
         layer: Some(Layer::Trial),
-        now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z").map_err(anyhow::Error::msg)?,
+        now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z")
+            .map_err(anyhow::Error::msg)?,
         token_secret: None,
     };
     let n = args.iterations;
-    let (parse1, docs) = best(n, || texts.iter().map(|t| yaml::load_bytes(t).documents.len()).sum());
-    let (parse_par, _) = best(n, || texts.par_iter().map(|t| yaml::load_bytes(t).documents.len()).sum());
+    let (parse1, docs) = best(n, || {
+        texts
+            .iter()
+            .map(|t| yaml::load_bytes(t).documents.len())
+            .sum()
+    });
+    let (parse_par, _) = best(n, || {
+        texts
+            .par_iter()
+            .map(|t| yaml::load_bytes(t).documents.len())
+            .sum()
+    });
     let (eval_mem, results) = best(n, || {
         texts
             .par_iter()
@@ -56,7 +67,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                     token_secret: None,
                     locks: None,
                 };
-                loaded.documents.iter().map(|d| engine.evaluate(&d.root, &ctx).results.len()).sum::<usize>()
+                loaded
+                    .documents
+                    .iter()
+                    .map(|d| engine.evaluate(&d.root, &ctx).results.len())
+                    .sum::<usize>()
             })
             .sum()
     });
@@ -74,11 +89,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     for (name, d) in [
         ("parse only, 1 thread (baseline)", parse1),
         ("parse only, parallel", parse_par),
-        ("parse + evaluate (trial layer), parallel, in memory", eval_mem),
-        ("whole check: read + parse + evaluate + JSON, parallel", whole),
+        (
+            "parse + evaluate (trial layer), parallel, in memory",
+            eval_mem,
+        ),
+        (
+            "whole check: read + parse + evaluate + JSON, parallel",
+            whole,
+        ),
     ] {
         writeln!(out, "{name:<52} {:>9.1} {:>7.2}x", ms(d), ms(d) / base)?;
     }
-    writeln!(out, "throughput of the whole check: {:.1} MiB/s, {:.0} documents/s", bytes as f64 / 1048576.0 / whole.as_secs_f64(), docs as f64 / whole.as_secs_f64())?;
+    writeln!(
+        out,
+        "throughput of the whole check: {:.1} MiB/s, {:.0} documents/s",
+        bytes as f64 / 1048576.0 / whole.as_secs_f64(),
+        docs as f64 / whole.as_secs_f64()
+    )?;
     Ok(0)
 }

@@ -7,8 +7,8 @@
 //! the labels known — so the usual run parses every byte once and keeps one file's tree in
 //! memory per thread, not the whole corpus.
 
-use std::collections::{HashMap, HashSet};
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,12 +158,19 @@ pub fn collect_sources(paths: &[PathBuf], errors: &mut Vec<RunError>) -> Vec<Sou
             }
             stdin_read = true;
             let mut buf = Vec::new();
-            match std::io::stdin().lock().take(MAX_FILE_BYTES + 1).read_to_end(&mut buf) {
+            match std::io::stdin()
+                .lock()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut buf)
+            {
                 Ok(_) if buf.len() as u64 > MAX_FILE_BYTES => errors.push(RunError {
                     file: "-".into(),
                     line: 0,
                     column: 0,
-                    message: format!("stdin is larger than {} MiB; not read", MAX_FILE_BYTES >> 20),
+                    message: format!(
+                        "stdin is larger than {} MiB; not read",
+                        MAX_FILE_BYTES >> 20
+                    ),
                 }),
                 Ok(_) => out.push(Source::Stdin(Arc::new(buf))),
                 Err(e) => errors.push(RunError {
@@ -257,14 +264,22 @@ fn read_source(src: &Source) -> Result<std::borrow::Cow<'_, [u8]>, String> {
                 .read_to_end(&mut buf)
                 .map_err(|e| format!("cannot read: {e}"))?;
             if buf.len() as u64 > MAX_FILE_BYTES {
-                return Err(format!("larger than {} MiB; not read", MAX_FILE_BYTES >> 20));
+                return Err(format!(
+                    "larger than {} MiB; not read",
+                    MAX_FILE_BYTES >> 20
+                ));
             }
             Ok(std::borrow::Cow::Owned(buf))
         }
     }
 }
 
-fn check_one(engine: &Engine, s: &TestSettings, src: &Source, known: &HashMap<String, Layer>) -> FileOutcome {
+fn check_one(
+    engine: &Engine,
+    s: &TestSettings,
+    src: &Source,
+    known: &HashMap<String, Layer>,
+) -> FileOutcome {
     let name: Arc<str> = Arc::from(src.name());
     let mut out = FileOutcome {
         resources: Vec::new(),
@@ -311,8 +326,13 @@ fn check_one(engine: &Engine, s: &TestSettings, src: &Source, known: &HashMap<St
             }
         }
         for e in &report.errors {
-            let field = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
-            out.errors.push(err(e.pos.line, e.pos.col, format!("{field}{}", e.message)));
+            let field = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", e.path)
+            };
+            out.errors
+                .push(err(e.pos.line, e.pos.col, format!("{field}{}", e.message)));
         }
         out.resources.push(Located {
             file: name.clone(),
@@ -329,7 +349,12 @@ fn check_one(engine: &Engine, s: &TestSettings, src: &Source, known: &HashMap<St
 }
 
 /// Runs the check over all sources.
-pub fn run(engine: &Engine, s: &TestSettings, sources: &[Source], mut errors: Vec<RunError>) -> Report {
+pub fn run(
+    engine: &Engine,
+    s: &TestSettings,
+    sources: &[Source],
+    mut errors: Vec<RunError>,
+) -> Report {
     let empty = HashMap::new();
     let mut outcomes: Vec<FileOutcome> = sources
         .par_iter()
@@ -351,7 +376,11 @@ pub fn run(engine: &Engine, s: &TestSettings, sources: &[Source], mut errors: Ve
             .collect();
         let again: Vec<(usize, FileOutcome)> = redo
             .par_iter()
-            .filter_map(|&i| sources.get(i).map(|src| (i, check_one(engine, s, src, &labels))))
+            .filter_map(|&i| {
+                sources
+                    .get(i)
+                    .map(|src| (i, check_one(engine, s, src, &labels)))
+            })
             .collect();
         for (i, o) in again {
             if let Some(slot) = outcomes.get_mut(i) {
@@ -376,10 +405,16 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
     Config::from_yaml(&text).map_err(|e| {
         if e.line > 0 {
-            format!("{}:{}:{}: invalid config: {e}", path.display(), e.line, e.col)
+            format!(
+                "{}:{}:{}: invalid config: {e}",
+                path.display(),
+                e.line,
+                e.col
+            )
         } else {
             format!("{}: invalid config: {e}", path.display())
         }

@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// chaos-trial namespace), with exact file:line:column for every finding. One engine serves
 /// the CLI (for CI and laptops) and the admission webhook (in the cluster).
 #[derive(Debug, Parser)]
-#[command(name = "sostle", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "sostle",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::SUCCESS,
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(EXIT_ERROR),
             };
         }
@@ -42,7 +44,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // A closed pipe (`sostle test … | head`) is not an error worth a message.
-            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
@@ -60,7 +64,8 @@ fn now_from(common: &Common) -> anyhow::Result<Timestamp> {
 }
 
 fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
-    Layer::parse(s).ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
+    Layer::parse(s)
+        .ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
 }
 
 fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
@@ -113,7 +118,11 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         // Machine formats carry the errors; say so on stderr too so a person sees them.
         let mut e = io::stderr().lock();
         for err in &report.errors {
-            writeln!(e, "error: {}:{}:{}: {}", err.file, err.line, err.column, err.message)?;
+            writeln!(
+                e,
+                "error: {}:{}:{}: {}",
+                err.file, err.line, err.column, err.message
+            )?;
         }
     }
     Ok(report.exit_code(args.fail_on_warn))
@@ -127,18 +136,23 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             expires,
             common,
         } => {
-            let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let config =
+                check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
             let layer = parse_layer("--layer", &layer)?;
             let member = config
                 .crew_member(&crew)
                 .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
-            let expires = sostle_core::epoch::parse_rfc3339(&expires).map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
+            let expires = sostle_core::epoch::parse_rfc3339(&expires)
+                .map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
             let now = now_from(&common)?;
             if expires <= now {
                 anyhow::bail!("--expires: {expires} is not in the future");
             }
-            let secret = token_secret(&config)
-                .ok_or_else(|| anyhow::anyhow!("no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"))?;
+            let secret = token_secret(&config).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"
+                )
+            })?;
             let tok = token::issue(&secret, &member.name, layer, expires.as_second());
             println!("{tok}");
             Ok(0)
@@ -149,14 +163,18 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             layer,
             common,
         } => {
-            let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let config =
+                check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
             let layer = parse_layer("--layer", &layer)?;
             let member = config
                 .crew_member(&crew)
                 .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
             let now = now_from(&common)?;
-            let secret = token_secret(&config)
-                .ok_or_else(|| anyhow::anyhow!("no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"))?;
+            let secret = token_secret(&config).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"
+                )
+            })?;
             let names = config.crew.iter().map(|c| c.name.as_str());
             match token::verify(&secret, &tok, &member.name, layer, now.as_second(), names) {
                 Ok(()) => {

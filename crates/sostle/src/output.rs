@@ -200,11 +200,23 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
         "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {})",
         s.resources,
         s.pass,
-        if s.fail > 0 { p.wrap("31;1", &fail) } else { fail },
-        if s.warn > 0 { p.wrap("33;1", &warn) } else { warn },
+        if s.fail > 0 {
+            p.wrap("31;1", &fail)
+        } else {
+            fail
+        },
+        if s.warn > 0 {
+            p.wrap("33;1", &warn)
+        } else {
+            warn
+        },
         s.exempted,
         s.skip,
-        if s.errors > 0 { p.wrap("31;1", &errors) } else { errors },
+        if s.errors > 0 {
+            p.wrap("31;1", &errors)
+        } else {
+            errors
+        },
         report.epoch_day
     )
 }
@@ -228,7 +240,12 @@ fn xml_escape(s: &str) -> String {
 
 fn violation_text(file: &str, vs: &[Violation]) -> String {
     vs.iter()
-        .map(|v| format!("{file}:{}:{}: {} (fix: {})", v.pos.line, v.pos.col, v.message, v.fix))
+        .map(|v| {
+            format!(
+                "{file}:{}:{}: {} (fix: {})",
+                v.pos.line, v.pos.col, v.message, v.fix
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -270,12 +287,24 @@ pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         )?;
         for l in ls {
             for r in &l.report.results {
-                let name = format!("{} {} [{}]", l.report.resource.display(), r.policy, l.report.layer.as_str());
-                write!(w, r#"    <testcase classname="{}" name="{}""#, xml_escape(file), xml_escape(&name))?;
+                let name = format!(
+                    "{} {} [{}]",
+                    l.report.resource.display(),
+                    r.policy,
+                    l.report.layer.as_str()
+                );
+                write!(
+                    w,
+                    r#"    <testcase classname="{}" name="{}""#,
+                    xml_escape(file),
+                    xml_escape(&name)
+                )?;
                 match r.outcome {
                     Outcome::Pass => writeln!(w, "/>")?,
                     Outcome::Skip => writeln!(w, "><skipped/></testcase>")?,
-                    Outcome::Exempted => writeln!(w, r#"><skipped message="exempted"/></testcase>"#)?,
+                    Outcome::Exempted => {
+                        writeln!(w, r#"><skipped message="exempted"/></testcase>"#)?
+                    }
                     Outcome::Fail => {
                         let first = r.violations.first().map_or("", |v| v.message.as_str());
                         writeln!(
@@ -365,7 +394,8 @@ pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<
         .map(|e| {
             let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}});
             if e.line > 0 {
-                loc["physicalLocation"]["region"] = json!({"startLine": e.line, "startColumn": e.column.max(1)});
+                loc["physicalLocation"]["region"] =
+                    json!({"startLine": e.line, "startColumn": e.column.max(1)});
             }
             json!({"level": "error", "message": {"text": e.message}, "locations": [loc]})
         })
@@ -398,14 +428,25 @@ fn uri(file: &str) -> String {
 
 /// `--output tap`: TAP version 13; warnings are `not ok … # TODO` (reported, not failing).
 pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    let total: usize = report.resources.iter().map(|l| l.report.results.len()).sum::<usize>() + report.errors.len();
+    let total: usize = report
+        .resources
+        .iter()
+        .map(|l| l.report.results.len())
+        .sum::<usize>()
+        + report.errors.len();
     writeln!(w, "TAP version 13")?;
     writeln!(w, "1..{total}")?;
     let mut n = 0;
     for l in &report.resources {
         for r in &l.report.results {
             n += 1;
-            let name = format!("{} {} {} [{}]", l.file, l.report.resource.display(), r.policy, l.report.layer.as_str());
+            let name = format!(
+                "{} {} {} [{}]",
+                l.file,
+                l.report.resource.display(),
+                r.policy,
+                l.report.layer.as_str()
+            );
             let name = name.replace('#', "\\#");
             match r.outcome {
                 Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
@@ -418,13 +459,41 @@ pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                         writeln!(w, "not ok {n} - {name}")?;
                     }
                     writeln!(w, "  ---")?;
-                    writeln!(w, "  severity: {}", if r.outcome == Outcome::Fail { "fail" } else { "warn" })?;
+                    writeln!(
+                        w,
+                        "  severity: {}",
+                        if r.outcome == Outcome::Fail {
+                            "fail"
+                        } else {
+                            "warn"
+                        }
+                    )?;
                     writeln!(w, "  violations:")?;
                     for v in &r.violations {
-                        writeln!(w, "    - at: {}", serde_json::to_string(&format!("{}:{}:{}", l.file, v.pos.line, v.pos.col)).unwrap_or_default())?;
-                        writeln!(w, "      path: {}", serde_json::to_string(&v.path).unwrap_or_default())?;
-                        writeln!(w, "      message: {}", serde_json::to_string(&v.message).unwrap_or_default())?;
-                        writeln!(w, "      fix: {}", serde_json::to_string(&v.fix).unwrap_or_default())?;
+                        writeln!(
+                            w,
+                            "    - at: {}",
+                            serde_json::to_string(&format!(
+                                "{}:{}:{}",
+                                l.file, v.pos.line, v.pos.col
+                            ))
+                            .unwrap_or_default()
+                        )?;
+                        writeln!(
+                            w,
+                            "      path: {}",
+                            serde_json::to_string(&v.path).unwrap_or_default()
+                        )?;
+                        writeln!(
+                            w,
+                            "      message: {}",
+                            serde_json::to_string(&v.message).unwrap_or_default()
+                        )?;
+                        writeln!(
+                            w,
+                            "      fix: {}",
+                            serde_json::to_string(&v.fix).unwrap_or_default()
+                        )?;
                     }
                     writeln!(w, "  ...")?;
                 }
@@ -433,13 +502,22 @@ pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     }
     for e in &report.errors {
         n += 1;
-        writeln!(w, "not ok {n} - error {}:{}:{}: {}", e.file, e.line, e.column, e.message.replace('#', "\\#"))?;
+        writeln!(
+            w,
+            "not ok {n} - error {}:{}:{}: {}",
+            e.file,
+            e.line,
+            e.column,
+            e.message.replace('#', "\\#")
+        )?;
     }
     Ok(())
 }
 
 fn gh_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn gh_prop(s: &str) -> String {
@@ -450,7 +528,11 @@ fn gh_prop(s: &str) -> String {
 pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     for l in &report.resources {
         for (r, v) in findings(l) {
-            let level = if r.outcome == Outcome::Fail { "error" } else { "warning" };
+            let level = if r.outcome == Outcome::Fail {
+                "error"
+            } else {
+                "warning"
+            };
             writeln!(
                 w,
                 "::{level} file={},line={},col={},title={}::{}",
@@ -470,7 +552,11 @@ pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         if e.column > 0 {
             props.push_str(&format!(",col={}", e.column));
         }
-        writeln!(w, "::error {props},title=sostle error::{}", gh_data(&e.message))?;
+        writeln!(
+            w,
+            "::error {props},title=sostle error::{}",
+            gh_data(&e.message)
+        )?;
     }
     let s = report.summary();
     writeln!(
@@ -502,9 +588,16 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
             let first = r.violations.first();
             let message = match r.outcome {
                 Outcome::Pass => format!("{} passed", r.policy),
-                Outcome::Skip => format!("{} does not apply at {}", r.policy, l.report.layer.as_str()),
+                Outcome::Skip => {
+                    format!("{} does not apply at {}", r.policy, l.report.layer.as_str())
+                }
                 Outcome::Exempted => format!("{} exempted", r.policy),
-                _ => r.violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "),
+                _ => r
+                    .violations
+                    .iter()
+                    .map(|v| v.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             };
             let mut properties = serde_json::Map::new();
             properties.insert("layer".into(), json!(l.report.layer.as_str()));
@@ -519,7 +612,8 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
             if r.outcome == Outcome::Exempted {
                 properties.insert("exempted".into(), json!("true"));
             }
-            let mut resource = json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
+            let mut resource =
+                json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
             if let Some(ns) = ns {
                 resource["namespace"] = json!(ns);
             }

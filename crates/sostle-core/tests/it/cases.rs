@@ -46,12 +46,19 @@ struct Case {
 fn substitute_tokens(input: &str, secret: &str) -> String {
     let mut out = input.to_string();
     while let Some(start) = out.find("{{token:") {
-        let Some(end) = out[start..].find("}}") else { break };
+        let Some(end) = out[start..].find("}}") else {
+            break;
+        };
         let spec = &out[start + 8..start + end];
         let parts: Vec<&str> = spec.splitn(3, ':').collect();
-        let [crew, layer, expires] = parts[..] else { panic!("bad token placeholder {spec}") };
-        let exp = sostle_core::epoch::parse_rfc3339(expires).unwrap().as_second();
-        let tok = sostle_core::token::issue(secret.as_bytes(), crew, Layer::parse(layer).unwrap(), exp);
+        let [crew, layer, expires] = parts[..] else {
+            panic!("bad token placeholder {spec}")
+        };
+        let exp = sostle_core::epoch::parse_rfc3339(expires)
+            .unwrap()
+            .as_second();
+        let tok =
+            sostle_core::token::issue(secret.as_bytes(), crew, Layer::parse(layer).unwrap(), exp);
         out.replace_range(start..start + end + 2, &tok);
     }
     out
@@ -84,7 +91,8 @@ fn run_case(path: &Path) -> Result<(), String> {
         .iter()
         .map(|(k, v)| (k.clone(), Layer::parse(v).unwrap()))
         .collect();
-    let now = sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
+    let now =
+        sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
     let ctx = EvalContext {
         now,
         layer_override: case.layer.as_deref().map(|l| Layer::parse(l).unwrap()),
@@ -112,9 +120,16 @@ fn run_case(path: &Path) -> Result<(), String> {
             problems.push(format!("no result for {policy}"));
             continue;
         };
-        let got: Vec<(u32, u32, String)> = r.violations.iter().map(|v| (v.pos.line, v.pos.col, v.path.clone())).collect();
+        let got: Vec<(u32, u32, String)> = r
+            .violations
+            .iter()
+            .map(|v| (v.pos.line, v.pos.col, v.path.clone()))
+            .collect();
         let ok = got.len() == want.len()
-            && got.iter().zip(want).all(|(g, w)| g.0 == w.0 && g.1 == w.1 && g.2.ends_with(&w.2));
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| g.0 == w.0 && g.1 == w.1 && g.2.ends_with(&w.2));
         if !ok {
             problems.push(format!("{policy}: violations want {want:?}, got {got:?}"));
         }
@@ -135,10 +150,24 @@ fn policy_cases() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 40, "expected the case library, found {} files", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the case library, found {} files",
+        files.len()
+    );
     let failures: Vec<String> = files
         .iter()
-        .filter_map(|f| run_case(f).err().map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy())))
+        .filter_map(|f| {
+            run_case(f)
+                .err()
+                .map(|e| format!("{}: {e}", f.file_name().unwrap().to_string_lossy()))
+        })
         .collect();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }

@@ -10,14 +10,20 @@ fn check_positions(node: &Node, lines: &[&str], problems: &mut Vec<String>) {
         match &n.value {
             Value::Map(entries) => {
                 for e in entries {
-                    let line = lines.get(e.key_pos.line as usize - 1).copied().unwrap_or("");
+                    let line = lines
+                        .get(e.key_pos.line as usize - 1)
+                        .copied()
+                        .unwrap_or("");
                     let rest: String = line.chars().skip(e.key_pos.col as usize - 1).collect();
                     let bare = rest.trim_start_matches(['"', '\'']);
                     // An empty key is reported by the parser as `~` at the `:`.
                     // Keys with whitespace may have been folded across lines; check the rest.
                     let plain = !e.key.chars().any(char::is_whitespace) && !e.key.contains('\\');
                     if &*e.key != "~" && plain && !bare.starts_with(&*e.key) {
-                        problems.push(format!("key {:?} at {:?} reads {:?}", e.key, e.key_pos, rest));
+                        problems.push(format!(
+                            "key {:?} at {:?} reads {:?}",
+                            e.key, e.key_pos, rest
+                        ));
                     }
                     work.push(&e.value);
                 }
@@ -80,7 +86,12 @@ fn key_positions_on_the_whole_corpus() {
                 for d in &l.documents {
                     check_positions(&d.root, &lines, &mut problems);
                 }
-                assert!(problems.is_empty(), "{}: {:?}", p.display(), &problems[..problems.len().min(3)]);
+                assert!(
+                    problems.is_empty(),
+                    "{}: {:?}",
+                    p.display(),
+                    &problems[..problems.len().min(3)]
+                );
             }
         }
     }
