@@ -27,8 +27,14 @@ fn corpus() -> Vec<String> {
         }
     }
     let mut files = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"), &mut files);
-    files.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+        &mut files,
+    );
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
 }
 
 fn ctx() -> EvalContext<'static> {
@@ -63,7 +69,12 @@ fn corpus_benches(c: &mut Criterion) {
         })
     });
     g.bench_function("sostle_parse_only", |b| {
-        b.iter(|| texts.iter().map(|t| yaml::load(t).documents.len()).sum::<usize>())
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| yaml::load(t).documents.len())
+                .sum::<usize>()
+        })
     });
     g.bench_function("sostle_parse_and_evaluate_trial", |b| {
         b.iter(|| {
@@ -71,7 +82,10 @@ fn corpus_benches(c: &mut Criterion) {
                 .iter()
                 .map(|t| {
                     let l = yaml::load(t);
-                    l.documents.iter().map(|d| engine.evaluate(&d.root, &ctx).results.len()).sum::<usize>()
+                    l.documents
+                        .iter()
+                        .map(|d| engine.evaluate(&d.root, &ctx).results.len())
+                        .sum::<usize>()
                 })
                 .sum::<usize>()
         })
@@ -85,14 +99,21 @@ fn one_object(c: &mut Criterion) {
     let engine = Engine::new(Arc::new(Config::default()));
     let ctx = ctx();
     let loaded = yaml::load(DEPLOYMENT);
-    let Some(doc) = loaded.documents.first() else { return };
+    let Some(doc) = loaded.documents.first() else {
+        return;
+    };
     let json = doc.root.to_json();
     let mut g = c.benchmark_group("one_deployment");
-    g.bench_function("evaluate_in_memory", |b| b.iter(|| engine.evaluate(&doc.root, &ctx)));
+    g.bench_function("evaluate_in_memory", |b| {
+        b.iter(|| engine.evaluate(&doc.root, &ctx))
+    });
     g.bench_function("parse_and_evaluate_text", |b| {
         b.iter(|| {
             let l = yaml::load(DEPLOYMENT);
-            l.documents.iter().map(|d| engine.evaluate(&d.root, &ctx).results.len()).sum::<usize>()
+            l.documents
+                .iter()
+                .map(|d| engine.evaluate(&d.root, &ctx).results.len())
+                .sum::<usize>()
         })
     });
     g.bench_function("from_json_and_evaluate (webhook path)", |b| {
