@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         namespaces: &NoLabels,
         token_secret: Some(b"fuzz-secret-0123456789"),
         locks: None,
+        ledger: None,
     };
     for d in &loaded.documents {
         let r = engine().evaluate(&d.root, &ctx);

@@ -44,6 +44,7 @@ fn ctx() -> EvalContext<'static> {
         namespaces: &NoLabels,
         token_secret: None,
         locks: None,
+        ledger: None,
     }
 }
 

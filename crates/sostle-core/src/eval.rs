@@ -12,6 +12,7 @@ use crate::epoch;
 use crate::layer::Layer;
 use crate::policies::{self, Check};
 use crate::suite::{Gate, Scope, Verdict};
+use crate::exemption::{self, Annotations, ExemptionLedger, Judgement};
 use crate::token;
 use crate::yaml::{Node, Pos, Value};
 
@@ -68,6 +69,9 @@ pub struct PolicyResult {
     pub outcome: Outcome,
     /// The offending fields (empty on pass and skip).
     pub violations: Vec<Violation>,
+    /// The exemption that names this policy, when the policy failed: honoured (`exempted`) or
+    /// refused with every reason.
+    pub exemption: Option<Box<Judgement>>,
 }
 
 /// Which layer a resource was judged at.
@@ -149,6 +153,8 @@ pub struct ResourceReport {
     pub results: Vec<PolicyResult>,
     /// Problems with the object's shape.
     pub errors: Vec<ShapeError>,
+    /// The object's exemption annotations, if it has any.
+    pub exemption: Option<Annotations>,
 }
 
 /// Layers of namespaces as labelled on Namespace objects (from the input, or the cluster).
@@ -195,6 +201,8 @@ pub struct EvalContext<'a> {
     pub token_secret: Option<&'a [u8]>,
     /// The lock registry, if any.
     pub locks: Option<&'a dyn LockRegistry>,
+    /// The ledger's witnesses and trials, if a ledger is in use.
+    pub ledger: Option<&'a dyn ExemptionLedger>,
 }
 
 impl std::fmt::Debug for EvalContext<'_> {
@@ -204,6 +212,7 @@ impl std::fmt::Debug for EvalContext<'_> {
             .field("layer_override", &self.layer_override)
             .field("token_secret", &self.token_secret.map(|_| "<redacted>"))
             .field("locks", &self.locks.is_some())
+            .field("ledger", &self.ledger.is_some())
             .finish()
     }
 }
@@ -341,7 +350,28 @@ impl Engine {
                 policy: id.clone(),
                 outcome,
                 violations,
+                exemption: None,
             });
+        }
+        let annotations = Annotations::read(root);
+        if let (Some(ann), Some(l)) = (&annotations, layer.layer()) {
+            let target = Engine::exemption_target(&resource);
+            for r in &mut results {
+                if !matches!(r.outcome, Outcome::Fail | Outcome::Warn) || !ann.lists(&r.policy) {
+                    continue;
+                }
+                let subject = exemption::Subject {
+                    policy: self.config.policy(&r.policy),
+                    policy_id: &r.policy,
+                    layer: l,
+                    resource: &target,
+                };
+                let j = exemption::judge(ann, subject, &self.config, ctx.now, ctx.ledger);
+                if j.valid {
+                    r.outcome = Outcome::Exempted;
+                }
+                r.exemption = Some(Box::new(j));
+            }
         }
         ResourceReport {
             resource,
@@ -350,7 +380,14 @@ impl Engine {
             epoch_day,
             results,
             errors,
+            exemption: annotations,
         }
+    }
+
+    /// `<namespace>/<name>` as an exemption's `applies-to` must name the resource (namespace
+    /// `default` when the object sets none).
+    pub fn exemption_target(resource: &ResourceRef) -> String {
+        format!("{}/{}", resource.namespace.as_deref().unwrap_or("default"), resource.name)
     }
 
     fn resolve(&self, root: &Node, resource: &ResourceRef, ctx: &EvalContext<'_>) -> LayerStatus {
@@ -393,6 +430,7 @@ impl Engine {
             policy: self.gate_id.clone(),
             outcome,
             violations,
+            exemption: None,
         };
         let Some(l) = layer.layer() else {
             return result(Outcome::Skip, Vec::new());

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod epoch;
 pub mod eval;
+pub mod exemption;
 pub mod layer;
 pub mod policies;
 pub mod suite;

@@ -66,6 +66,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                     namespaces: &sostle_core::eval::NoLabels,
                     token_secret: None,
                     locks: None,
+                    ledger: None,
                 };
                 loaded
                     .documents

@@ -80,6 +80,8 @@ pub struct Located {
 /// The whole run.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// The instant the run evaluated at.
+    pub now: Timestamp,
     /// Epoch day of the run.
     pub epoch_day: i64,
     /// Resources in input order.
@@ -312,6 +314,7 @@ fn check_one(
         namespaces: &recorder,
         token_secret: s.token_secret.as_deref(),
         locks: None,
+        ledger: None,
     };
     for doc in &loaded.documents {
         let report = engine.evaluate(&doc.root, &ctx);
@@ -389,6 +392,7 @@ pub fn run(
         }
     }
     let mut report = Report {
+        now: s.now,
         epoch_day: engine.epoch_day(s.now),
         ..Report::default()
     };

@@ -36,6 +36,14 @@ pub enum Command {
     /// warnings only and 2 for failures; 3 when the run had an error (unreadable or unparsable
     /// input, bad config, bad flag) — after every other input was still checked and reported.
     Test(TestArgs),
+    /// Write, explain and list exemptions (time-, owner-, resource-, reason-bound, reviewed,
+    /// witnessed).
+    ///
+    /// An exemption is seven `sostle.eose.ca/exempt-*` annotations on the exempted resource. It is
+    /// honoured only when every condition of SPEC §6 holds; otherwise every failing condition is
+    /// reported. There are no permanent waivers.
+    #[command(subcommand)]
+    Exempt(ExemptCommand),
     /// Issue and verify SOSTLE tokens (the L4 gate).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -136,4 +144,90 @@ pub struct BenchArgs {
     /// Repetitions of each measurement (the best is reported).
     #[arg(long, default_value_t = 5)]
     pub iterations: u32,
+}
+
+/// The values an exemption is made of.
+#[derive(Debug, Args)]
+pub struct ExemptValues {
+    /// The exempted resource, `<namespace>/<name>`.
+    #[arg(long, value_name = "NS/NAME")]
+    pub resource: String,
+    /// Policies to exempt, comma-separated.
+    #[arg(long, value_name = "P1,P2")]
+    pub policies: String,
+    /// Why: must start with the trial id, `TRB-CHAOS-NNN …`.
+    #[arg(long)]
+    pub reason: String,
+    /// When it ends (RFC 3339), at most 30 days ahead (config: exemptions.maxDays).
+    #[arg(long, value_name = "RFC3339")]
+    pub expires: String,
+    /// The crew member who owns it.
+    #[arg(long)]
+    pub owner: String,
+    /// The approver who reviewed it (crew name or identity; not the owner, except at L0).
+    #[arg(long)]
+    pub reviewed: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExemptCommand {
+    /// Print the seven annotations for a new exemption, witness hash included.
+    ///
+    /// Refuses (exit 1, with every reason) an exemption that would not be honoured at the
+    /// resource's layer. The layer comes from --layer, else from the namespace (name pattern or
+    /// config).
+    New {
+        #[command(flatten)]
+        values: ExemptValues,
+        /// The layer the resource runs at.
+        #[arg(long, value_name = "LAYER")]
+        layer: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Explain every exemption found in manifests: honoured or not, why, days left.
+    ///
+    /// Exit status: 0 when every listed exemption is honoured or unused, 1 when any is refused,
+    /// 3 on a run error.
+    Check {
+        /// Files, directories, or `-` for stdin.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Judge every resource at this layer.
+        #[arg(long, value_name = "LAYER")]
+        sostle_layer: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List every exemption with its state: active, expiring (≤ 7 days), expired, orphaned
+    /// (applies to another resource), unused (the policy passes anyway) or refused.
+    List {
+        /// Files, directories, or `-` for stdin.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Judge every resource at this layer.
+        #[arg(long, value_name = "LAYER")]
+        sostle_layer: Option<String>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: ListFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the witness hash of the values alone (for scripts).
+    ///
+    /// The same hash is `printf 'sostle-exemption/v1\napplies-to=%s\nexempt-from=%s\nexpires=%s\nowner=%s\nreason=%s\nreviewed=%s\n' … | sha256sum`.
+    Hash {
+        #[command(flatten)]
+        values: ExemptValues,
+    },
+}
+
+/// Output formats of `sostle exempt list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table.
+    Human,
+    /// A JSON array.
+    Json,
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod cli;
+mod exempt;
 mod output;
 
 use std::io::{self, IsTerminal, Write};
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Test(args) => cmd_test(args),
+        Command::Exempt(e) => exempt::run(e),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };
@@ -56,19 +58,19 @@ fn main() -> ExitCode {
 }
 
 /// The instant to evaluate at: `--now` / `SOSTLE_NOW`, else the system clock.
-fn now_from(common: &Common) -> anyhow::Result<Timestamp> {
+pub(crate) fn now_from(common: &Common) -> anyhow::Result<Timestamp> {
     match &common.now {
         Some(s) => sostle_core::epoch::parse_rfc3339(s).map_err(|m| anyhow::anyhow!("--now: {m}")),
         None => Ok(Timestamp::now()),
     }
 }
 
-fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
+pub(crate) fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
     Layer::parse(s)
         .ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
 }
 
-fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
+pub(crate) fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
     std::env::var("SOSTLE_TOKEN_SECRET")
         .ok()
         .filter(|s| !s.is_empty())

@@ -48,7 +48,7 @@ struct JsonResult<'a> {
     policy: &'a str,
     outcome: Outcome,
     violations: Vec<JsonViolation<'a>>,
-    exemption: Option<()>,
+    exemption: Option<&'a sostle_core::exemption::Judgement>,
 }
 
 #[derive(Serialize)]
@@ -104,7 +104,7 @@ pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                         fix: &v.fix,
                     })
                     .collect(),
-                exemption: None,
+                exemption: r.exemption.as_deref(),
             });
         }
     }
@@ -153,7 +153,42 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
     let p = Paint(opts.color);
     let mut current: Option<&str> = None;
     for l in &report.resources {
-        for (r, v) in findings(l) {
+        for r in l.report.results.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn)) {
+            for v in &r.violations {
+                if current != Some(&*l.file) {
+                    if current.is_some() {
+                        writeln!(w)?;
+                    }
+                    writeln!(w, "{}", p.wrap("1", &l.file))?;
+                    current = Some(&l.file);
+                }
+                let (tag, code) = match r.outcome {
+                    Outcome::Fail => ("FAIL", "31;1"),
+                    _ => ("WARN", "33;1"),
+                };
+                writeln!(
+                    w,
+                    "  {}:{}:{}: {} {} {} [{}]",
+                    l.file,
+                    v.pos.line,
+                    v.pos.col,
+                    p.wrap(code, tag),
+                    p.wrap("1", &r.policy),
+                    l.report.resource.display(),
+                    l.report.layer.as_str()
+                )?;
+                writeln!(w, "      {}", v.message)?;
+                writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
+            }
+            if let Some(j) = r.exemption.as_deref() {
+                writeln!(w, "      {} the exemption of {} is not honoured:", p.wrap("33", "exemption:"), r.policy)?;
+                for problem in &j.problems {
+                    writeln!(w, "        - {problem}")?;
+                }
+            }
+        }
+        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
+            let Some(j) = r.exemption.as_deref() else { continue };
             if current != Some(&*l.file) {
                 if current.is_some() {
                     writeln!(w)?;
@@ -161,23 +196,29 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
                 writeln!(w, "{}", p.wrap("1", &l.file))?;
                 current = Some(&l.file);
             }
-            let (tag, code) = match r.outcome {
-                Outcome::Fail => ("FAIL", "31;1"),
-                _ => ("WARN", "33;1"),
-            };
+            let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
             writeln!(
                 w,
                 "  {}:{}:{}: {} {} {} [{}]",
                 l.file,
-                v.pos.line,
-                v.pos.col,
-                p.wrap(code, tag),
+                pos.line,
+                pos.col,
+                p.wrap("36;1", "EXEMPT"),
                 p.wrap("1", &r.policy),
                 l.report.resource.display(),
                 l.report.layer.as_str()
             )?;
-            writeln!(w, "      {}", v.message)?;
-            writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
+            writeln!(
+                w,
+                "      {} — owner {}, reviewed by {}, until {}",
+                j.annotations.reason.as_deref().unwrap_or(""),
+                j.annotations.owner.as_deref().unwrap_or(""),
+                j.annotations.reviewed.as_deref().unwrap_or(""),
+                j.annotations.expires.as_deref().unwrap_or("")
+            )?;
+            for warning in &j.warnings {
+                writeln!(w, "      {} {warning}", p.wrap("33;1", "warning:"))?;
+            }
         }
     }
     if current.is_some() {
@@ -388,6 +429,26 @@ pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<
             }));
         }
     }
+    for l in &report.resources {
+        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
+            let justification = r.exemption.as_deref().map(exemption_line).unwrap_or_default();
+            for v in &r.violations {
+                results.push(json!({
+                    "ruleId": &*r.policy,
+                    "level": "note",
+                    "message": {"text": format!("{} — exempted", v.message)},
+                    "locations": [{
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri(&l.file)},
+                            "region": {"startLine": v.pos.line.max(1), "startColumn": v.pos.col.max(1)},
+                        },
+                    }],
+                    "suppressions": [{"kind": "external", "status": "accepted", "justification": justification}],
+                    "properties": {"resource": l.report.resource.display(), "layer": l.report.layer.as_str(), "path": v.path},
+                }));
+            }
+        }
+    }
     let notifications: Vec<_> = report
         .errors
         .iter()
@@ -451,7 +512,10 @@ pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             match r.outcome {
                 Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
                 Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
-                Outcome::Exempted => writeln!(w, "ok {n} - {name} # SKIP exempted")?,
+                Outcome::Exempted => {
+                    let why = r.exemption.as_deref().map(exemption_line).unwrap_or_default();
+                    writeln!(w, "ok {n} - {name} # SKIP exempted: {}", why.replace('#', "\\#"))?
+                }
                 Outcome::Fail | Outcome::Warn => {
                     if r.outcome == Outcome::Warn {
                         writeln!(w, "not ok {n} - {name} # TODO warn")?;
@@ -544,6 +608,26 @@ pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    for l in &report.resources {
+        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
+            let Some(j) = r.exemption.as_deref() else { continue };
+            let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
+            let level = if j.warnings.is_empty() { "notice" } else { "warning" };
+            let mut text = format!("{} exempted: {}", r.policy, exemption_line(j));
+            for warning in &j.warnings {
+                text.push_str(&format!("; {warning}"));
+            }
+            writeln!(
+                w,
+                "::{level} file={},line={},col={},title={}::{}",
+                gh_prop(&l.file),
+                pos.line,
+                pos.col,
+                gh_prop(&format!("{} {} exempted", r.policy, l.report.resource.display())),
+                gh_data(&text)
+            )?;
+        }
+    }
     for e in &report.errors {
         let mut props = format!("file={}", gh_prop(&e.file));
         if e.line > 0 {
@@ -591,7 +675,11 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
                 Outcome::Skip => {
                     format!("{} does not apply at {}", r.policy, l.report.layer.as_str())
                 }
-                Outcome::Exempted => format!("{} exempted", r.policy),
+                Outcome::Exempted => format!(
+                    "{} exempted: {}",
+                    r.policy,
+                    r.exemption.as_deref().map(exemption_line).unwrap_or_default()
+                ),
                 _ => r
                     .violations
                     .iter()
@@ -611,6 +699,17 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
             }
             if r.outcome == Outcome::Exempted {
                 properties.insert("exempted".into(), json!("true"));
+            }
+            if let Some(j) = r.exemption.as_deref() {
+                let a = &j.annotations;
+                properties.insert("exemption.reason".into(), json!(a.reason.as_deref().unwrap_or("")));
+                properties.insert("exemption.expires".into(), json!(a.expires.as_deref().unwrap_or("")));
+                properties.insert("exemption.owner".into(), json!(a.owner.as_deref().unwrap_or("")));
+                properties.insert("exemption.reviewed".into(), json!(a.reviewed.as_deref().unwrap_or("")));
+                properties.insert("exemption.valid".into(), json!(j.valid.to_string()));
+                if !j.problems.is_empty() {
+                    properties.insert("exemption.problems".into(), json!(j.problems.join("; ")));
+                }
             }
             let mut resource =
                 json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
@@ -659,4 +758,16 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
         writeln!(w)?;
     }
     Ok(())
+}
+
+/// One line describing an exemption: reason, owner, reviewer, expiry.
+pub fn exemption_line(j: &sostle_core::exemption::Judgement) -> String {
+    let a = &j.annotations;
+    format!(
+        "{} (owner {}, reviewed by {}, until {})",
+        a.reason.as_deref().unwrap_or(""),
+        a.owner.as_deref().unwrap_or(""),
+        a.reviewed.as_deref().unwrap_or(""),
+        a.expires.as_deref().unwrap_or("")
+    )
 }

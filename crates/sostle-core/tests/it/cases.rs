@@ -99,6 +99,7 @@ fn run_case(path: &Path) -> Result<(), String> {
         namespaces: &labels,
         token_secret: case.token_secret.as_deref().map(str::as_bytes),
         locks: None,
+        ledger: None,
     };
     let report = engine.evaluate(root, &ctx);
     let mut problems = Vec::new();

@@ -1,0 +1,344 @@
+//! `sostle exempt new | check | list | hash`: the exemption commands, on top of the same
+//! engine and inputs as `sostle test`.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sostle_core::exemption::{self, Annotations, Judgement, Values};
+use sostle_core::{Engine, Layer, Outcome};
+
+use crate::check::{self, Located, TestSettings};
+use crate::cli::{Common, ExemptCommand, ExemptValues, ListFormat};
+
+fn values(v: &ExemptValues) -> Values {
+    Values {
+        applies_to: v.resource.trim().to_string(),
+        from: v.policies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","),
+        expires: v.expires.trim().to_string(),
+        owner: v.owner.trim().to_string(),
+        reason: v.reason.trim().to_string(),
+        reviewed: v.reviewed.trim().to_string(),
+    }
+}
+
+pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
+    match cmd {
+        ExemptCommand::Hash { values: v } => {
+            println!("{}", exemption::witness(&values(&v)));
+            Ok(0)
+        }
+        ExemptCommand::New { values: v, layer, common } => new(&v, layer.as_deref(), &common),
+        ExemptCommand::Check { paths, sostle_layer, common } => {
+            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
+            check_cmd(&engine, &report, &mut io::stdout().lock())
+        }
+        ExemptCommand::List { paths, sostle_layer, output, common } => {
+            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
+            let rows = list_rows(&engine, &report);
+            let mut out = io::stdout().lock();
+            match output {
+                ListFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &rows)?;
+                    writeln!(out)?;
+                }
+                ListFormat::Human => print_rows(&rows, &mut out)?,
+            }
+            print_errors(&report)?;
+            Ok(if report.errors.is_empty() { 0 } else { 3 })
+        }
+    }
+}
+
+fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result<u8> {
+    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let now = crate::now_from(common)?;
+    let vals = values(v);
+    let Some((ns, _name)) = vals.applies_to.split_once('/') else {
+        anyhow::bail!("--resource: `{}` is not <namespace>/<name>", vals.applies_to);
+    };
+    let layer = match layer {
+        Some(l) => crate::parse_layer("--layer", l)?,
+        None => config
+            .namespace_layer(ns)
+            .ok_or_else(|| anyhow::anyhow!("namespace {ns} has no layer by name or config: give --layer"))?,
+    };
+    let ann = Annotations {
+        from: Some(vals.from.clone()),
+        applies_to: Some(vals.applies_to.clone()),
+        reason: Some(vals.reason.clone()),
+        expires: Some(vals.expires.clone()),
+        owner: Some(vals.owner.clone()),
+        reviewed: Some(vals.reviewed.clone()),
+        witness: Some(exemption::witness(&vals)),
+        pos: Default::default(),
+    };
+    let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    if ann.policies().is_empty() {
+        problems.push("--policies names no policy".into());
+    }
+    for p in ann.policies() {
+        let spec = config.policy(p);
+        if spec.is_none() && p != "layer_gate" {
+            problems.push(format!("{p} is not a policy of the suite"));
+            continue;
+        }
+        let j = exemption::judge(
+            &ann,
+            exemption::Subject { policy: spec, policy_id: p, layer, resource: &vals.applies_to },
+            &config,
+            now,
+            None,
+        );
+        for pr in j.problems {
+            if !problems.contains(&pr) {
+                problems.push(pr);
+            }
+        }
+        for w in j.warnings {
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let mut e = io::stderr().lock();
+        writeln!(e, "refused: this exemption would not be honoured at {layer}:")?;
+        for p in &problems {
+            writeln!(e, "  - {p}")?;
+        }
+        return Ok(1);
+    }
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = io::stdout().lock();
+    writeln!(out, "# exemption of {} at {layer}; paste under the resource's metadata", vals.applies_to)?;
+    writeln!(out, "metadata:")?;
+    writeln!(out, "  annotations:")?;
+    for (key, value) in [
+        ("from", &vals.from),
+        ("applies-to", &vals.applies_to),
+        ("reason", &vals.reason),
+        ("expires", &vals.expires),
+        ("owner", &vals.owner),
+        ("reviewed", &vals.reviewed),
+    ] {
+        writeln!(out, "    {}{key}: {}", exemption::PREFIX, q(value))?;
+    }
+    writeln!(out, "    {}witness: {}", exemption::PREFIX, q(ann.witness.as_deref().unwrap_or("")))?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(0)
+}
+
+fn evaluate(paths: Vec<std::path::PathBuf>, layer: Option<&str>, common: &Common) -> anyhow::Result<(Engine, check::Report)> {
+    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let now = crate::now_from(common)?;
+    let layer: Option<Layer> = match layer {
+        Some(l) => Some(crate::parse_layer("--sostle-layer", l)?),
+        None => None,
+    };
+    let settings = TestSettings {
+        paths,
+        layer,
+        now,
+        token_secret: crate::token_secret(&config),
+    };
+    let engine = Engine::new(Arc::new(config));
+    let mut errors = Vec::new();
+    let sources = check::collect_sources(&settings.paths, &mut errors);
+    let report = check::run(&engine, &settings, &sources, errors);
+    Ok((engine, report))
+}
+
+fn print_errors(report: &check::Report) -> io::Result<()> {
+    let mut e = io::stderr().lock();
+    for err in &report.errors {
+        writeln!(e, "error: {}:{}:{}: {}", err.file, err.line, err.column, err.message)?;
+    }
+    Ok(())
+}
+
+/// One exemption of one policy on one resource.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    file: String,
+    line: u32,
+    resource: String,
+    layer: &'static str,
+    policy: String,
+    state: &'static str,
+    owner: Option<String>,
+    reviewed: Option<String>,
+    reason: Option<String>,
+    expires: Option<String>,
+    days_left: Option<i64>,
+    problems: Vec<String>,
+}
+
+/// The judgement of every listed policy: the engine's own for failing results, a fresh one
+/// (same rules) for policies that pass anyway.
+fn judgements<'a>(engine: &Engine, l: &'a Located, now: jiff::Timestamp) -> Vec<(String, Option<&'a sostle_core::PolicyResult>, Judgement)> {
+    let Some(ann) = &l.report.exemption else { return Vec::new() };
+    let target = Engine::exemption_target(&l.report.resource);
+    ann.policies()
+        .into_iter()
+        .map(|p| {
+            let result = l.report.results.iter().find(|r| &*r.policy == p);
+            let j = match (result.and_then(|r| r.exemption.as_deref()), l.report.layer.layer()) {
+                (Some(j), _) => j.clone(),
+                (None, Some(layer)) => exemption::judge(
+                    ann,
+                    exemption::Subject { policy: engine.config().policy(p), policy_id: p, layer, resource: &target },
+                    engine.config(),
+                    now,
+                    None,
+                ),
+                (None, None) => Judgement {
+                    annotations: ann.clone(),
+                    valid: false,
+                    problems: vec![format!("the resource has no layer ({}), so nothing is exempted", l.report.layer.as_str())],
+                    warnings: Vec::new(),
+                    days_left: None,
+                },
+            };
+            (p.to_string(), result, j)
+        })
+        .collect()
+}
+
+fn check_cmd(engine: &Engine, report: &check::Report, w: &mut dyn Write) -> anyhow::Result<u8> {
+    let now = report.now;
+    let mut refused = false;
+    let mut found = 0;
+    for l in &report.resources {
+        let js = judgements(engine, l, now);
+        if js.is_empty() {
+            continue;
+        }
+        let pos = l.report.exemption.as_ref().map(|a| a.pos).unwrap_or_default();
+        writeln!(w, "{}:{}:{}: {} [{}]", l.file, pos.line, pos.col, l.report.resource.display(), l.report.layer.as_str())?;
+        for (policy, result, j) in js {
+            found += 1;
+            let outcome = result.map(|r| r.outcome);
+            let days = j.days_left.map(|d| format!(", {d} days left")).unwrap_or_default();
+            match outcome {
+                Some(Outcome::Exempted) => writeln!(w, "  {policy}: honoured{days}")?,
+                Some(Outcome::Pass) | Some(Outcome::Skip) | None if j.valid => {
+                    writeln!(w, "  {policy}: unused — the policy {} anyway{days}", if outcome == Some(Outcome::Skip) { "does not apply here" } else { "passes" })?
+                }
+                Some(Outcome::Pass) | Some(Outcome::Skip) | None => {
+                    writeln!(w, "  {policy}: unused and would not be honoured{days}:")?;
+                    refused = true;
+                }
+                Some(_) => {
+                    writeln!(w, "  {policy}: NOT honoured{days}:")?;
+                    refused = true;
+                }
+            }
+            for p in &j.problems {
+                writeln!(w, "    - {p}")?;
+            }
+            for warning in &j.warnings {
+                writeln!(w, "    warning: {warning}")?;
+            }
+        }
+    }
+    writeln!(w, "{found} exemption{} checked", if found == 1 { "" } else { "s" })?;
+    print_errors(report)?;
+    Ok(if !report.errors.is_empty() {
+        3
+    } else if refused {
+        1
+    } else {
+        0
+    })
+}
+
+fn list_rows(engine: &Engine, report: &check::Report) -> Vec<Row> {
+    let now = report.now;
+    let mut rows = Vec::new();
+    for l in &report.resources {
+        let target = Engine::exemption_target(&l.report.resource);
+        for (policy, result, j) in judgements(engine, l, now) {
+            let a = &j.annotations;
+            let orphaned = a.applies_to.as_deref().is_some_and(|t| t != target);
+            let expired = j.days_left.is_some_and(|d| d <= 0) && j.problems.iter().any(|p| p.starts_with("expired"));
+            let unused = matches!(result.map(|r| r.outcome), Some(Outcome::Pass | Outcome::Skip) | None);
+            let state = if orphaned {
+                "orphaned"
+            } else if expired {
+                "expired"
+            } else if unused {
+                "unused"
+            } else if !j.valid {
+                "refused"
+            } else if !j.warnings.is_empty() {
+                "expiring"
+            } else {
+                "active"
+            };
+            rows.push(Row {
+                file: l.file.to_string(),
+                line: a.pos.line,
+                resource: l.report.resource.display(),
+                layer: l.report.layer.as_str(),
+                policy,
+                state,
+                owner: a.owner.clone(),
+                reviewed: a.reviewed.clone(),
+                reason: a.reason.clone(),
+                expires: a.expires.clone(),
+                days_left: j.days_left,
+                problems: j.problems.clone(),
+            });
+        }
+    }
+    rows
+}
+
+fn print_rows(rows: &[Row], w: &mut dyn Write) -> io::Result<()> {
+    let headers = ["STATE", "POLICY", "RESOURCE", "LAYER", "OWNER", "REVIEWED", "EXPIRES", "DAYS", "AT"];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.state.to_string(),
+                r.policy.clone(),
+                r.resource.clone(),
+                r.layer.to_string(),
+                r.owner.clone().unwrap_or_else(|| "-".into()),
+                r.reviewed.clone().unwrap_or_else(|| "-".into()),
+                r.expires.clone().unwrap_or_else(|| "-".into()),
+                r.days_left.map_or("-".into(), |d| d.to_string()),
+                format!("{}:{}", r.file, r.line),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for c in &cells {
+        for (w, cell) in widths.iter_mut().zip(c) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cols: Vec<&str>| -> String {
+        cols.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    writeln!(w, "{}", line(headers.to_vec()))?;
+    for c in &cells {
+        writeln!(w, "{}", line(c.iter().map(String::as_str).collect()))?;
+    }
+    let count = |s: &str| rows.iter().filter(|r| r.state == s).count();
+    writeln!(
+        w,
+        "{} exemptions: {} active, {} expiring, {} expired, {} orphaned, {} unused, {} refused",
+        rows.len(),
+        count("active"),
+        count("expiring"),
+        count("expired"),
+        count("orphaned"),
+        count("unused"),
+        count("refused")
+    )
+}
