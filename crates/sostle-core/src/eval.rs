@@ -9,10 +9,10 @@ use jiff::Timestamp;
 
 use crate::config::Config;
 use crate::epoch;
+use crate::exemption::{self, Annotations, ExemptionLedger, Judgement};
 use crate::layer::Layer;
 use crate::policies::{self, Check};
 use crate::suite::{Gate, Scope, Verdict};
-use crate::exemption::{self, Annotations, ExemptionLedger, Judgement};
 use crate::token;
 use crate::yaml::{Node, Pos, Value};
 
@@ -387,7 +387,11 @@ impl Engine {
     /// `<namespace>/<name>` as an exemption's `applies-to` must name the resource (namespace
     /// `default` when the object sets none).
     pub fn exemption_target(resource: &ResourceRef) -> String {
-        format!("{}/{}", resource.namespace.as_deref().unwrap_or("default"), resource.name)
+        format!(
+            "{}/{}",
+            resource.namespace.as_deref().unwrap_or("default"),
+            resource.name
+        )
     }
 
     fn resolve(&self, root: &Node, resource: &ResourceRef, ctx: &EvalContext<'_>) -> LayerStatus {

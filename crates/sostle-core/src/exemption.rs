@@ -19,7 +19,15 @@ use crate::yaml::{Node, Pos};
 pub const PREFIX: &str = "sostle.eose.ca/exempt-";
 
 /// The seven keys, in the order users write them.
-pub const KEYS: [&str; 7] = ["from", "applies-to", "reason", "expires", "owner", "reviewed", "witness"];
+pub const KEYS: [&str; 7] = [
+    "from",
+    "applies-to",
+    "reason",
+    "expires",
+    "owner",
+    "reviewed",
+    "witness",
+];
 
 /// Days before expiry from which an exemption warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
@@ -57,7 +65,9 @@ impl Annotations {
         let mut any = false;
         let mut first_pos = None;
         for e in entries {
-            let Some(key) = e.key.strip_prefix(PREFIX) else { continue };
+            let Some(key) = e.key.strip_prefix(PREFIX) else {
+                continue;
+            };
             let value = e.value.scalar_text().map(|s| s.trim().to_string());
             let slot = match key {
                 "from" => &mut a.from,
@@ -86,7 +96,12 @@ impl Annotations {
     pub fn policies(&self) -> Vec<&str> {
         self.from
             .as_deref()
-            .map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .map(|f| {
+                f.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -244,21 +259,41 @@ pub fn judge(
     let mut warnings = Vec::new();
     let layer = subject.layer;
     // 1. complete, well-formed, P listed, applies to R.
-    let missing = |key: &str, value: &Option<String>, expected: String, problems: &mut Vec<String>| {
-        if value.as_deref().is_none_or(str::is_empty) {
-            problems.push(format!("annotation {PREFIX}{key} is missing: add {PREFIX}{key}: {expected}"));
-            true
-        } else {
-            false
-        }
-    };
-    if !missing("from", &ann.from, format!("\"{}\"", subject.policy_id), &mut problems) && !ann.lists(subject.policy_id) {
-        problems.push(format!("{} is not listed in {PREFIX}from", subject.policy_id));
+    let missing =
+        |key: &str, value: &Option<String>, expected: String, problems: &mut Vec<String>| {
+            if value.as_deref().is_none_or(str::is_empty) {
+                problems.push(format!(
+                    "annotation {PREFIX}{key} is missing: add {PREFIX}{key}: {expected}"
+                ));
+                true
+            } else {
+                false
+            }
+        };
+    if !missing(
+        "from",
+        &ann.from,
+        format!("\"{}\"", subject.policy_id),
+        &mut problems,
+    ) && !ann.lists(subject.policy_id)
+    {
+        problems.push(format!(
+            "{} is not listed in {PREFIX}from",
+            subject.policy_id
+        ));
     }
-    if !missing("applies-to", &ann.applies_to, format!("\"{}\"", subject.resource), &mut problems) {
+    if !missing(
+        "applies-to",
+        &ann.applies_to,
+        format!("\"{}\"", subject.resource),
+        &mut problems,
+    ) {
         let at = ann.applies_to.as_deref().unwrap_or_default();
         if !at.contains('/') {
-            problems.push(format!("{PREFIX}applies-to `{at}` is not <namespace>/<name>; write \"{}\"", subject.resource));
+            problems.push(format!(
+                "{PREFIX}applies-to `{at}` is not <namespace>/<name>; write \"{}\"",
+                subject.resource
+            ));
         } else if at != subject.resource {
             problems.push(format!(
                 "the exemption applies to {at}, not to this resource {}: an exemption cannot be copied to another resource",
@@ -268,10 +303,17 @@ pub fn judge(
     }
     // 2. expires: RFC 3339, future, ≤ max_days ahead of registration (ledger) or now.
     let mut days_left = None;
-    if !missing("expires", &ann.expires, "\"<RFC 3339, at most 30 days ahead>\"".into(), &mut problems) {
+    if !missing(
+        "expires",
+        &ann.expires,
+        "\"<RFC 3339, at most 30 days ahead>\"".into(),
+        &mut problems,
+    ) {
         let text = ann.expires.as_deref().unwrap_or_default();
         match crate::epoch::parse_rfc3339(text) {
-            Err(_) => problems.push(format!("{PREFIX}expires `{text}` is not an RFC 3339 time such as 2026-05-18T00:00:00Z")),
+            Err(_) => problems.push(format!(
+                "{PREFIX}expires `{text}` is not an RFC 3339 time such as 2026-05-18T00:00:00Z"
+            )),
             Ok(exp) => {
                 let secs = exp.as_second() - now.as_second();
                 if secs <= 0 {
@@ -300,7 +342,10 @@ pub fn judge(
                     let left = (secs + 86_399) / 86_400;
                     days_left = Some(left);
                     if left <= EXPIRY_WARNING_DAYS {
-                        warnings.push(format!("expires in {left} day{}", if left == 1 { "" } else { "s" }));
+                        warnings.push(format!(
+                            "expires in {left} day{}",
+                            if left == 1 { "" } else { "s" }
+                        ));
                     }
                 }
             }
@@ -308,10 +353,17 @@ pub fn judge(
     }
     // 3. reason names a trial (which, with a ledger, exists).
     let mut trial = None;
-    if !missing("reason", &ann.reason, "\"TRB-CHAOS-NNN — why\"".into(), &mut problems) {
+    if !missing(
+        "reason",
+        &ann.reason,
+        "\"TRB-CHAOS-NNN — why\"".into(),
+        &mut problems,
+    ) {
         let reason = ann.reason.as_deref().unwrap_or_default();
         match trial_id(reason) {
-            None => problems.push(format!("{PREFIX}reason must start with a trial id like TRB-CHAOS-001, not `{reason}`")),
+            None => problems.push(format!(
+                "{PREFIX}reason must start with a trial id like TRB-CHAOS-001, not `{reason}`"
+            )),
             Some(id) => {
                 trial = Some(id);
                 if let Some(l) = ledger {
@@ -323,7 +375,10 @@ pub fn judge(
         }
     }
     // 4. owner registered crew; reviewer an approver at L, not the owner (except L0).
-    let approvers = config.layer(layer).map(|l| l.approvers.clone()).unwrap_or_default();
+    let approvers = config
+        .layer(layer)
+        .map(|l| l.approvers.clone())
+        .unwrap_or_default();
     let owner = if missing("owner", &ann.owner, "\"<crew name>\"".into(), &mut problems) {
         None
     } else {
@@ -334,7 +389,12 @@ pub fn judge(
         }
         m
     };
-    let reviewer = if missing("reviewed", &ann.reviewed, "\"<approver's crew name or identity>\"".into(), &mut problems) {
+    let reviewer = if missing(
+        "reviewed",
+        &ann.reviewed,
+        "\"<approver's crew name or identity>\"".into(),
+        &mut problems,
+    ) {
         None
     } else {
         let r = ann.reviewed.as_deref().unwrap_or_default();
@@ -364,11 +424,22 @@ pub fn judge(
         }
     };
     // 5. the witness matches (and, with a ledger, is registered).
-    if !missing("witness", &ann.witness, "\"<sha256 from `sostle exempt new` or `sostle exempt hash`>\"".into(), &mut problems) {
+    if !missing(
+        "witness",
+        &ann.witness,
+        "\"<sha256 from `sostle exempt new` or `sostle exempt hash`>\"".into(),
+        &mut problems,
+    ) {
         let w = ann.witness.as_deref().unwrap_or_default();
-        let well_formed = w.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let well_formed = w.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
         if !well_formed {
-            problems.push(format!("{PREFIX}witness `{w}` is not sha256:<64 lowercase hex>"));
+            problems.push(format!(
+                "{PREFIX}witness `{w}` is not sha256:<64 lowercase hex>"
+            ));
         } else if w != ann.computed_witness() {
             problems.push(
                 "the witness hash does not match the annotations: a value was changed after witnessing; recompute with `sostle exempt hash` and have it reviewed again"
@@ -382,17 +453,30 @@ pub fn judge(
     }
     // 6. the matrix.
     match subject.policy {
-        None => problems.push(format!("{} cannot be exempted: layer gates are never exemptable", subject.policy_id)),
+        None => problems.push(format!(
+            "{} cannot be exempted: layer gates are never exemptable",
+            subject.policy_id
+        )),
         Some(spec) => {
-            let rules: Vec<_> = spec.exempt.iter().filter(|r| r.layers.contains(layer)).collect();
+            let rules: Vec<_> = spec
+                .exempt
+                .iter()
+                .filter(|r| r.layers.contains(layer))
+                .collect();
             if rules.is_empty() {
-                let where_ = spec.exempt.iter().fold(crate::layer::LayerSet::NONE, |acc, r| {
-                    r.layers.iter().fold(acc, |a, l| a.with(l))
-                });
+                let where_ = spec
+                    .exempt
+                    .iter()
+                    .fold(crate::layer::LayerSet::NONE, |acc, r| {
+                        r.layers.iter().fold(acc, |a, l| a.with(l))
+                    });
                 problems.push(if where_ == crate::layer::LayerSet::NONE {
                     format!("{} can never be exempted", spec.id)
                 } else {
-                    format!("{} cannot be exempted at {layer} (only at {where_})", spec.id)
+                    format!(
+                        "{} cannot be exempted at {layer} (only at {where_})",
+                        spec.id
+                    )
                 });
             } else if !rules.iter().any(|r| r.condition.is_none()) {
                 // Every rule for this layer has a condition: one of them must hold.

@@ -14,7 +14,13 @@ use crate::cli::{Common, ExemptCommand, ExemptValues, ListFormat};
 fn values(v: &ExemptValues) -> Values {
     Values {
         applies_to: v.resource.trim().to_string(),
-        from: v.policies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","),
+        from: v
+            .policies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(","),
         expires: v.expires.trim().to_string(),
         owner: v.owner.trim().to_string(),
         reason: v.reason.trim().to_string(),
@@ -28,12 +34,25 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             println!("{}", exemption::witness(&values(&v)));
             Ok(0)
         }
-        ExemptCommand::New { values: v, layer, common } => new(&v, layer.as_deref(), &common),
-        ExemptCommand::Check { paths, sostle_layer, common } => {
+        ExemptCommand::New {
+            values: v,
+            layer,
+            common,
+        } => new(&v, layer.as_deref(), &common),
+        ExemptCommand::Check {
+            paths,
+            sostle_layer,
+            common,
+        } => {
             let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
             check_cmd(&engine, &report, &mut io::stdout().lock())
         }
-        ExemptCommand::List { paths, sostle_layer, output, common } => {
+        ExemptCommand::List {
+            paths,
+            sostle_layer,
+            output,
+            common,
+        } => {
             let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
             let rows = list_rows(&engine, &report);
             let mut out = io::stdout().lock();
@@ -55,13 +74,16 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
     let now = crate::now_from(common)?;
     let vals = values(v);
     let Some((ns, _name)) = vals.applies_to.split_once('/') else {
-        anyhow::bail!("--resource: `{}` is not <namespace>/<name>", vals.applies_to);
+        anyhow::bail!(
+            "--resource: `{}` is not <namespace>/<name>",
+            vals.applies_to
+        );
     };
     let layer = match layer {
         Some(l) => crate::parse_layer("--layer", l)?,
-        None => config
-            .namespace_layer(ns)
-            .ok_or_else(|| anyhow::anyhow!("namespace {ns} has no layer by name or config: give --layer"))?,
+        None => config.namespace_layer(ns).ok_or_else(|| {
+            anyhow::anyhow!("namespace {ns} has no layer by name or config: give --layer")
+        })?,
     };
     let ann = Annotations {
         from: Some(vals.from.clone()),
@@ -86,7 +108,12 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
         }
         let j = exemption::judge(
             &ann,
-            exemption::Subject { policy: spec, policy_id: p, layer, resource: &vals.applies_to },
+            exemption::Subject {
+                policy: spec,
+                policy_id: p,
+                layer,
+                resource: &vals.applies_to,
+            },
             &config,
             now,
             None,
@@ -104,7 +131,10 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
     }
     if !problems.is_empty() {
         let mut e = io::stderr().lock();
-        writeln!(e, "refused: this exemption would not be honoured at {layer}:")?;
+        writeln!(
+            e,
+            "refused: this exemption would not be honoured at {layer}:"
+        )?;
         for p in &problems {
             writeln!(e, "  - {p}")?;
         }
@@ -112,7 +142,11 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
     }
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut out = io::stdout().lock();
-    writeln!(out, "# exemption of {} at {layer}; paste under the resource's metadata", vals.applies_to)?;
+    writeln!(
+        out,
+        "# exemption of {} at {layer}; paste under the resource's metadata",
+        vals.applies_to
+    )?;
     writeln!(out, "metadata:")?;
     writeln!(out, "  annotations:")?;
     for (key, value) in [
@@ -125,14 +159,23 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
     ] {
         writeln!(out, "    {}{key}: {}", exemption::PREFIX, q(value))?;
     }
-    writeln!(out, "    {}witness: {}", exemption::PREFIX, q(ann.witness.as_deref().unwrap_or("")))?;
+    writeln!(
+        out,
+        "    {}witness: {}",
+        exemption::PREFIX,
+        q(ann.witness.as_deref().unwrap_or(""))
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
     Ok(0)
 }
 
-fn evaluate(paths: Vec<std::path::PathBuf>, layer: Option<&str>, common: &Common) -> anyhow::Result<(Engine, check::Report)> {
+fn evaluate(
+    paths: Vec<std::path::PathBuf>,
+    layer: Option<&str>,
+    common: &Common,
+) -> anyhow::Result<(Engine, check::Report)> {
     let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
     let now = crate::now_from(common)?;
     let layer: Option<Layer> = match layer {
@@ -155,7 +198,11 @@ fn evaluate(paths: Vec<std::path::PathBuf>, layer: Option<&str>, common: &Common
 fn print_errors(report: &check::Report) -> io::Result<()> {
     let mut e = io::stderr().lock();
     for err in &report.errors {
-        writeln!(e, "error: {}:{}:{}: {}", err.file, err.line, err.column, err.message)?;
+        writeln!(
+            e,
+            "error: {}:{}:{}: {}",
+            err.file, err.line, err.column, err.message
+        )?;
     }
     Ok(())
 }
@@ -179,18 +226,32 @@ pub struct Row {
 
 /// The judgement of every listed policy: the engine's own for failing results, a fresh one
 /// (same rules) for policies that pass anyway.
-fn judgements<'a>(engine: &Engine, l: &'a Located, now: jiff::Timestamp) -> Vec<(String, Option<&'a sostle_core::PolicyResult>, Judgement)> {
-    let Some(ann) = &l.report.exemption else { return Vec::new() };
+fn judgements<'a>(
+    engine: &Engine,
+    l: &'a Located,
+    now: jiff::Timestamp,
+) -> Vec<(String, Option<&'a sostle_core::PolicyResult>, Judgement)> {
+    let Some(ann) = &l.report.exemption else {
+        return Vec::new();
+    };
     let target = Engine::exemption_target(&l.report.resource);
     ann.policies()
         .into_iter()
         .map(|p| {
             let result = l.report.results.iter().find(|r| &*r.policy == p);
-            let j = match (result.and_then(|r| r.exemption.as_deref()), l.report.layer.layer()) {
+            let j = match (
+                result.and_then(|r| r.exemption.as_deref()),
+                l.report.layer.layer(),
+            ) {
                 (Some(j), _) => j.clone(),
                 (None, Some(layer)) => exemption::judge(
                     ann,
-                    exemption::Subject { policy: engine.config().policy(p), policy_id: p, layer, resource: &target },
+                    exemption::Subject {
+                        policy: engine.config().policy(p),
+                        policy_id: p,
+                        layer,
+                        resource: &target,
+                    },
                     engine.config(),
                     now,
                     None,
@@ -198,7 +259,10 @@ fn judgements<'a>(engine: &Engine, l: &'a Located, now: jiff::Timestamp) -> Vec<
                 (None, None) => Judgement {
                     annotations: ann.clone(),
                     valid: false,
-                    problems: vec![format!("the resource has no layer ({}), so nothing is exempted", l.report.layer.as_str())],
+                    problems: vec![format!(
+                        "the resource has no layer ({}), so nothing is exempted",
+                        l.report.layer.as_str()
+                    )],
                     warnings: Vec::new(),
                     days_left: None,
                 },
@@ -217,17 +281,39 @@ fn check_cmd(engine: &Engine, report: &check::Report, w: &mut dyn Write) -> anyh
         if js.is_empty() {
             continue;
         }
-        let pos = l.report.exemption.as_ref().map(|a| a.pos).unwrap_or_default();
-        writeln!(w, "{}:{}:{}: {} [{}]", l.file, pos.line, pos.col, l.report.resource.display(), l.report.layer.as_str())?;
+        let pos = l
+            .report
+            .exemption
+            .as_ref()
+            .map(|a| a.pos)
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "{}:{}:{}: {} [{}]",
+            l.file,
+            pos.line,
+            pos.col,
+            l.report.resource.display(),
+            l.report.layer.as_str()
+        )?;
         for (policy, result, j) in js {
             found += 1;
             let outcome = result.map(|r| r.outcome);
-            let days = j.days_left.map(|d| format!(", {d} days left")).unwrap_or_default();
+            let days = j
+                .days_left
+                .map(|d| format!(", {d} days left"))
+                .unwrap_or_default();
             match outcome {
                 Some(Outcome::Exempted) => writeln!(w, "  {policy}: honoured{days}")?,
-                Some(Outcome::Pass) | Some(Outcome::Skip) | None if j.valid => {
-                    writeln!(w, "  {policy}: unused — the policy {} anyway{days}", if outcome == Some(Outcome::Skip) { "does not apply here" } else { "passes" })?
-                }
+                Some(Outcome::Pass) | Some(Outcome::Skip) | None if j.valid => writeln!(
+                    w,
+                    "  {policy}: unused — the policy {} anyway{days}",
+                    if outcome == Some(Outcome::Skip) {
+                        "does not apply here"
+                    } else {
+                        "passes"
+                    }
+                )?,
                 Some(Outcome::Pass) | Some(Outcome::Skip) | None => {
                     writeln!(w, "  {policy}: unused and would not be honoured{days}:")?;
                     refused = true;
@@ -245,7 +331,11 @@ fn check_cmd(engine: &Engine, report: &check::Report, w: &mut dyn Write) -> anyh
             }
         }
     }
-    writeln!(w, "{found} exemption{} checked", if found == 1 { "" } else { "s" })?;
+    writeln!(
+        w,
+        "{found} exemption{} checked",
+        if found == 1 { "" } else { "s" }
+    )?;
     print_errors(report)?;
     Ok(if !report.errors.is_empty() {
         3
@@ -264,8 +354,12 @@ fn list_rows(engine: &Engine, report: &check::Report) -> Vec<Row> {
         for (policy, result, j) in judgements(engine, l, now) {
             let a = &j.annotations;
             let orphaned = a.applies_to.as_deref().is_some_and(|t| t != target);
-            let expired = j.days_left.is_some_and(|d| d <= 0) && j.problems.iter().any(|p| p.starts_with("expired"));
-            let unused = matches!(result.map(|r| r.outcome), Some(Outcome::Pass | Outcome::Skip) | None);
+            let expired = j.days_left.is_some_and(|d| d <= 0)
+                && j.problems.iter().any(|p| p.starts_with("expired"));
+            let unused = matches!(
+                result.map(|r| r.outcome),
+                Some(Outcome::Pass | Outcome::Skip) | None
+            );
             let state = if orphaned {
                 "orphaned"
             } else if expired {
@@ -299,7 +393,9 @@ fn list_rows(engine: &Engine, report: &check::Report) -> Vec<Row> {
 }
 
 fn print_rows(rows: &[Row], w: &mut dyn Write) -> io::Result<()> {
-    let headers = ["STATE", "POLICY", "RESOURCE", "LAYER", "OWNER", "REVIEWED", "EXPIRES", "DAYS", "AT"];
+    let headers = [
+        "STATE", "POLICY", "RESOURCE", "LAYER", "OWNER", "REVIEWED", "EXPIRES", "DAYS", "AT",
+    ];
     let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
@@ -323,7 +419,13 @@ fn print_rows(rows: &[Row], w: &mut dyn Write) -> io::Result<()> {
         }
     }
     let line = |cols: Vec<&str>| -> String {
-        cols.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+        cols.iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
     };
     writeln!(w, "{}", line(headers.to_vec()))?;
     for c in &cells {

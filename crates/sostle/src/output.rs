@@ -153,7 +153,12 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
     let p = Paint(opts.color);
     let mut current: Option<&str> = None;
     for l in &report.resources {
-        for r in l.report.results.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn)) {
+        for r in l
+            .report
+            .results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn))
+        {
             for v in &r.violations {
                 if current != Some(&*l.file) {
                     if current.is_some() {
@@ -181,14 +186,26 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
                 writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
             }
             if let Some(j) = r.exemption.as_deref() {
-                writeln!(w, "      {} the exemption of {} is not honoured:", p.wrap("33", "exemption:"), r.policy)?;
+                writeln!(
+                    w,
+                    "      {} the exemption of {} is not honoured:",
+                    p.wrap("33", "exemption:"),
+                    r.policy
+                )?;
                 for problem in &j.problems {
                     writeln!(w, "        - {problem}")?;
                 }
             }
         }
-        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
-            let Some(j) = r.exemption.as_deref() else { continue };
+        for r in l
+            .report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Exempted)
+        {
+            let Some(j) = r.exemption.as_deref() else {
+                continue;
+            };
             if current != Some(&*l.file) {
                 if current.is_some() {
                     writeln!(w)?;
@@ -344,7 +361,16 @@ pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                     Outcome::Pass => writeln!(w, "/>")?,
                     Outcome::Skip => writeln!(w, "><skipped/></testcase>")?,
                     Outcome::Exempted => {
-                        writeln!(w, r#"><skipped message="exempted"/></testcase>"#)?
+                        let why = r
+                            .exemption
+                            .as_deref()
+                            .map(exemption_line)
+                            .unwrap_or_default();
+                        writeln!(
+                            w,
+                            r#"><skipped message="{}"/></testcase>"#,
+                            xml_escape(&format!("exempted: {why}"))
+                        )?
                     }
                     Outcome::Fail => {
                         let first = r.violations.first().map_or("", |v| v.message.as_str());
@@ -430,8 +456,17 @@ pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<
         }
     }
     for l in &report.resources {
-        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
-            let justification = r.exemption.as_deref().map(exemption_line).unwrap_or_default();
+        for r in l
+            .report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Exempted)
+        {
+            let justification = r
+                .exemption
+                .as_deref()
+                .map(exemption_line)
+                .unwrap_or_default();
             for v in &r.violations {
                 results.push(json!({
                     "ruleId": &*r.policy,
@@ -513,8 +548,16 @@ pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                 Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
                 Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
                 Outcome::Exempted => {
-                    let why = r.exemption.as_deref().map(exemption_line).unwrap_or_default();
-                    writeln!(w, "ok {n} - {name} # SKIP exempted: {}", why.replace('#', "\\#"))?
+                    let why = r
+                        .exemption
+                        .as_deref()
+                        .map(exemption_line)
+                        .unwrap_or_default();
+                    writeln!(
+                        w,
+                        "ok {n} - {name} # SKIP exempted: {}",
+                        why.replace('#', "\\#")
+                    )?
                 }
                 Outcome::Fail | Outcome::Warn => {
                     if r.outcome == Outcome::Warn {
@@ -609,10 +652,21 @@ pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         }
     }
     for l in &report.resources {
-        for r in l.report.results.iter().filter(|r| r.outcome == Outcome::Exempted) {
-            let Some(j) = r.exemption.as_deref() else { continue };
+        for r in l
+            .report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Exempted)
+        {
+            let Some(j) = r.exemption.as_deref() else {
+                continue;
+            };
             let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
-            let level = if j.warnings.is_empty() { "notice" } else { "warning" };
+            let level = if j.warnings.is_empty() {
+                "notice"
+            } else {
+                "warning"
+            };
             let mut text = format!("{} exempted: {}", r.policy, exemption_line(j));
             for warning in &j.warnings {
                 text.push_str(&format!("; {warning}"));
@@ -623,7 +677,11 @@ pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                 gh_prop(&l.file),
                 pos.line,
                 pos.col,
-                gh_prop(&format!("{} {} exempted", r.policy, l.report.resource.display())),
+                gh_prop(&format!(
+                    "{} {} exempted",
+                    r.policy,
+                    l.report.resource.display()
+                )),
                 gh_data(&text)
             )?;
         }
@@ -678,7 +736,10 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
                 Outcome::Exempted => format!(
                     "{} exempted: {}",
                     r.policy,
-                    r.exemption.as_deref().map(exemption_line).unwrap_or_default()
+                    r.exemption
+                        .as_deref()
+                        .map(exemption_line)
+                        .unwrap_or_default()
                 ),
                 _ => r
                     .violations
@@ -702,10 +763,22 @@ pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> i
             }
             if let Some(j) = r.exemption.as_deref() {
                 let a = &j.annotations;
-                properties.insert("exemption.reason".into(), json!(a.reason.as_deref().unwrap_or("")));
-                properties.insert("exemption.expires".into(), json!(a.expires.as_deref().unwrap_or("")));
-                properties.insert("exemption.owner".into(), json!(a.owner.as_deref().unwrap_or("")));
-                properties.insert("exemption.reviewed".into(), json!(a.reviewed.as_deref().unwrap_or("")));
+                properties.insert(
+                    "exemption.reason".into(),
+                    json!(a.reason.as_deref().unwrap_or("")),
+                );
+                properties.insert(
+                    "exemption.expires".into(),
+                    json!(a.expires.as_deref().unwrap_or("")),
+                );
+                properties.insert(
+                    "exemption.owner".into(),
+                    json!(a.owner.as_deref().unwrap_or("")),
+                );
+                properties.insert(
+                    "exemption.reviewed".into(),
+                    json!(a.reviewed.as_deref().unwrap_or("")),
+                );
                 properties.insert("exemption.valid".into(), json!(j.valid.to_string()));
                 if !j.problems.is_empty() {
                     properties.insert("exemption.problems".into(), json!(j.problems.join("; ")));

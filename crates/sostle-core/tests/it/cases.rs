@@ -15,7 +15,11 @@
 //!   deny_no_limits: fail
 //! violations:                        # optional: policy → [[line, col, path-suffix]…]
 //!   deny_no_limits: [[12, 9, "resources.limits.cpu"]]
+//! exemption:                         # optional: policy → the exemption judgement
+//!   deny_no_limits: {valid: false, problems: ["expired"], warnings: []}
 //! ```
+//!
+//! `{{witness}}` in the input is replaced by the witness hash of its own exemption annotations.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -41,6 +45,37 @@ struct Case {
     want: BTreeMap<String, String>,
     #[serde(default)]
     violations: BTreeMap<String, Vec<(u32, u32, String)>>,
+    #[serde(default)]
+    exemption: BTreeMap<String, WantExemption>,
+}
+
+/// What a case expects of the exemption judgement on one policy.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WantExemption {
+    /// `null` when no judgement is expected at all.
+    valid: Option<bool>,
+    /// Substrings, one per expected problem (in order); the count must match.
+    #[serde(default)]
+    problems: Vec<String>,
+    /// Substrings of expected warnings.
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+/// Replaces `{{witness}}` by the witness hash of the input's own exemption annotations.
+fn substitute_witness(input: &str) -> String {
+    if !input.contains("{{witness}}") {
+        return input.to_string();
+    }
+    let l = yaml::load(&input.replace("{{witness}}", "pending"));
+    let Some(d) = l.documents.first() else {
+        return input.to_string();
+    };
+    let Some(a) = sostle_core::exemption::Annotations::read(&d.root) else {
+        return input.to_string();
+    };
+    input.replace("{{witness}}", &a.computed_witness())
 }
 
 fn substitute_tokens(input: &str, secret: &str) -> String {
@@ -81,6 +116,7 @@ fn run_case(path: &Path) -> Result<(), String> {
         Some(s) => substitute_tokens(&case.input, s),
         None => case.input.clone(),
     };
+    let input = substitute_witness(&input);
     let doc = yaml::load(&input);
     if let Some(e) = doc.errors.first() {
         return Err(format!("input: {}:{}: {}", e.line, e.col, e.message));
@@ -133,6 +169,49 @@ fn run_case(path: &Path) -> Result<(), String> {
                 .all(|(g, w)| g.0 == w.0 && g.1 == w.1 && g.2.ends_with(&w.2));
         if !ok {
             problems.push(format!("{policy}: violations want {want:?}, got {got:?}"));
+        }
+    }
+    for (policy, want) in &case.exemption {
+        let Some(r) = report.results.iter().find(|r| &*r.policy == policy) else {
+            problems.push(format!("no result for {policy}"));
+            continue;
+        };
+        match (&r.exemption, want.valid) {
+            (None, None) => {}
+            (None, Some(_)) => problems.push(format!(
+                "{policy}: expected an exemption judgement, got none"
+            )),
+            (Some(j), None) => problems.push(format!(
+                "{policy}: expected no judgement, got {:?}",
+                j.problems
+            )),
+            (Some(j), Some(valid)) => {
+                if j.valid != valid {
+                    problems.push(format!(
+                        "{policy}: exemption valid={} problems={:?}",
+                        j.valid, j.problems
+                    ));
+                }
+                let ok = j.problems.len() == want.problems.len()
+                    && j.problems
+                        .iter()
+                        .zip(&want.problems)
+                        .all(|(g, w)| g.contains(w.as_str()));
+                if !ok {
+                    problems.push(format!(
+                        "{policy}: problems want {:?}, got {:?}",
+                        want.problems, j.problems
+                    ));
+                }
+                for w in &want.warnings {
+                    if !j.warnings.iter().any(|g| g.contains(w.as_str())) {
+                        problems.push(format!(
+                            "{policy}: warning {w:?} missing from {:?}",
+                            j.warnings
+                        ));
+                    }
+                }
+            }
         }
     }
     if problems.is_empty() {

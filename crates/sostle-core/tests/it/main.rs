@@ -9,4 +9,5 @@
 )]
 
 mod cases;
+mod exemptions;
 mod loader;
