@@ -301,7 +301,8 @@ fn check_cmd(engine: &Engine, report: &check::Report, w: &mut dyn Write) -> anyh
             let outcome = result.map(|r| r.outcome);
             let days = j
                 .days_left
-                .map(|d| format!(", {d} days left"))
+                .filter(|d| *d > 0)
+                .map(|d| format!(", {d} day{} left", if d == 1 { "" } else { "s" }))
                 .unwrap_or_default();
             match outcome {
                 Some(Outcome::Exempted) => writeln!(w, "  {policy}: honoured{days}")?,
