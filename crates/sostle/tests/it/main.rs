@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod corpus;
+mod docs;
 mod exempt;
 mod formats;
 mod token;
