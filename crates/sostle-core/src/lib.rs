@@ -14,6 +14,7 @@ pub mod layer;
 pub mod policies;
 pub mod suite;
 pub mod token;
+pub mod trial;
 pub mod yaml;
 
 pub use config::{Config, ConfigError};

@@ -213,7 +213,10 @@ impl Ledger {
                 source,
             })?;
         }
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+        Self::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
     }
 
     /// Opens an existing ledger; a missing file is an error.
@@ -254,7 +257,11 @@ impl Ledger {
         if app != APPLICATION_ID && !(app == 0 && tables == 0) {
             return Err(foreign(format!(
                 "application id {app:#x}{}",
-                if tables > 0 { format!(", {tables} tables of another application") } else { String::new() }
+                if tables > 0 {
+                    format!(", {tables} tables of another application")
+                } else {
+                    String::new()
+                }
             )));
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -269,7 +276,9 @@ impl Ledger {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::TooNew {
@@ -300,7 +309,11 @@ impl Ledger {
              ON CONFLICT(name) DO UPDATE SET value = value + 1",
             params![counter],
         )?;
-        Ok(tx.query_row("SELECT value FROM counters WHERE name = ?1", params![counter], |r| r.get(0))?)
+        Ok(tx.query_row(
+            "SELECT value FROM counters WHERE name = ?1",
+            params![counter],
+            |r| r.get(0),
+        )?)
     }
 
     /// Files a new trial with the next `TRB-CHAOS-NNN` (three digits, four after 999).
@@ -312,13 +325,23 @@ impl Ledger {
         subject: &serde_json::Value,
         charge: &serde_json::Value,
     ) -> Result<Trial> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq = Self::next(&tx, "trial")?;
         let id = format!("TRB-CHAOS-{seq:03}");
         tx.execute(
             "INSERT INTO trials(id, seq, target, epoch_day, filed_at, subject, charge)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, seq, target, epoch_day, ts(now), subject.to_string(), charge.to_string()],
+            params![
+                id,
+                seq,
+                target,
+                epoch_day,
+                ts(now),
+                subject.to_string(),
+                charge.to_string()
+            ],
         )?;
         tx.commit()?;
         self.trial(&id)
@@ -364,9 +387,10 @@ impl Ledger {
 
     /// Every trial, oldest first.
     pub fn trials(&self) -> Result<Vec<Trial>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {} FROM trials ORDER BY seq", Self::TRIAL_COLS))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM trials ORDER BY seq",
+            Self::TRIAL_COLS
+        ))?;
         let rows = stmt.query_map([], Self::row_trial)?;
         let mut out = Vec::new();
         for row in rows {
@@ -380,15 +404,19 @@ impl Ledger {
 
     /// Ids and open/closed state of every trial (cheap: no JSON).
     pub fn trial_states(&self) -> Result<Vec<(String, bool)>> {
-        let mut stmt = self.conn.prepare("SELECT id, closed_at IS NULL FROM trials ORDER BY seq")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, closed_at IS NULL FROM trials ORDER BY seq")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn exists(&self, id: &str) -> Result<()> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM trials WHERE id = ?1", params![id], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM trials WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
         if n == 0 {
             return Err(Error::NotFound(id.to_string()));
         }
@@ -398,7 +426,9 @@ impl Ledger {
     /// Records the burst: the trial window starts now (a second burst keeps the first time).
     pub fn burst(&mut self, id: &str, now: Timestamp) -> Result<Trial> {
         self.exists(id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE trials SET burst_at = COALESCE(burst_at, ?2) WHERE id = ?1",
             params![id, ts(now)],
@@ -416,7 +446,9 @@ impl Ledger {
         epoch_day: i64,
     ) -> Result<()> {
         self.exists(id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (kind, source, data) in items {
             tx.execute(
                 "INSERT INTO evidence(trial, kind, recorded_at, epoch_day, source, data)
@@ -458,10 +490,21 @@ impl Ledger {
     }
 
     /// Records the verdict reached (and closes the trial when `close`).
-    pub fn set_verdict(&mut self, id: &str, verdict: &str, close: bool, now: Timestamp) -> Result<()> {
+    pub fn set_verdict(
+        &mut self,
+        id: &str,
+        verdict: &str,
+        close: bool,
+        now: Timestamp,
+    ) -> Result<()> {
         self.exists(id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("UPDATE trials SET verdict = ?2 WHERE id = ?1", params![id, verdict])?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE trials SET verdict = ?2 WHERE id = ?1",
+            params![id, verdict],
+        )?;
         if close {
             tx.execute(
                 "UPDATE trials SET closed_at = COALESCE(closed_at, ?2) WHERE id = ?1",
@@ -474,7 +517,9 @@ impl Ledger {
 
     /// Records a trial's failure fingerprint (first record wins).
     pub fn add_fingerprint(&mut self, id: &str, pattern: &[String], now: Timestamp) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT OR IGNORE INTO fingerprints(trial, pattern, recorded_at) VALUES (?1, ?2, ?3)",
             params![id, serde_json::to_string(pattern)?, ts(now)],
@@ -498,8 +543,16 @@ impl Ledger {
     }
 
     /// Registers an exemption witness (registering the same hash again keeps the first time).
-    pub fn register_witness(&mut self, hash: &str, by: &str, values: &serde_json::Value, now: Timestamp) -> Result<Witness> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn register_witness(
+        &mut self,
+        hash: &str,
+        by: &str,
+        values: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<Witness> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT OR IGNORE INTO witnesses(hash, registered_at, registered_by, vals) VALUES (?1, ?2, ?3, ?4)",
             params![hash, ts(now), by, values.to_string()],
@@ -517,7 +570,12 @@ impl Ledger {
             .conn
             .prepare("SELECT hash, registered_at, registered_by, vals FROM witnesses ORDER BY registered_at, hash")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -534,19 +592,36 @@ impl Ledger {
 
     /// Writes the next profile: `make` receives the new `profile-NNN` id and returns the profile
     /// JSON and its signature; both are stored in the same transaction as the id.
-    pub fn add_profile<F>(&mut self, trial: &str, image: &str, now: Timestamp, make: F) -> Result<Profile>
+    pub fn add_profile<F>(
+        &mut self,
+        trial: &str,
+        image: &str,
+        now: Timestamp,
+        make: F,
+    ) -> Result<Profile>
     where
         F: FnOnce(&str) -> std::result::Result<(serde_json::Value, String), String>,
     {
         self.exists(trial)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq = Self::next(&tx, "profile")?;
         let id = format!("profile-{seq:03}");
-        let (profile, signature) = make(&id).map_err(|m| Error::NotFound(format!("signature for {id}: {m}")))?;
+        let (profile, signature) =
+            make(&id).map_err(|m| Error::NotFound(format!("signature for {id}: {m}")))?;
         tx.execute(
             "INSERT INTO profiles(id, seq, trial, image, profile, signature, locked_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, seq, trial, image, profile.to_string(), signature, ts(now)],
+            params![
+                id,
+                seq,
+                trial,
+                image,
+                profile.to_string(),
+                signature,
+                ts(now)
+            ],
         )?;
         tx.commit()?;
         self.profile(&id)
@@ -583,9 +658,9 @@ impl Ledger {
 
     /// Every profile, oldest first.
     pub fn profiles(&self) -> Result<Vec<Profile>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, trial, image, profile, signature, locked_at FROM profiles ORDER BY seq")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, trial, image, profile, signature, locked_at FROM profiles ORDER BY seq",
+        )?;
         let rows = stmt.query_map([], Self::row_profile)?;
         let mut out = Vec::new();
         for row in rows {
@@ -602,7 +677,9 @@ impl Ledger {
     where
         F: FnOnce(&str) -> Trendal,
     {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq = Self::next(&tx, &format!("trendal:{prefix}"))?;
         let id = format!("{prefix}-{seq:03}");
         let t = make(&id);
@@ -675,7 +752,9 @@ impl Ledger {
 
     /// Sets a trendal's warmth.
     pub fn warm_trendal(&mut self, id: &str, warmth: f64) -> Result<Trendal> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE trendals SET warmth = ?2 WHERE id = ?1 AND state = 'active'",
             params![id, warmth],
@@ -689,7 +768,9 @@ impl Ledger {
 
     /// Marks a trendal reaped.
     pub fn reap_trendal(&mut self, id: &str, reason: &str, now: Timestamp) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE trendals SET state = 'reaped', reaped_at = ?2, reap_reason = ?3 WHERE id = ?1 AND state = 'active'",
             params![id, ts(now), reason],
@@ -722,7 +803,12 @@ impl Snapshot {
         let witnesses = ledger
             .witnesses()?
             .into_iter()
-            .filter_map(|w| w.registered_at.parse::<Timestamp>().ok().map(|t| (w.hash, t)))
+            .filter_map(|w| {
+                w.registered_at
+                    .parse::<Timestamp>()
+                    .ok()
+                    .map(|t| (w.hash, t))
+            })
             .collect();
         let trials = ledger.trial_states()?.into_iter().collect();
         Ok(Snapshot {
@@ -749,6 +835,56 @@ impl sostle_core::exemption::ExemptionLedger for Snapshot {
     }
 }
 
+fn profile_seq(id: &str) -> Option<u64> {
+    id.strip_prefix("profile-")?.parse().ok()
+}
+
+impl sostle_core::eval::LockRegistry for Snapshot {
+    fn check(
+        &self,
+        image: &str,
+        layer: sostle_core::Layer,
+        current_profile: Option<&str>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let locks: Vec<&Profile> = self.profiles.iter().filter(|p| p.image == image).collect();
+        let authorizes = |p: &Profile| {
+            p.profile
+                .get("sostle_layers_authorized")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|a| a.iter().any(|l| l.as_str() == Some(layer.as_str())))
+        };
+        if locks.is_empty() {
+            problems.push(format!("image {image} holds no MECIPOL lock in the ledger"));
+        } else if !locks.iter().any(|p| authorizes(p)) {
+            let ids: Vec<&str> = locks.iter().map(|p| p.id.as_str()).collect();
+            problems.push(format!(
+                "no lock of image {image} authorizes {layer} ({})",
+                ids.join(", ")
+            ));
+        }
+        if let Some(current) = current_profile {
+            match self.profiles.iter().find(|p| p.id == current) {
+                None => problems.push(format!(
+                    "mecipol-profile {current} is not in the lock registry"
+                )),
+                Some(cur) => {
+                    let newest = locks.iter().filter_map(|p| profile_seq(&p.id)).max();
+                    if let (Some(n), Some(c)) = (newest, profile_seq(&cur.id)) {
+                        if n < c && cur.image != image {
+                            problems.push(format!(
+                                "downgrade: image {image} (locked in profile-{n:03}) is older than the workload's current lock {current} ({})",
+                                cur.image
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -763,12 +899,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");
         let mut l = Ledger::open(&path).unwrap();
-        let a = l.file_trial("L2", 97, now(), &serde_json::json!({}), &serde_json::json!({})).unwrap();
-        let b = l.file_trial("L2", 97, now(), &serde_json::json!({}), &serde_json::json!({})).unwrap();
-        assert_eq!((a.id.as_str(), b.id.as_str()), ("TRB-CHAOS-001", "TRB-CHAOS-002"));
+        let a = l
+            .file_trial(
+                "L2",
+                97,
+                now(),
+                &serde_json::json!({}),
+                &serde_json::json!({}),
+            )
+            .unwrap();
+        let b = l
+            .file_trial(
+                "L2",
+                97,
+                now(),
+                &serde_json::json!({}),
+                &serde_json::json!({}),
+            )
+            .unwrap();
+        assert_eq!(
+            (a.id.as_str(), b.id.as_str()),
+            ("TRB-CHAOS-001", "TRB-CHAOS-002")
+        );
         drop(l);
         let mut l = Ledger::open(&path).unwrap();
-        let c = l.file_trial("L2", 97, now(), &serde_json::json!({}), &serde_json::json!({})).unwrap();
+        let c = l
+            .file_trial(
+                "L2",
+                97,
+                now(),
+                &serde_json::json!({}),
+                &serde_json::json!({}),
+            )
+            .unwrap();
         assert_eq!(c.id, "TRB-CHAOS-003");
     }
 
@@ -783,7 +946,10 @@ mod tests {
         let text = dir.path().join("notes.db");
         std::fs::write(&text, b"these are my notes, not a database").unwrap();
         assert!(matches!(Ledger::open(&text), Err(Error::Foreign { .. })));
-        assert_eq!(std::fs::read(&text).unwrap(), b"these are my notes, not a database");
+        assert_eq!(
+            std::fs::read(&text).unwrap(),
+            b"these are my notes, not a database"
+        );
         let other = dir.path().join("other.db");
         {
             let c = Connection::open(&other).unwrap();

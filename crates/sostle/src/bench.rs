@@ -41,6 +41,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
         now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z")
             .map_err(anyhow::Error::msg)?,
         token_secret: None,
+        ledger: None,
     };
     let n = args.iterations;
     let (parse1, docs) = best(n, || {

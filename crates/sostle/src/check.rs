@@ -32,6 +32,8 @@ pub struct TestSettings {
     pub now: Timestamp,
     /// Token secret.
     pub token_secret: Option<Vec<u8>>,
+    /// The ledger's witnesses, trials and locks, when a ledger is in use.
+    pub ledger: Option<sostle_ledger::Snapshot>,
 }
 
 /// One input.
@@ -313,8 +315,14 @@ fn check_one(
         layer_override: s.layer,
         namespaces: &recorder,
         token_secret: s.token_secret.as_deref(),
-        locks: None,
-        ledger: None,
+        locks: s
+            .ledger
+            .as_ref()
+            .map(|l| l as &dyn sostle_core::eval::LockRegistry),
+        ledger: s
+            .ledger
+            .as_ref()
+            .map(|l| l as &dyn sostle_core::exemption::ExemptionLedger),
     };
     for doc in &loaded.documents {
         let report = engine.evaluate(&doc.root, &ctx);

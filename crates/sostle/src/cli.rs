@@ -44,6 +44,52 @@ pub enum Command {
     /// reported. There are no permanent waivers.
     #[command(subcommand)]
     Exempt(ExemptCommand),
+    /// Run a workload through a trial on the chaos pool: charge, burst, spiral, verdict.
+    ///
+    /// Trials live in the embedded ledger (`.sostle/ledger.db`, or --ledger / SOSTLE_LEDGER).
+    /// A trial TRB-CHAOS-NNN is filed by `charge` and never reused.
+    #[command(subcommand)]
+    Trial(TrialCommand),
+    /// Lock a trial's image with a signed MECIPOL profile (the verdict must be MECIPOL-LOCKED).
+    ///
+    /// Writes profile-NNN.json (the canonical JSON that is signed) and profile-NNN.json.sig
+    /// (base64 DER ECDSA P-256) to --out (default .sostle/profiles) and records both in the ledger.
+    Lock {
+        /// The trial.
+        trial: String,
+        /// PKCS#8 PEM P-256 private key (`sostle key generate`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Directory for the profile and its signature.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Rewrite a manifest for its layer with a lock: namespace, no chaos scheduling, lock labels.
+    ///
+    /// Refuses a layer the profile does not authorize (L6 always), an image the profile does not
+    /// lock, and a downgrade (a profile older than the workload's current lock).
+    Promote {
+        /// Manifest files.
+        #[arg(value_name = "FILE", required = true)]
+        paths: Vec<PathBuf>,
+        /// Target layer.
+        #[arg(long, value_name = "LAYER")]
+        to: String,
+        /// The MECIPOL profile (`profile-NNN`).
+        #[arg(long)]
+        profile: String,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Make signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Issue and verify SOSTLE tokens (the L4 gate).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -100,6 +146,132 @@ pub struct TestArgs {
     pub fail_on_warn: bool,
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+}
+
+/// Where the ledger is.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// The ledger (SQLite). Default: .sostle/ledger.db (for `test`, only when it exists).
+    #[arg(long, env = "SOSTLE_LEDGER", value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+}
+
+/// Output formats of the trial commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrialFormat {
+    /// For people.
+    Human,
+    /// JSON (field names documented in docs/trials.md).
+    Json,
+    /// YAML manifests (burst).
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrialCommand {
+    /// Evaluate a subject against the target layer and the trial namespace; file TRB-CHAOS-NNN.
+    ///
+    /// Lists the exemptions the subject would need and what must be fixed, and the PELEGO
+    /// novelty of its failure pattern.
+    Charge {
+        /// Manifest files or directories.
+        #[arg(value_name = "FILE", required = true)]
+        paths: Vec<PathBuf>,
+        /// The layer the subject is meant for.
+        #[arg(long, value_name = "LAYER")]
+        target: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: TrialFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Print the trial manifest (chaos-trial, chaos tolerations, pool: chaos) and start the window.
+    Burst {
+        /// The trial.
+        trial: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "yaml")]
+        output: TrialFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Ingest evidence: Falco JSON lines, Trivy JSON, Kubernetes events, the live pod spec.
+    ///
+    /// Every input is read and checked before anything is recorded: a malformed file is reported
+    /// with its line and changes nothing in the ledger.
+    Spiral {
+        /// The trial.
+        trial: String,
+        /// Falco events (json_output), one JSON object per line.
+        #[arg(long, value_name = "FILE")]
+        falco: Option<PathBuf>,
+        /// Trivy JSON report (repeatable).
+        #[arg(long, value_name = "FILE")]
+        trivy: Vec<PathBuf>,
+        /// `kubectl get events -o json`.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// The live pod spec (`kubectl get pod -o yaml`), or `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        live: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: TrialFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Reach the verdict: MECIPOL-LOCKED, EXEMPTIONS-PENDING, DENY-HARD or SPIRALING.
+    ///
+    /// Exit status 0 for MECIPOL-LOCKED and SPIRALING, 1 for EXEMPTIONS-PENDING and DENY-HARD.
+    Verdict {
+        /// The trial.
+        trial: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: TrialFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Show a trial record with every phase (JSON).
+    Show {
+        /// The trial.
+        trial: String,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// List trials.
+    List {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: TrialFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make an ECDSA P-256 key pair: cosign.key (PKCS#8 PEM, mode 0600) and cosign.pub (PEM).
+    Generate {
+        /// Directory to write the keys to.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +370,8 @@ pub enum ExemptCommand {
         sostle_layer: Option<String>,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
     /// List every exemption with its state: active, expiring (≤ 7 days), expired, orphaned
     /// (applies to another resource), unused (the policy passes anyway) or refused.
@@ -213,6 +387,23 @@ pub enum ExemptCommand {
         output: ListFormat,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Register an exemption's witness hash in the ledger.
+    ///
+    /// With a ledger in use, `sostle test` honours only exemptions whose witness is registered,
+    /// and `max_days` counts from the registration.
+    Witness {
+        #[command(flatten)]
+        values: ExemptValues,
+        /// Who registers it (registered crew).
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
     /// Print the witness hash of the values alone (for scripts).
     ///

@@ -39,12 +39,19 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             layer,
             common,
         } => new(&v, layer.as_deref(), &common),
+        ExemptCommand::Witness {
+            values: v,
+            by,
+            common,
+            ledger,
+        } => crate::trial::witness(&values(&v), &by, &common, &ledger),
         ExemptCommand::Check {
             paths,
             sostle_layer,
             common,
+            ledger,
         } => {
-            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
+            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common, &ledger)?;
             check_cmd(&engine, &report, &mut io::stdout().lock())
         }
         ExemptCommand::List {
@@ -52,8 +59,9 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             sostle_layer,
             output,
             common,
+            ledger,
         } => {
-            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common)?;
+            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common, &ledger)?;
             let rows = list_rows(&engine, &report);
             let mut out = io::stdout().lock();
             match output {
@@ -175,6 +183,7 @@ fn evaluate(
     paths: Vec<std::path::PathBuf>,
     layer: Option<&str>,
     common: &Common,
+    ledger: &crate::cli::LedgerArgs,
 ) -> anyhow::Result<(Engine, check::Report)> {
     let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
     let now = crate::now_from(common)?;
@@ -187,6 +196,7 @@ fn evaluate(
         layer,
         now,
         token_secret: crate::token_secret(&config),
+        ledger: crate::trial::test_ledger(ledger)?,
     };
     let engine = Engine::new(Arc::new(config));
     let mut errors = Vec::new();

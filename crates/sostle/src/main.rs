@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod exempt;
 mod output;
+mod trial;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -39,6 +40,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => cmd_test(args),
         Command::Exempt(e) => exempt::run(e),
+        Command::Trial(t) => trial::run(t),
+        Command::Lock {
+            trial,
+            key,
+            out,
+            common,
+            ledger,
+        } => trial::lock(&trial, &key, out.as_deref(), &common, &ledger),
+        Command::Promote {
+            paths,
+            to,
+            profile,
+            common,
+            ledger,
+        } => trial::promote(&paths, &to, &profile, &common, &ledger),
+        Command::Key(k) => trial::key(k),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };
@@ -95,6 +112,7 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         layer,
         now,
         token_secret: token_secret(&config),
+        ledger: trial::test_ledger(&args.ledger)?,
     };
     let engine = Engine::new(Arc::new(config));
     let mut errors = Vec::new();

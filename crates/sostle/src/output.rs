@@ -79,10 +79,15 @@ fn resource_json(l: &Located) -> JsonResource<'_> {
     }
 }
 
-/// `--output json`.
-pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    let mut results = Vec::with_capacity(report.resources.len() * 11);
-    for l in &report.resources {
+/// The results of some resources as §13 JSON result objects.
+pub fn json_results(resources: &[Located]) -> serde_json::Value {
+    let mut results = Vec::with_capacity(resources.len() * 11);
+    push_results(resources, &mut results);
+    serde_json::to_value(&results).unwrap_or_default()
+}
+
+fn push_results<'a>(resources: &'a [Located], results: &mut Vec<JsonResult<'a>>) {
+    for l in resources {
         for r in &l.report.results {
             results.push(JsonResult {
                 file: &l.file,
@@ -108,6 +113,12 @@ pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             });
         }
     }
+}
+
+/// `--output json`.
+pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let mut results = Vec::with_capacity(report.resources.len() * 11);
+    push_results(&report.resources, &mut results);
     let out = JsonReport {
         report: "sostle/v1",
         epoch_day: report.epoch_day,

@@ -27,7 +27,11 @@ fn generate() -> String {
         args.push("--help");
         let r = sostle(&args);
         assert_eq!(r.code, 0, "{args:?}");
-        let title = if cmd.is_empty() { "sostle".to_string() } else { format!("sostle {}", cmd.join(" ")) };
+        let title = if cmd.is_empty() {
+            "sostle".to_string()
+        } else {
+            format!("sostle {}", cmd.join(" "))
+        };
         out.push_str(&format!("\n## `{title}`\n\n```text\n{}```\n", r.stdout));
     }
     out
