@@ -106,15 +106,23 @@ pub fn parse_falco(text: &str, workloads: &[String]) -> Result<FalcoSummary, Evi
             line: line_no,
             message: format!("unknown Falco priority `{priority}`"),
         })?;
-        let time = field("time").unwrap_or("").to_string();
-        if !time.is_empty() && time.parse::<Timestamp>().is_err() {
-            return Err(EvidenceError {
-                line: line_no,
-                message: format!("`time` {time} is not RFC 3339"),
-            });
-        }
+        // `time` is RFC 3339 in Falco's output, but real events carry variants (the Falco docs
+        // show `…046Z+2`); fall back to `output_fields["evt.time"]` (ns since the epoch).
+        let time = match field("time").map(|t| (t, t.parse::<Timestamp>())) {
+            Some((_, Ok(t))) => t.to_string(),
+            other => v
+                .get("output_fields")
+                .and_then(|o| o.get("evt.time"))
+                .and_then(J::as_i64)
+                .and_then(|ns| Timestamp::from_nanosecond(i128::from(ns)).ok())
+                .map(|t| t.to_string())
+                .or_else(|| other.map(|(raw, _)| raw.to_string()))
+                .unwrap_or_default(),
+        };
         s.events += 1;
-        if !time.is_empty() && s.latest.as_deref().is_none_or(|l| time.as_str() > l) {
+        if time.parse::<Timestamp>().is_ok()
+            && s.latest.as_deref().is_none_or(|l| time.as_str() > l)
+        {
             s.latest = Some(time.clone());
         }
         let of = v.get("output_fields");

@@ -174,7 +174,7 @@ fn bad_config_stops_with_key_path() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sostle.yaml");
     std::fs::write(&cfg, "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  policies:\n    deny_no_limits:\n      layers: [L0-L9]\n").unwrap();
-    let r = crate::sostle(&["test", "--config", cfg.to_str().unwrap(), "examples/"]);
+    let r = crate::sostle(&["test", "--config", cfg.to_str().unwrap(), "examples/layers"]);
     assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains("sostle.yaml:6:")
@@ -191,19 +191,19 @@ fn bad_config_stops_with_key_path() {
 #[test]
 fn bad_flags_exit_3() {
     assert_eq!(
-        crate::sostle(&["test", "--sostle-layer", "L9", "examples/"]).code,
+        crate::sostle(&["test", "--sostle-layer", "L9", "examples/layers"]).code,
         3
     );
     assert_eq!(
-        crate::sostle(&["test", "--now", "yesterday", "examples/"]).code,
+        crate::sostle(&["test", "--now", "yesterday", "examples/layers"]).code,
         3
     );
     assert_eq!(
-        crate::sostle(&["test", "--output", "xml", "examples/"]).code,
+        crate::sostle(&["test", "--output", "xml", "examples/layers"]).code,
         3
     );
     assert_eq!(
-        crate::sostle(&["test", "--no-such-flag", "examples/"]).code,
+        crate::sostle(&["test", "--no-such-flag", "examples/layers"]).code,
         3
     );
 }

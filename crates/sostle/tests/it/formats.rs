@@ -4,8 +4,18 @@ use crate::sostle;
 
 const NOW: &str = "2026-05-11T21:00:00Z";
 
+/// The example manifests (the evidence files beside them are not manifests).
+pub const MANIFESTS: [&str; 4] = [
+    "examples/mefine-static/deployment.yaml",
+    "examples/mefine-static/fixed",
+    "examples/layers",
+    "examples/exemptions",
+];
+
 fn format(f: &str) -> String {
-    sostle(&["test", "--now", NOW, "-o", f, "examples/"]).snapshot()
+    let mut args = vec!["test", "--now", NOW, "-o", f];
+    args.extend(MANIFESTS);
+    sostle(&args).snapshot()
 }
 
 #[test]
@@ -45,7 +55,9 @@ fn policyreport() {
 
 #[test]
 fn json_has_one_result_per_resource_and_policy() {
-    let r = sostle(&["test", "--now", NOW, "-o", "json", "examples/"]);
+    let mut args = vec!["test", "--now", NOW, "-o", "json"];
+    args.extend(MANIFESTS);
+    let r = sostle(&args);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let resources = v["summary"]["resources"].as_u64().unwrap();
     assert_eq!(
@@ -60,7 +72,13 @@ fn json_has_one_result_per_resource_and_policy() {
 fn exit_codes_follow_conftest() {
     // Failures: 1, or 2 with --fail-on-warn.
     assert_eq!(
-        sostle(&["test", "--now", NOW, "examples/mefine-static"]).code,
+        sostle(&[
+            "test",
+            "--now",
+            NOW,
+            "examples/mefine-static/deployment.yaml"
+        ])
+        .code,
         1
     );
     assert_eq!(
@@ -69,7 +87,7 @@ fn exit_codes_follow_conftest() {
             "--now",
             NOW,
             "--fail-on-warn",
-            "examples/mefine-static"
+            "examples/mefine-static/deployment.yaml"
         ])
         .code,
         2
@@ -102,7 +120,7 @@ fn layer_flag_overrides_namespace() {
         "json",
         "--sostle-layer",
         "L0",
-        "examples/mefine-static",
+        "examples/mefine-static/deployment.yaml",
     ]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     for res in v["results"].as_array().unwrap() {
@@ -156,7 +174,12 @@ fn stdin_is_read_with_dash() {
 fn sostle_now_env_sets_the_epoch_day() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sostle"));
     let out = cmd
-        .args(["test", "-o", "json", "examples/mefine-static"])
+        .args([
+            "test",
+            "-o",
+            "json",
+            "examples/mefine-static/deployment.yaml",
+        ])
         .current_dir(crate::root())
         .env("SOSTLE_NOW", "2026-05-14T00:00:00Z")
         .output()

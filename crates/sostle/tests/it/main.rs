@@ -7,6 +7,7 @@ mod docs;
 mod exempt;
 mod formats;
 mod token;
+mod trial;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
