@@ -798,6 +798,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot holding only locks (the webhook's profiles directory).
+    pub fn from_profiles(profiles: Vec<Profile>) -> Snapshot {
+        Snapshot {
+            profiles,
+            ..Snapshot::default()
+        }
+    }
+
     /// Loads the snapshot.
     pub fn load(ledger: &Ledger) -> Result<Snapshot> {
         let witnesses = ledger

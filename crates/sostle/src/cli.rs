@@ -90,6 +90,14 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Serve the admission webhook over TLS: the same engine, at the cluster door.
+    ///
+    /// Routes: POST /validate/{layer} and /mutate/{layer} ({layer} = L0…L7 or trial; the
+    /// ValidatingWebhookConfiguration has one entry per layer selected by the namespace label
+    /// sostle-layer), GET /healthz, /readyz, /metrics (Prometheus). Config, profiles and the
+    /// certificate reload on change without a restart (a bad new config is refused and the old one
+    /// kept); SIGHUP reloads at once; SIGTERM stops taking requests and drains those in flight.
+    Webhook(WebhookArgs),
     /// Issue and verify SOSTLE tokens (the L4 gate).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -420,5 +428,54 @@ pub enum ListFormat {
     /// A table.
     Human,
     /// A JSON array.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Serving certificate (PEM chain).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// Serving key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// SostleConfig file.
+    #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of signed MECIPOL profiles (profile-NNN.json + .json.sig).
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+    /// Public key (PEM) the profiles must verify against.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Time cap on one evaluation, in milliseconds (keep it below the webhook timeout).
+    #[arg(long, default_value_t = 1500)]
+    pub eval_timeout_ms: u64,
+    /// Concurrent evaluations.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: usize,
+    /// Layers at which an internal error admits with a warning (others deny).
+    #[arg(long, default_value = "L0-L2", value_name = "LAYERS")]
+    pub fail_open: String,
+    /// How often to look for changed config, profiles and certificates, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub reload_interval: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Seconds to drain in-flight requests after SIGTERM.
+    #[arg(long, default_value_t = 25)]
+    pub drain_seconds: u64,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event, for people.
+    Text,
+    /// One JSON object per event.
     Json,
 }

@@ -7,6 +7,7 @@ mod cli;
 mod exempt;
 mod output;
 mod trial;
+mod webhook;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             ledger,
         } => trial::promote(&paths, &to, &profile, &common, &ledger),
         Command::Key(k) => trial::key(k),
+        Command::Webhook(w) => webhook::run(w),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };

@@ -1,0 +1,820 @@
+//! The admission webhook (SPEC §10): AdmissionReview v1 in, the engine's decision out — the
+//! same decision `sostle test` reaches on the same object.
+//!
+//! `router()` serves `POST /validate/{layer}`, `POST /mutate/{layer}`, `GET /healthz`,
+//! `GET /readyz` and `GET /metrics`. The layer comes from the path: the API server calls the
+//! webhook entry whose `namespaceSelector` matched the namespace's `sostle-layer` label, so no
+//! lookup is needed per request. Each request takes a semaphore permit and is evaluated on a
+//! blocking thread with a time cap below the API server's timeout; errors map to HTTP in one
+//! place ([`ApiError`]); an internal failure denies at L3 and above and admits with a warning
+//! below (configurable). Config and signed MECIPOL profiles are swapped in atomically by
+//! [`AppState::reload`]; a bad new config is refused and the old one kept.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use jiff::Timestamp;
+use kube_core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use kube_core::DynamicObject;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde_json::{json, Value as J};
+use sostle_core::eval::{LockRegistry, NoLabels, UNGOVERNED};
+use sostle_core::exemption::PREFIX as EXEMPT_PREFIX;
+use sostle_core::layer::LayerSet;
+use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome};
+use sostle_ledger::{Profile, Snapshot};
+
+/// Largest AdmissionReview body accepted (larger: 413).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+/// Longest warning sent back (the API server shows them to `kubectl` users).
+pub const MAX_WARNING: usize = 120;
+
+/// How the webhook runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The SostleConfig file, if any (else the built-in default).
+    pub config_path: Option<PathBuf>,
+    /// Directory of signed MECIPOL profiles (`profile-NNN.json` + `.json.sig`).
+    pub profiles_dir: Option<PathBuf>,
+    /// Public key (SPKI PEM) the profiles must verify against.
+    pub public_key: Option<PathBuf>,
+    /// Token secret for the L4 gate.
+    pub token_secret: Option<Vec<u8>>,
+    /// Time cap on one evaluation (keep it below the webhook's `timeoutSeconds`).
+    pub eval_timeout: Duration,
+    /// Concurrent evaluations.
+    pub max_concurrency: usize,
+    /// Layers at which an internal error admits (with a warning) instead of denying.
+    pub fail_open: LayerSet,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            config_path: None,
+            profiles_dir: None,
+            public_key: None,
+            token_secret: None,
+            eval_timeout: Duration::from_millis(1500),
+            max_concurrency: 64,
+            fail_open: LayerSet::range(0, 2),
+        }
+    }
+}
+
+/// What one load of config and profiles produced.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The engine.
+    pub engine: Engine,
+    /// The verified locks.
+    pub locks: Snapshot,
+    /// Profiles refused at load (file and reason).
+    pub refused: Vec<(String, String)>,
+}
+
+/// Loads config and profiles; nothing is applied unless everything needed loads.
+pub fn load(settings: &Settings) -> Result<Loaded, String> {
+    let config = match &settings.config_path {
+        None => Config::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Config::from_yaml(&text)
+                .map_err(|e| format!("{}:{}:{}: invalid config: {e}", p.display(), e.line, e.col))?
+        }
+    };
+    let (profiles, refused) = match &settings.profiles_dir {
+        None => (Vec::new(), Vec::new()),
+        Some(dir) => {
+            let key = settings
+                .public_key
+                .as_ref()
+                .ok_or_else(|| "--profiles needs --public-key to verify them".to_string())?;
+            load_profiles(dir, key)?
+        }
+    };
+    Ok(Loaded {
+        engine: Engine::new(Arc::new(config)),
+        locks: Snapshot::from_profiles(profiles),
+        refused,
+    })
+}
+
+/// Verified profiles, and refused ones with the reason.
+pub type LoadedProfiles = (Vec<Profile>, Vec<(String, String)>);
+
+/// Reads and verifies every `profile-*.json` in `dir`. A profile whose signature does not
+/// verify is refused (returned with the reason), never used.
+pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, String> {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+    let pem = std::fs::read_to_string(public_key)
+        .map_err(|e| format!("{}: {e}", public_key.display()))?;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|e| format!("{}: not a P-256 public key ({e})", public_key.display()))?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("profile-") && n.ends_with(".json"))
+        })
+        .collect();
+    names.sort();
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for path in names {
+        let name = path.display().to_string();
+        let check = || -> Result<Profile, String> {
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let sig_path = PathBuf::from(format!("{name}.sig"));
+            let b64 = std::fs::read_to_string(&sig_path)
+                .map_err(|e| format!("no signature ({}: {e})", sig_path.display()))?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| format!("signature is not base64: {e}"))?;
+            let sig = p256::ecdsa::Signature::from_der(&der)
+                .map_err(|e| format!("signature is not DER ECDSA: {e}"))?;
+            key.verify(&bytes, &sig)
+                .map_err(|_| "signature does not verify against the public key".to_string())?;
+            let profile: J =
+                serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+            let field = |k: &str| profile.get(k).and_then(J::as_str).map(str::to_string);
+            Ok(Profile {
+                id: field("profile_id").ok_or("no profile_id")?,
+                trial: field("trial").unwrap_or_default(),
+                image: field("image").ok_or("no image")?,
+                locked_at: field("locked_at").unwrap_or_default(),
+                signature: b64.trim().to_string(),
+                profile,
+            })
+        };
+        match check() {
+            Ok(p) => ok.push(p),
+            Err(why) => {
+                tracing::error!(profile = %name, reason = %why, "profile refused");
+                refused.push((name, why));
+            }
+        }
+    }
+    ok.sort_by_key(|p| {
+        p.id.strip_prefix("profile-")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    });
+    Ok((ok, refused))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    layer: String,
+    operation: String,
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+/// Prometheus metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Histogram,
+    reloads: Family<ResultLabels, Counter>,
+    errors: Family<KindLabels, Counter>,
+    profiles: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sostle_webhook");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Histogram::new([
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+        ]);
+        let reloads = Family::<ResultLabels, Counter>::default();
+        let errors = Family::<KindLabels, Counter>::default();
+        let profiles = Gauge::default();
+        registry.register(
+            "requests",
+            "Admission requests by layer, operation and verdict",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer an admission request",
+            latency.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Config/profile/certificate reloads by result",
+            reloads.clone(),
+        );
+        registry.register("errors", "Errors by kind", errors.clone());
+        registry.register(
+            "profiles_loaded",
+            "Verified MECIPOL profiles in use",
+            profiles.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            reloads,
+            errors,
+            profiles,
+        }
+    }
+
+    /// Counts an error of `kind`.
+    pub fn error(&self, kind: &str) {
+        self.errors
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
+    }
+
+    /// Counts a reload with `result` (`ok`, `error`, `certificate`).
+    pub fn reload(&self, result: &str) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Shared state of all requests.
+#[derive(Debug)]
+pub struct AppState {
+    current: RwLock<Arc<Loaded>>,
+    /// Settings.
+    pub settings: Settings,
+    /// Metrics.
+    pub metrics: Metrics,
+    permits: Arc<tokio::sync::Semaphore>,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// Builds the state from a first successful load.
+    pub fn new(settings: Settings) -> Result<Arc<AppState>, String> {
+        let loaded = load(&settings)?;
+        let metrics = Metrics::new();
+        metrics
+            .profiles
+            .set(i64::try_from(loaded.locks.profiles.len()).unwrap_or(i64::MAX));
+        for _ in &loaded.refused {
+            metrics.error("profile_refused");
+        }
+        Ok(Arc::new(AppState {
+            current: RwLock::new(Arc::new(loaded)),
+            permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrency.max(1))),
+            settings,
+            metrics,
+            ready: AtomicBool::new(true),
+        }))
+    }
+
+    /// The config and locks in use.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads config and profiles; on error the old ones stay and the error is returned.
+    pub fn reload(&self) -> Result<(), String> {
+        match load(&self.settings) {
+            Ok(l) => {
+                self.metrics
+                    .profiles
+                    .set(i64::try_from(l.locks.profiles.len()).unwrap_or(i64::MAX));
+                for _ in &l.refused {
+                    self.metrics.error("profile_refused");
+                }
+                match self.current.write() {
+                    Ok(mut g) => *g = Arc::new(l),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(l),
+                }
+                self.metrics.reload("ok");
+                tracing::info!("config and profiles reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload("error");
+                self.metrics.error("reload");
+                tracing::error!(error = %e, "reload refused; keeping the previous config");
+                Err(e)
+            }
+        }
+    }
+
+    /// Reserves one evaluation slot until the permit is dropped (maintenance drills and tests:
+    /// with every slot held, requests hit the time cap and take the internal-error path).
+    pub fn reserve_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Marks the webhook not ready (draining).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// Errors of the HTTP layer, mapped to status codes in one place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The body is not an AdmissionReview v1 with a request.
+    #[error("malformed AdmissionReview: {0}")]
+    BadRequest(String),
+    /// The path names no layer.
+    #[error("unknown layer `{0}`: use L0…L7 or trial")]
+    UnknownLayer(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownLayer(_) => StatusCode::NOT_FOUND,
+        };
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": self.to_string()}).to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate/{layer}", post(validate_handler))
+        .route("/mutate/{layer}", post(mutate_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if s.ready.load(Ordering::SeqCst) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    }
+}
+
+async fn metrics_handler(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A decision on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Admit?
+    pub allowed: bool,
+    /// Why not (each failure with its fix).
+    pub message: String,
+    /// Warnings (each ≤ 120 characters).
+    pub warnings: Vec<String>,
+    /// JSONPatch operations (mutation).
+    pub patch: Vec<J>,
+}
+
+impl Decision {
+    fn allow() -> Decision {
+        Decision {
+            allowed: true,
+            message: String::new(),
+            warnings: Vec::new(),
+            patch: Vec::new(),
+        }
+    }
+}
+
+fn clip(s: String) -> String {
+    if s.chars().count() <= MAX_WARNING {
+        return s;
+    }
+    let mut out: String = s.chars().take(MAX_WARNING - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Decodes an AdmissionReview v1 body into its request.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiError> {
+    let raw: J = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (av, kind) = (
+        raw.get("apiVersion").and_then(J::as_str),
+        raw.get("kind").and_then(J::as_str),
+    );
+    if av != Some("admission.k8s.io/v1") || kind != Some("AdmissionReview") {
+        return Err(ApiError::BadRequest(format!(
+            "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
+            av.unwrap_or("no apiVersion"),
+            kind.unwrap_or("no kind")
+        )));
+    }
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    review
+        .request
+        .ok_or_else(|| ApiError::BadRequest("no request".into()))
+}
+
+/// The object as JSON with its `apiVersion` and `kind` filled in from the request when absent
+/// (real API servers send objects without them; captured requests show it).
+pub fn object_json(
+    req: &AdmissionRequest<DynamicObject>,
+    obj: Option<&DynamicObject>,
+) -> Option<J> {
+    let mut v = serde_json::to_value(obj?).ok()?;
+    let map = v.as_object_mut()?;
+    if !map.get("kind").is_some_and(J::is_string) {
+        map.insert("kind".into(), json!(req.kind.kind));
+    }
+    if !map.get("apiVersion").is_some_and(J::is_string) {
+        let av = if req.kind.group.is_empty() {
+            req.kind.version.clone()
+        } else {
+            format!("{}/{}", req.kind.group, req.kind.version)
+        };
+        map.insert("apiVersion".into(), json!(av));
+    }
+    Some(v)
+}
+
+fn exempt_annotations(obj: Option<&J>) -> BTreeMap<String, String> {
+    obj.and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get("annotations"))
+        .and_then(J::as_object)
+        .map(|a| {
+            a.iter()
+                .filter(|(k, _)| k.starts_with(EXEMPT_PREFIX))
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decides a validation request at `layer` — the same engine and the same rules as
+/// `sostle test --sostle-layer <layer>`, plus what only admission can see: the user who
+/// writes exemption annotations, and the old object's lock on UPDATE.
+pub fn validate(
+    loaded: &Loaded,
+    layer: Layer,
+    req: &AdmissionRequest<DynamicObject>,
+    now: Timestamp,
+    token_secret: Option<&[u8]>,
+) -> Decision {
+    if matches!(req.operation, Operation::Delete | Operation::Connect) {
+        return Decision::allow();
+    }
+    if req
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| UNGOVERNED.contains(&ns))
+    {
+        return Decision::allow();
+    }
+    let Some(obj) = object_json(req, req.object.as_ref()) else {
+        return Decision::allow();
+    };
+    let old = object_json(req, req.old_object.as_ref());
+    let mut root_json = obj;
+    // The API server fills in the namespace of namespaced objects; make sure the object says it.
+    if let (Some(ns), Some(meta)) = (
+        req.namespace.as_ref(),
+        root_json.get_mut("metadata").and_then(J::as_object_mut),
+    ) {
+        meta.entry("namespace").or_insert_with(|| json!(ns));
+    }
+    let root = yaml::from_json(&root_json);
+    let ctx = EvalContext {
+        now,
+        layer_override: Some(layer),
+        namespaces: &NoLabels,
+        token_secret,
+        locks: Some(&loaded.locks),
+        ledger: None,
+    };
+    let report = loaded.engine.evaluate(&root, &ctx);
+    let mut failures = Vec::new();
+    let mut warnings = Vec::new();
+    for r in &report.results {
+        match r.outcome {
+            Outcome::Fail => {
+                for v in &r.violations {
+                    failures.push(format!("{}: {} (fix: {})", r.policy, v.message, v.fix));
+                }
+                if r.violations.is_empty() {
+                    failures.push(format!("{} failed", r.policy));
+                }
+            }
+            Outcome::Warn => {
+                for v in &r.violations {
+                    warnings.push(clip(format!("{}: {}", r.policy, v.message)));
+                }
+            }
+            Outcome::Exempted => {
+                for w in r.exemption.iter().flat_map(|j| &j.warnings) {
+                    warnings.push(clip(format!("{} exemption {w}", r.policy)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if matches!(req.operation, Operation::Update) {
+        // Exemptions cannot be self-granted: only configured writers may add or change them.
+        let before = exempt_annotations(old.as_ref());
+        let after = exempt_annotations(Some(&root_json));
+        let changed: Vec<&String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, _)| k)
+            .collect();
+        let user = req.user_info.username.clone().unwrap_or_default();
+        if !changed.is_empty()
+            && !loaded
+                .engine
+                .config()
+                .exemption_writers
+                .iter()
+                .any(|w| w == &user)
+        {
+            failures.push(format!(
+                "exemption annotations changed by {user}, who is not in exemptions.writers: {}",
+                changed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // A downgrade: the new image's lock is older than the old object's lock.
+        if let Some(old_profile) = old
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/annotations/mecipol-profile"))
+            .and_then(J::as_str)
+        {
+            for image in sostle_core::trial::images(&root_json) {
+                for p in loaded.locks.check(&image, layer, Some(old_profile)) {
+                    if p.starts_with("downgrade") {
+                        failures.push(format!("deny_no_mecipol_image: {p}"));
+                    }
+                }
+            }
+        }
+    }
+    let allowed = failures.is_empty();
+    Decision {
+        allowed,
+        message: failures.join("; "),
+        warnings,
+        patch: Vec::new(),
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The JSONPatch that adds the chaos scheduling to a trial workload; empty when it is already
+/// there (idempotent).
+pub fn chaos_patch(obj: &J) -> Vec<J> {
+    let kind = obj.get("kind").and_then(J::as_str).unwrap_or("");
+    let base = match kind {
+        "Pod" => "/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        k if sostle_core::eval::WORKLOAD_KINDS.contains(&k) => "/spec/template/spec",
+        _ => return Vec::new(),
+    };
+    let Some(spec) = obj.pointer(base).filter(|s| s.is_object()) else {
+        return Vec::new();
+    };
+    let mut ops = Vec::new();
+    let wanted = sostle_core::trial::chaos_tolerations();
+    match spec.get("tolerations").and_then(J::as_array) {
+        None => {
+            ops.push(json!({"op": "add", "path": format!("{base}/tolerations"), "value": wanted}))
+        }
+        Some(have) => {
+            for t in wanted {
+                let present = have.iter().any(|x| {
+                    x.get("key") == t.get("key")
+                        && x.get("value") == t.get("value")
+                        && x.get("effect") == t.get("effect")
+                });
+                if !present {
+                    ops.push(
+                        json!({"op": "add", "path": format!("{base}/tolerations/-"), "value": t}),
+                    );
+                }
+            }
+        }
+    }
+    match spec.get("nodeSelector").and_then(J::as_object) {
+        None => ops.push(json!({"op": "add", "path": format!("{base}/nodeSelector"), "value": {"pool": "chaos"}})),
+        Some(sel) if sel.get("pool").and_then(J::as_str) != Some("chaos") => {
+            ops.push(json!({"op": "add", "path": format!("{base}/nodeSelector/{}", escape_pointer("pool")), "value": "chaos"}));
+        }
+        Some(_) => {}
+    }
+    ops
+}
+
+fn review_response(uid: &str, d: &Decision) -> J {
+    let mut resp = serde_json::Map::new();
+    resp.insert("uid".into(), json!(uid));
+    resp.insert("allowed".into(), json!(d.allowed));
+    if !d.allowed {
+        resp.insert(
+            "status".into(),
+            json!({"code": 403, "reason": "Forbidden", "message": d.message}),
+        );
+    }
+    if !d.warnings.is_empty() {
+        resp.insert("warnings".into(), json!(d.warnings));
+    }
+    if !d.patch.is_empty() {
+        resp.insert("patchType".into(), json!("JSONPatch"));
+        let patch = J::Array(d.patch.clone()).to_string();
+        resp.insert(
+            "patch".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(patch)),
+        );
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+}
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+async fn validate_handler(
+    State(s): State<Arc<AppState>>,
+    UrlPath(layer): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    handle(s, layer, body, false).await
+}
+
+async fn mutate_handler(
+    State(s): State<Arc<AppState>>,
+    UrlPath(layer): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    handle(s, layer, body, true).await
+}
+
+async fn handle(
+    s: Arc<AppState>,
+    layer_text: String,
+    body: Bytes,
+    mutate: bool,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let layer = Layer::parse(&layer_text).ok_or(ApiError::UnknownLayer(layer_text))?;
+    let req = match parse_review(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            s.metrics.error("bad_request");
+            return Err(e);
+        }
+    };
+    let uid = req.uid.clone();
+    let op = operation_name(&req.operation);
+    let decision = if mutate {
+        let mut d = Decision::allow();
+        if layer == Layer::Trial && matches!(req.operation, Operation::Create | Operation::Update) {
+            if let Some(obj) = object_json(&req, req.object.as_ref()) {
+                d.patch = chaos_patch(&obj);
+            }
+        }
+        d
+    } else {
+        // The time cap covers waiting for an evaluation slot and the evaluation itself.
+        let state = s.clone();
+        let job = async move {
+            let permit = state.permits.clone().acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let loaded = state.loaded();
+                validate(
+                    &loaded,
+                    layer,
+                    &req,
+                    Timestamp::now(),
+                    state.settings.token_secret.as_deref(),
+                )
+            })
+            .await
+        };
+        match tokio::time::timeout(s.settings.eval_timeout, job).await {
+            Ok(Ok(d)) => d,
+            failed => {
+                let why = match failed {
+                    Err(_) => format!(
+                        "no answer within {} ms",
+                        s.settings.eval_timeout.as_millis()
+                    ),
+                    Ok(Err(e)) => format!("evaluation failed: {e}"),
+                    Ok(Ok(_)) => String::new(),
+                };
+                s.metrics.error("internal");
+                tracing::error!(%uid, %layer, reason = %why, "internal error");
+                if s.settings.fail_open.contains(layer) {
+                    Decision {
+                        allowed: true,
+                        message: String::new(),
+                        warnings: vec![clip(format!(
+                            "sostle could not check this object ({why}); admitted at {layer}"
+                        ))],
+                        patch: Vec::new(),
+                    }
+                } else {
+                    Decision {
+                        allowed: false,
+                        message: format!(
+                            "sostle could not check this object ({why}); denied at {layer}"
+                        ),
+                        warnings: Vec::new(),
+                        patch: Vec::new(),
+                    }
+                }
+            }
+        }
+    };
+    let verdict = if !decision.allowed {
+        "deny"
+    } else if !decision.patch.is_empty() {
+        "patch"
+    } else if !decision.warnings.is_empty() {
+        "warn"
+    } else {
+        "allow"
+    };
+    s.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            layer: layer.to_string(),
+            operation: op.into(),
+            verdict: verdict.into(),
+        })
+        .inc();
+    s.metrics.latency.observe(started.elapsed().as_secs_f64());
+    tracing::debug!(%uid, %layer, operation = op, verdict, "admission");
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        review_response(&uid, &decision).to_string(),
+    )
+        .into_response())
+}
