@@ -8,6 +8,7 @@ mod exempt;
 mod formats;
 mod token;
 mod trial;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
