@@ -93,6 +93,17 @@ pub struct Config {
     pub exemption_writers: Vec<String>,
     /// The chaos pool.
     pub chaos_pool: ChaosPool,
+    /// The AKS cluster (for bootstrap).
+    pub cluster: Cluster,
+}
+
+/// The AKS cluster the chaos pool joins.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cluster {
+    /// Cluster name.
+    pub name: Option<String>,
+    /// Resource group.
+    pub resource_group: Option<String>,
 }
 
 impl Default for Config {
@@ -131,6 +142,7 @@ impl Default for Config {
                 min_count: 0,
                 max_count: 4,
             },
+            cluster: Cluster::default(),
         }
     }
 }
@@ -293,6 +305,17 @@ struct RawConfig {
     exemptions: Option<RawExemptions>,
     #[serde(default)]
     chaos_pool: Option<RawChaosPool>,
+    #[serde(default)]
+    cluster: Option<RawCluster>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCluster {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    resource_group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -650,6 +673,12 @@ impl RawConfig {
                     "minCount is above maxCount".into(),
                 ));
             }
+        }
+        if let Some(c) = self.cluster {
+            cfg.cluster = Cluster {
+                name: c.name,
+                resource_group: c.resource_group,
+            };
         }
         Ok(cfg)
     }

@@ -90,6 +90,11 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write the cluster side: layer namespaces, the spot chaos pool, the webhook.
+    ///
+    /// `--out DIR` writes a ready-to-apply tree with a README (namespaces.yaml, webhook.yaml,
+    /// chaos-pool/az.sh, chaos-pool/main.tf); `--print PART` prints one part to stdout.
+    Bootstrap(BootstrapArgs),
     /// Serve the admission webhook over TLS: the same engine, at the cluster door.
     ///
     /// Routes: POST /validate/{layer} and /mutate/{layer} ({layer} = L0…L7 or trial; the
@@ -478,4 +483,39 @@ pub enum LogFormat {
     Text,
     /// One JSON object per event.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Directory to write the tree to.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print one part to stdout instead.
+    #[arg(long, value_enum)]
+    pub print: Option<BootstrapPart>,
+    /// AKS cluster name (else `cluster.name` in the config).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Resource group (else `cluster.resourceGroup` in the config).
+    #[arg(long)]
+    pub resource_group: Option<String>,
+    /// The sostle image the webhook Deployment runs (pinned).
+    #[arg(long, default_value = "ghcr.io/eose/sostle:0.1.0")]
+    pub image: String,
+    /// SostleConfig file (also shipped in the webhook's ConfigMap).
+    #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Parts of the bootstrap tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BootstrapPart {
+    /// The nine layer namespaces.
+    Namespaces,
+    /// The chaos pool as an `az aks nodepool add` script.
+    Az,
+    /// The chaos pool as Terraform.
+    Terraform,
+    /// The webhook's objects.
+    Webhook,
 }

@@ -2,6 +2,7 @@
 //! decisions live in `sostle-core`.
 
 mod bench;
+mod bootstrap;
 mod check;
 mod cli;
 mod exempt;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         } => trial::promote(&paths, &to, &profile, &common, &ledger),
         Command::Key(k) => trial::key(k),
         Command::Webhook(w) => webhook::run(w),
+        Command::Bootstrap(b) => bootstrap::run(b),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };

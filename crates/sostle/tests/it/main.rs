@@ -2,6 +2,7 @@
 //! bad input, config errors, tokens, and the whole corpus.
 
 mod bad_input;
+mod bootstrap;
 mod corpus;
 mod docs;
 mod exempt;

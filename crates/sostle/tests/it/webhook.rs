@@ -10,22 +10,92 @@ use std::time::{Duration, Instant};
 use crate::root;
 
 fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA and a serving certificate for localhost signed by it, named `<name>.pem`/`<name>.key`.
 fn certs(dir: &Path, ca: &str, name: &str) {
     if !dir.join(format!("{ca}.pem")).exists() {
-        openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2", "-subj", &format!("/CN={ca}")], dir);
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+            dir,
+        );
     }
-    openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", "/CN=localhost"], dir);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    openssl(&["x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "2", "-extfile", "ext.cnf"], dir);
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            "/CN=localhost",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+        dir,
+    );
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server {
@@ -43,17 +113,33 @@ impl Drop for Server {
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
     let port = free_port();
-    let mut args = vec!["webhook".to_string(), "--listen".into(), format!("127.0.0.1:{port}"), "--tls-cert".into(), "server.pem".into(), "--tls-key".into(), "server.key".into(), "--reload-interval".into(), "1".into()];
+    let mut args = vec![
+        "webhook".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--tls-cert".into(),
+        "server.pem".into(),
+        "--tls-key".into(),
+        "server.key".into(),
+        "--reload-interval".into(),
+        "1".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_sostle"))
         .args(&args)
         .current_dir(dir)
         .env_remove("SOSTLE_CONFIG")
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join("webhook.log")).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("webhook.log")).unwrap(),
+        ))
         .spawn()
         .unwrap();
-    let s = Server { child, port, dir: dir.to_path_buf() };
+    let s = Server {
+        child,
+        port,
+        dir: dir.to_path_buf(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if s.curl("ca.pem", &["/healthz"]).0 == "ok" {
@@ -61,7 +147,10 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("webhook did not start: {}", std::fs::read_to_string(dir.join("webhook.log")).unwrap_or_default());
+    panic!(
+        "webhook did not start: {}",
+        std::fs::read_to_string(dir.join("webhook.log")).unwrap_or_default()
+    );
 }
 
 impl Server {
@@ -69,14 +158,33 @@ impl Server {
     fn curl(&self, ca: &str, args: &[&str]) -> (String, i32) {
         let path = args.first().copied().unwrap_or("/");
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--max-time", "20", "--cacert", ca, &format!("https://localhost:{}{path}", self.port)]);
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca,
+            &format!("https://localhost:{}{path}", self.port),
+        ]);
         cmd.args(&args[1..]).current_dir(&self.dir);
         let out = cmd.output().unwrap();
-        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
     }
 
     fn post(&self, path: &str, body_file: &Path) -> serde_json::Value {
-        let (out, code) = self.curl("ca.pem", &[path, "-H", "content-type: application/json", "--data-binary", &format!("@{}", body_file.display())]);
+        let (out, code) = self.curl(
+            "ca.pem",
+            &[
+                path,
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &format!("@{}", body_file.display()),
+            ],
+        );
         assert_eq!(code, 0, "{out}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
@@ -98,7 +206,9 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    root().join("../shared/fixtures/admission/wrapped-v1").join(name)
+    root()
+        .join("../shared/fixtures/admission/wrapped-v1")
+        .join(name)
 }
 
 #[test]
@@ -106,7 +216,11 @@ fn tls_with_a_checked_certificate_and_hot_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     certs(d, "ca", "server");
-    std::fs::write(d.join("sostle.yaml"), "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n").unwrap();
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n",
+    )
+    .unwrap();
     let s = start(d, &["--config", "sostle.yaml"]);
     // A client that does not trust the CA refuses the connection.
     certs(d, "other-ca", "unused");
@@ -115,18 +229,41 @@ fn tls_with_a_checked_certificate_and_hot_reloads() {
     assert_eq!(v["response"]["allowed"], false);
     // Config reload: disabling both failing policies admits the same request, no restart.
     std::fs::write(d.join("sostle.yaml"), "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  policies:\n    deny_no_limits: {enabled: false}\n    deny_privileged: {enabled: false}\n").unwrap();
-    wait_until("config reload", || s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"] == true);
+    wait_until("config reload", || {
+        s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"] == true
+    });
     // A broken config is refused; the last good one stays.
-    std::fs::write(d.join("sostle.yaml"), "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew: 7\n").unwrap();
-    wait_until("refused reload in metrics", || s.curl("ca.pem", &["/metrics"]).0.contains("sostle_webhook_reloads_total{result=\"error\"}"));
-    assert_eq!(s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"], true);
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew: 7\n",
+    )
+    .unwrap();
+    wait_until("refused reload in metrics", || {
+        s.curl("ca.pem", &["/metrics"])
+            .0
+            .contains("sostle_webhook_reloads_total{result=\"error\"}")
+    });
+    assert_eq!(
+        s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"],
+        true
+    );
     // Certificate reload: a new certificate from a new CA is served without a restart.
     certs(d, "ca2", "server2");
     std::fs::copy(d.join("server2.key"), d.join("server.key")).unwrap();
     std::fs::copy(d.join("server2.pem"), d.join("server.pem")).unwrap();
-    wait_until("certificate reload", || s.curl("ca2.pem", &["/healthz"]).0 == "ok");
-    assert_ne!(s.curl("ca.pem", &["/healthz"]).1, 0, "the old CA no longer verifies");
-    assert!(s.log().contains("serving certificate reloaded"), "{}", s.log());
+    wait_until("certificate reload", || {
+        s.curl("ca2.pem", &["/healthz"]).0 == "ok"
+    });
+    assert_ne!(
+        s.curl("ca.pem", &["/healthz"]).1,
+        0,
+        "the old CA no longer verifies"
+    );
+    assert!(
+        s.log().contains("serving certificate reloaded"),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -137,23 +274,84 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
     // Make a real lock: key, a profile signed by sostle lock (through the cycle's building blocks).
     let ledger = d.join("ledger.db");
     let run = |now: &str, args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sostle")).args(args).current_dir(root()).env("SOSTLE_LEDGER", &ledger).env("SOSTLE_NOW", now).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_sostle"))
+            .args(args)
+            .current_dir(root())
+            .env("SOSTLE_LEDGER", &ledger)
+            .env("SOSTLE_NOW", now)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    run("2026-05-11T09:00:00Z", &["key", "generate", "--out", d.join("keys").to_str().unwrap()]);
-    run("2026-05-11T09:00:00Z", &["trial", "charge", "examples/mefine-static/fixed", "--target", "L2"]);
+    run(
+        "2026-05-11T09:00:00Z",
+        &["key", "generate", "--out", d.join("keys").to_str().unwrap()],
+    );
+    run(
+        "2026-05-11T09:00:00Z",
+        &[
+            "trial",
+            "charge",
+            "examples/mefine-static/fixed",
+            "--target",
+            "L2",
+        ],
+    );
     run("2026-05-11T09:05:00Z", &["trial", "burst", "TRB-CHAOS-001"]);
-    run("2026-05-11T10:00:00Z", &["trial", "spiral", "TRB-CHAOS-001", "--falco", "examples/mefine-static/evidence/falco.jsonl", "--trivy", "examples/mefine-static/evidence/trivy.json"]);
-    run("2026-05-12T10:00:00Z", &["lock", "TRB-CHAOS-001", "--key", d.join("keys/cosign.key").to_str().unwrap(), "--out", d.join("profiles").to_str().unwrap()]);
+    run(
+        "2026-05-11T10:00:00Z",
+        &[
+            "trial",
+            "spiral",
+            "TRB-CHAOS-001",
+            "--falco",
+            "examples/mefine-static/evidence/falco.jsonl",
+            "--trivy",
+            "examples/mefine-static/evidence/trivy.json",
+        ],
+    );
+    run(
+        "2026-05-12T10:00:00Z",
+        &[
+            "lock",
+            "TRB-CHAOS-001",
+            "--key",
+            d.join("keys/cosign.key").to_str().unwrap(),
+            "--out",
+            d.join("profiles").to_str().unwrap(),
+        ],
+    );
     // A forged profile: same signature, edited content.
     let good = std::fs::read_to_string(d.join("profiles/profile-001.json")).unwrap();
-    std::fs::write(d.join("profiles/profile-002.json"), good.replace("profile-001", "profile-002").replace("\"L2\",", "\"L2\",\"L6\",")).unwrap();
-    std::fs::copy(d.join("profiles/profile-001.json.sig"), d.join("profiles/profile-002.json.sig")).unwrap();
-    let s = start(d, &["--profiles", "profiles", "--public-key", "keys/cosign.pub"]);
+    std::fs::write(
+        d.join("profiles/profile-002.json"),
+        good.replace("profile-001", "profile-002")
+            .replace("\"L2\",", "\"L2\",\"L6\","),
+    )
+    .unwrap();
+    std::fs::copy(
+        d.join("profiles/profile-001.json.sig"),
+        d.join("profiles/profile-002.json.sig"),
+    )
+    .unwrap();
+    let s = start(
+        d,
+        &["--profiles", "profiles", "--public-key", "keys/cosign.pub"],
+    );
     let log = s.log();
-    assert!(log.contains("profile refused") && log.contains("profile-002"), "{log}");
+    assert!(
+        log.contains("profile refused") && log.contains("profile-002"),
+        "{log}"
+    );
     let metrics = s.curl("ca.pem", &["/metrics"]).0;
-    assert!(metrics.contains("sostle_webhook_profiles_loaded 1"), "{metrics}");
+    assert!(
+        metrics.contains("sostle_webhook_profiles_loaded 1"),
+        "{metrics}"
+    );
     // A workload at L3 running the locked image, labelled as promote labels it: the lock check passes.
     let object = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -165,19 +363,33 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "securityContext": {"readOnlyRootFilesystem": true},
             "livenessProbe": {"exec": {"command": ["true"]}}}]}
     });
-    let review = |obj: &serde_json::Value| serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    let review = |obj: &serde_json::Value| {
+        serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "name": "m", "namespace": "sostle-l3-crew", "operation": "CREATE", "userInfo": {"username": "x"}, "object": obj}});
+        "name": "m", "namespace": "sostle-l3-crew", "operation": "CREATE", "userInfo": {"username": "x"}, "object": obj}})
+    };
     let f = d.join("req.json");
     std::fs::write(&f, review(&object).to_string()).unwrap();
     let v = s.post("/validate/L3", &f);
     assert_eq!(v["response"]["allowed"], true, "{v}");
     // Another image with the same labels holds no lock: denied.
-    let other = serde_json::to_string(&object).unwrap().replace("mefine-static:day97-v144", "mefine-static:day99-v999");
-    std::fs::write(&f, review(&serde_json::from_str(&other).unwrap()).to_string()).unwrap();
+    let other = serde_json::to_string(&object)
+        .unwrap()
+        .replace("mefine-static:day97-v144", "mefine-static:day99-v999");
+    std::fs::write(
+        &f,
+        review(&serde_json::from_str(&other).unwrap()).to_string(),
+    )
+    .unwrap();
     let v = s.post("/validate/L3", &f);
     assert_eq!(v["response"]["allowed"], false);
-    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("holds no MECIPOL lock"), "{v}");
+    assert!(
+        v["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds no MECIPOL lock"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -187,14 +399,29 @@ fn sigterm_drains_requests_in_flight() {
     certs(d, "ca", "server");
     let s = start(d, &[]);
     // A ~600 KB review sent at 200 KB/s is still uploading when SIGTERM arrives.
-    let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("privileged_container.json")).unwrap()).unwrap();
-    body["request"]["object"]["metadata"]["annotations"]["padding"] = serde_json::json!("x".repeat(600_000));
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("privileged_container.json")).unwrap())
+            .unwrap();
+    body["request"]["object"]["metadata"]["annotations"]["padding"] =
+        serde_json::json!("x".repeat(600_000));
     std::fs::write(d.join("big.json"), body.to_string()).unwrap();
     let clients: Vec<_> = (0..4)
         .map(|_| {
             Command::new("curl")
-                .args(["-sS", "--max-time", "30", "--limit-rate", "200K", "--cacert", "ca.pem", "-H", "content-type: application/json",
-                       "--data-binary", "@big.json", &format!("https://localhost:{}/validate/L0", s.port)])
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "--limit-rate",
+                    "200K",
+                    "--cacert",
+                    "ca.pem",
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                    "@big.json",
+                    &format!("https://localhost:{}/validate/L0", s.port),
+                ])
                 .current_dir(d)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -204,11 +431,19 @@ fn sigterm_drains_requests_in_flight() {
         .collect();
     std::thread::sleep(Duration::from_millis(800));
     let pid = s.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     for c in clients {
         let out = c.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "a request in flight was dropped: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "a request in flight was dropped: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["response"]["uid"], "1299d386-525b-4032-98ae-1949f69f9cfc");
     }
@@ -225,7 +460,16 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
     let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
     for layer in ["L3", "trial"] {
         let out = Command::new(env!("CARGO_BIN_EXE_sostle"))
-            .args(["test", "-o", "json", "--sostle-layer", layer, "--now", &now.to_string(), "../shared/corpus"])
+            .args([
+                "test",
+                "-o",
+                "json",
+                "--sostle-layer",
+                layer,
+                "--now",
+                &now.to_string(),
+                "../shared/corpus",
+            ])
             .current_dir(root())
             .output()
             .unwrap();
@@ -233,7 +477,10 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
         // CLI verdict per (file, document): denied when any result fails.
         let mut cli: std::collections::BTreeMap<(String, u64), bool> = Default::default();
         for r in report["results"].as_array().unwrap() {
-            let key = (r["file"].as_str().unwrap().to_string(), r["document"].as_u64().unwrap());
+            let key = (
+                r["file"].as_str().unwrap().to_string(),
+                r["document"].as_u64().unwrap(),
+            );
             let denied = cli.entry(key).or_insert(false);
             *denied |= r["outcome"] == "fail";
         }
@@ -241,9 +488,18 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
         for ((file, doc), cli_denied) in &cli {
             let text = std::fs::read_to_string(root().join(file)).unwrap();
             let loaded_docs = sostle_core::yaml::load(&text);
-            let Some(d) = loaded_docs.documents.iter().find(|d| d.index as u64 == *doc) else { continue };
+            let Some(d) = loaded_docs
+                .documents
+                .iter()
+                .find(|d| d.index as u64 == *doc)
+            else {
+                continue;
+            };
             let object = d.root.to_json();
-            let ns = object["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
             if sostle_core::eval::UNGOVERNED.contains(&ns.as_str()) {
                 continue;
             }
@@ -257,9 +513,16 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
             };
             let l = sostle_core::Layer::parse(layer).unwrap();
             let d = validate(&loaded, l, &req, now, None);
-            assert_eq!(!d.allowed, *cli_denied, "{file} document {doc} at {layer}: webhook says {}, CLI says {}", d.allowed, !cli_denied);
+            assert_eq!(
+                !d.allowed, *cli_denied,
+                "{file} document {doc} at {layer}: webhook says {}, CLI says {}",
+                d.allowed, !cli_denied
+            );
             compared += 1;
         }
-        assert!(compared > 2400, "compared only {compared} documents at {layer}");
+        assert!(
+            compared > 2400,
+            "compared only {compared} documents at {layer}"
+        );
     }
 }

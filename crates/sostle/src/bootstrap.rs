@@ -1,0 +1,343 @@
+//! `sostle bootstrap`: the cluster side as files — the nine layer namespaces, the spot chaos
+//! pool (az script and Terraform), and the webhook (Deployment, Service, PDB, certificate,
+//! validating and mutating configurations). Every object is built as data here and printed as
+//! YAML; the tests check each against the Kubernetes API types.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{json, Value as J};
+use sostle_core::epoch::GAMMA1_LABEL;
+use sostle_core::{Config, Layer};
+
+use crate::cli::{BootstrapArgs, BootstrapPart};
+
+/// Where the webhook runs (a namespace with no `sostle-layer` label: never governed by itself).
+pub const SYSTEM_NAMESPACE: &str = "sostle-system";
+
+fn description(l: Layer) -> &'static str {
+    match l {
+        Layer::L0 => "L0 public: open, no gate; results reported, nothing denied by the gate",
+        Layer::L1 => "L1 read-only: warns on declared write operations",
+        Layer::L2 => "L2 local: Google SSO expected",
+        Layer::L3 => "L3 crew: registered crew members only",
+        Layer::L4 => "L4 token: crew with a valid SOSTLE token",
+        Layer::L5 => "L5 gated: Kay's explicit approval (kay-approved=true)",
+        Layer::L6 => "L6 closed: archive/vault only, no workloads",
+        Layer::L7 => "L7 MEGSCIFIAR: all five gates open and the megscifiar role",
+        Layer::Trial => "chaos-trial: trial subjects on the spot chaos pool",
+    }
+}
+
+/// The nine layer namespaces.
+pub fn namespaces(config: &Config) -> Vec<J> {
+    Layer::ALL
+        .iter()
+        .map(|l| {
+            let name = config.layer(*l).map(|s| s.namespace.clone()).unwrap_or_else(|| l.default_namespace().to_string());
+            json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {
+                    "name": name,
+                    "labels": {"sostle-layer": l.as_str(), "app.kubernetes.io/managed-by": "sostle"},
+                    "annotations": {"sostle.eose.ca/layer-description": description(*l)},
+                }
+            })
+        })
+        .collect()
+}
+
+/// The `az aks nodepool add` script for the chaos pool.
+pub fn az_script(config: &Config, cluster: &str, group: &str) -> String {
+    let p = &config.chaos_pool;
+    format!(
+        r#"#!/usr/bin/env sh
+# The spot chaos node pool for sostle trials (SPEC §9). Scale-to-zero, evicted spot VMs are
+# deleted; AKS adds its own taint kubernetes.azure.com/scalesetpriority=spot:NoSchedule.
+set -eu
+CLUSTER="${{CLUSTER:-{cluster}}}"
+RESOURCE_GROUP="${{RESOURCE_GROUP:-{group}}}"
+az aks nodepool add \
+  --resource-group "$RESOURCE_GROUP" \
+  --cluster-name "$CLUSTER" \
+  --name {name} \
+  --mode User \
+  --priority Spot \
+  --eviction-policy Delete \
+  --spot-max-price -1 \
+  --node-vm-size {vm} \
+  --enable-cluster-autoscaler \
+  --node-count {min} \
+  --min-count {min} \
+  --max-count {max} \
+  --node-taints chaos=true:NoSchedule \
+  --labels role=chaos sostle=trial pool=chaos gamma1={GAMMA1_LABEL}
+"#,
+        name = p.name,
+        vm = p.vm_size,
+        min = p.min_count,
+        max = p.max_count,
+    )
+}
+
+/// The same pool as Terraform (azurerm provider v4).
+pub fn terraform(config: &Config, cluster: &str, group: &str) -> String {
+    let p = &config.chaos_pool;
+    format!(
+        r#"# The spot chaos node pool for sostle trials (SPEC §9), azurerm provider v4.
+terraform {{
+  required_providers {{
+    azurerm = {{
+      source  = "hashicorp/azurerm"
+      version = ">= 4.0"
+    }}
+  }}
+}}
+
+variable "cluster_name" {{
+  type    = string
+  default = "{cluster}"
+}}
+
+variable "resource_group_name" {{
+  type    = string
+  default = "{group}"
+}}
+
+data "azurerm_kubernetes_cluster" "this" {{
+  name                = var.cluster_name
+  resource_group_name = var.resource_group_name
+}}
+
+resource "azurerm_kubernetes_cluster_node_pool" "{name}" {{
+  name                  = "{name}"
+  kubernetes_cluster_id = data.azurerm_kubernetes_cluster.this.id
+  mode                  = "User"
+  vm_size               = "{vm}"
+  priority              = "Spot"
+  eviction_policy       = "Delete"
+  spot_max_price        = -1
+  auto_scaling_enabled  = true
+  node_count            = {min}
+  min_count             = {min}
+  max_count             = {max}
+  node_taints = [
+    "chaos=true:NoSchedule",
+    "kubernetes.azure.com/scalesetpriority=spot:NoSchedule",
+  ]
+  node_labels = {{
+    "role"   = "chaos"
+    "sostle" = "trial"
+    "pool"   = "chaos"
+    "gamma1" = "{GAMMA1_LABEL}"
+  }}
+}}
+"#,
+        name = p.name,
+        vm = p.vm_size,
+        min = p.min_count,
+        max = p.max_count,
+    )
+}
+
+const WORKLOAD_RESOURCES: [(&str, &str); 9] = [
+    ("", "pods"),
+    ("", "replicationcontrollers"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
+];
+
+fn rules(include_rbac: bool) -> J {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (g, r) in WORKLOAD_RESOURCES {
+        if !include_rbac && g.starts_with("rbac") {
+            continue;
+        }
+        groups.entry(g).or_default().push(r);
+    }
+    J::Array(
+        groups
+            .into_iter()
+            .map(|(g, rs)| json!({"apiGroups": [g], "apiVersions": ["*"], "resources": rs, "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}))
+            .collect(),
+    )
+}
+
+/// The webhook's objects.
+pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
+    let ns = SYSTEM_NAMESPACE;
+    let labels = json!({"app.kubernetes.io/name": "sostle-webhook", "app.kubernetes.io/part-of": "sostle", "gamma1": GAMMA1_LABEL});
+    let selector = json!({"app.kubernetes.io/name": "sostle-webhook"});
+    let dns = format!("sostle-webhook.{ns}.svc");
+    let mut out = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"app.kubernetes.io/part-of": "sostle"},
+            "annotations": {"sostle.eose.ca/layer-description": "sostle itself: no sostle-layer label, so no sostle webhook ever governs it"}}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sostle-webhook", "namespace": ns, "labels": labels},
+            "automountServiceAccountToken": false}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sostle-config", "namespace": ns, "labels": labels},
+            "data": {"sostle.yaml": config_yaml}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "sostle-selfsigned", "namespace": ns},
+            "spec": {"selfSigned": {}}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "sostle-webhook-tls", "namespace": ns},
+            "spec": {"secretName": "sostle-webhook-tls", "dnsNames": [dns, format!("{dns}.cluster.local")],
+                     "issuerRef": {"name": "sostle-selfsigned", "kind": "Issuer"},
+                     "privateKey": {"algorithm": "ECDSA", "size": 256}, "duration": "2160h", "renewBefore": "360h"}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "sostle-webhook", "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": "sostle-webhook",
+                    "automountServiceAccountToken": false,
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"labelSelector": {"matchLabels": selector}, "topologyKey": "kubernetes.io/hostname"}]}},
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}],
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [{
+                        "name": "webhook",
+                        "image": image,
+                        "args": ["webhook", "--listen", "0.0.0.0:8443", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
+                                 "--config", "/config/sostle.yaml", "--log-format", "json", "--drain-seconds", "20"],
+                        "ports": [{"name": "https", "containerPort": 8443, "protocol": "TCP"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+                        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                                            "privileged": false, "capabilities": {"drop": ["ALL"]}},
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10},
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 5},
+                        "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": true},
+                                         {"name": "config", "mountPath": "/config", "readOnly": true}],
+                    }],
+                    "volumes": [{"name": "tls", "secret": {"secretName": "sostle-webhook-tls"}},
+                                {"name": "config", "configMap": {"name": "sostle-config"}}],
+                }
+            }
+        }}),
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "sostle-webhook", "namespace": ns, "labels": labels},
+            "spec": {"minAvailable": 2, "selector": {"matchLabels": selector}}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sostle-webhook", "namespace": ns, "labels": labels},
+            "spec": {"selector": selector, "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]}}),
+    ];
+    let inject = json!({"cert-manager.io/inject-ca-from": format!("{ns}/sostle-webhook-tls")});
+    let entry = |l: Layer, kind: &str| {
+        let low = l <= Layer::L2;
+        json!({
+            "name": format!("{}.{kind}.sostle.eose.ca", l.as_str().to_lowercase()),
+            "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": format!("/{kind}/{}", l.as_str()), "port": 443}},
+            "namespaceSelector": {"matchLabels": {"sostle-layer": l.as_str()}},
+            "rules": rules(kind == "validate"),
+            "failurePolicy": if low { "Ignore" } else { "Fail" },
+            "timeoutSeconds": if low { 2 } else { 5 },
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "matchPolicy": "Equivalent",
+        })
+    };
+    out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "sostle-validate", "annotations": inject},
+        "webhooks": Layer::ALL.iter().map(|l| entry(*l, "validate")).collect::<Vec<_>>()}));
+    out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "sostle-mutate", "annotations": inject},
+        "webhooks": [entry(Layer::Trial, "mutate")]}));
+    out
+}
+
+const README: &str = r#"# sostle bootstrap
+
+Apply in this order:
+
+1. `kubectl apply -f namespaces.yaml` — the nine layer namespaces, labelled `sostle-layer`.
+2. `sh chaos-pool/az.sh` (or `terraform -chdir=chaos-pool apply`) — the spot chaos pool:
+   Standard_B2s_v2, autoscaler 0→4, eviction Delete, taint `chaos=true:NoSchedule`.
+3. The webhook's serving certificate — with cert-manager installed, nothing to do:
+   `webhook.yaml` holds an Issuer and a Certificate, and cert-manager injects the CA into the
+   webhook configurations. Without cert-manager, make one with openssl and skip those two objects:
+
+   ```sh
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+     -keyout tls.key -out tls.crt -subj "/CN=sostle-webhook.sostle-system.svc" \
+     -addext "subjectAltName=DNS:sostle-webhook.sostle-system.svc"
+   kubectl -n sostle-system create secret tls sostle-webhook-tls --cert=tls.crt --key=tls.key
+   # then set every webhook's clientConfig.caBundle to: base64 -w0 tls.crt
+   ```
+4. `kubectl apply -f webhook.yaml` — Deployment (3 replicas, anti-affinity, PDB), Service,
+   ConfigMap with the SostleConfig, and the validating (one entry per layer) and mutating
+   (trial) webhook configurations. L0–L2 fail open (`Ignore`, 2 s), L3 and up and trial fail
+   closed (`Fail`, 5 s).
+
+`sostle-system` carries no `sostle-layer` label, so no sostle webhook ever governs sostle itself,
+and `kube-system` is never sent.
+"#;
+
+fn write_yaml(path: &Path, docs: &[J]) -> anyhow::Result<()> {
+    let mut f = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+    crate::trial::print_yaml(docs, &mut f)
+}
+
+pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
+    let config = crate::check::load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let cluster = args
+        .cluster
+        .clone()
+        .or_else(|| config.cluster.name.clone())
+        .unwrap_or_else(|| "my-aks-cluster".into());
+    let group = args
+        .resource_group
+        .clone()
+        .or_else(|| config.cluster.resource_group.clone())
+        .unwrap_or_else(|| "my-resource-group".into());
+    let config_yaml = match &args.config {
+        Some(p) => std::fs::read_to_string(p)?,
+        None => "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n".to_string(),
+    };
+    let ns = namespaces(&config);
+    let wh = webhook(&config_yaml, &args.image);
+    if let Some(part) = args.print {
+        let mut out = std::io::stdout().lock();
+        match part {
+            BootstrapPart::Namespaces => crate::trial::print_yaml(&ns, &mut out)?,
+            BootstrapPart::Az => write!(out, "{}", az_script(&config, &cluster, &group))?,
+            BootstrapPart::Terraform => write!(out, "{}", terraform(&config, &cluster, &group))?,
+            BootstrapPart::Webhook => crate::trial::print_yaml(&wh, &mut out)?,
+        }
+        return Ok(0);
+    }
+    let Some(dir) = args.out else {
+        anyhow::bail!("give --out DIR (or --print PART)");
+    };
+    std::fs::create_dir_all(dir.join("chaos-pool"))
+        .with_context(|| format!("{}", dir.display()))?;
+    write_yaml(&dir.join("namespaces.yaml"), &ns)?;
+    write_yaml(&dir.join("webhook.yaml"), &wh)?;
+    std::fs::write(
+        dir.join("chaos-pool/az.sh"),
+        az_script(&config, &cluster, &group),
+    )?;
+    std::fs::write(
+        dir.join("chaos-pool/main.tf"),
+        terraform(&config, &cluster, &group),
+    )?;
+    std::fs::write(dir.join("README.md"), README)?;
+    for f in [
+        "README.md",
+        "namespaces.yaml",
+        "webhook.yaml",
+        "chaos-pool/az.sh",
+        "chaos-pool/main.tf",
+    ] {
+        println!("{}", dir.join(f).display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,176 @@
+//! `sostle bootstrap`: snapshots of every file, each Kubernetes object checked strictly against
+//! the API types (k8s-openapi: decoded, re-encoded, and compared, so an unknown or misspelled
+//! field fails), and the webhook's own Deployment passes its own suite.
+
+use std::path::Path;
+
+use crate::{root, sostle};
+
+fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &serde_json::Value) {
+    let typed: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{e}: {doc}"));
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(
+        &back, doc,
+        "fields lost in a round trip through the API type (unknown or misspelled)"
+    );
+}
+
+fn docs(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let l = sostle_core::yaml::load(&text);
+    assert!(l.errors.is_empty(), "{:?}", l.errors);
+    l.documents.iter().map(|d| d.root.to_json()).collect()
+}
+
+#[test]
+fn bootstrap_tree_is_valid_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bs");
+    let r = sostle(&[
+        "bootstrap",
+        "--out",
+        out.to_str().unwrap(),
+        "--cluster",
+        "eose-fleet",
+        "--resource-group",
+        "rg-eose",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for f in [
+        "README.md",
+        "namespaces.yaml",
+        "webhook.yaml",
+        "chaos-pool/az.sh",
+        "chaos-pool/main.tf",
+    ] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        insta::assert_snapshot!(f.replace('/', "_"), text);
+    }
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let namespaces = docs(&out.join("namespaces.yaml"));
+    assert_eq!(namespaces.len(), 9);
+    let mut layers = Vec::new();
+    for n in &namespaces {
+        strict::<Namespace>(n);
+        layers.push(
+            n["metadata"]["labels"]["sostle-layer"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        layers,
+        ["L0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "trial"]
+    );
+    let mut kinds = Vec::new();
+    for d in docs(&out.join("webhook.yaml")) {
+        let kind = d["kind"].as_str().unwrap().to_string();
+        match kind.as_str() {
+            "Namespace" => strict::<Namespace>(&d),
+            "ServiceAccount" => strict::<ServiceAccount>(&d),
+            "ConfigMap" => strict::<ConfigMap>(&d),
+            "Deployment" => strict::<Deployment>(&d),
+            "PodDisruptionBudget" => strict::<PodDisruptionBudget>(&d),
+            "Service" => strict::<Service>(&d),
+            "ValidatingWebhookConfiguration" => {
+                strict::<ValidatingWebhookConfiguration>(&d);
+                let hooks = d["webhooks"].as_array().unwrap();
+                assert_eq!(hooks.len(), 9);
+                for h in hooks {
+                    let layer = h["namespaceSelector"]["matchLabels"]["sostle-layer"]
+                        .as_str()
+                        .unwrap();
+                    let low = ["L0", "L1", "L2"].contains(&layer);
+                    assert_eq!(
+                        h["failurePolicy"],
+                        if low { "Ignore" } else { "Fail" },
+                        "{layer}"
+                    );
+                    assert_eq!(h["sideEffects"], "None");
+                    assert_eq!(h["admissionReviewVersions"], serde_json::json!(["v1"]));
+                    assert_eq!(
+                        h["clientConfig"]["service"]["path"],
+                        format!("/validate/{layer}")
+                    );
+                }
+            }
+            "MutatingWebhookConfiguration" => strict::<MutatingWebhookConfiguration>(&d),
+            "Issuer" | "Certificate" => assert_eq!(d["apiVersion"], "cert-manager.io/v1"),
+            other => panic!("unexpected kind {other}"),
+        }
+        kinds.push(kind);
+    }
+    assert_eq!(kinds.len(), 10);
+    // The webhook passes its own suite (every DENY policy at L2 and in the trial namespace).
+    for layer in ["L2", "trial"] {
+        let r = sostle(&[
+            "test",
+            "--sostle-layer",
+            layer,
+            "-o",
+            "json",
+            out.join("webhook.yaml").to_str().unwrap(),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["summary"]["fail"], 0, "{layer}: {}", r.stdout);
+        assert_eq!(r.code, 0);
+    }
+    let _ = root();
+}
+
+#[test]
+fn print_parts() {
+    let az = sostle(&[
+        "bootstrap",
+        "--print",
+        "az",
+        "--cluster",
+        "c1",
+        "--resource-group",
+        "g1",
+    ]);
+    for needle in [
+        "--priority Spot",
+        "--eviction-policy Delete",
+        "--spot-max-price -1",
+        "--node-vm-size Standard_B2s_v2",
+        "--min-count 0",
+        "--max-count 4",
+        "--node-taints chaos=true:NoSchedule",
+        "--labels role=chaos sostle=trial pool=chaos gamma1=14134725141734693",
+        "CLUSTER:-c1",
+        "RESOURCE_GROUP:-g1",
+    ] {
+        assert!(
+            az.stdout.contains(needle),
+            "{needle} missing from:\n{}",
+            az.stdout
+        );
+    }
+    let tf = sostle(&["bootstrap", "--print", "terraform"]);
+    for needle in [
+        "azurerm_kubernetes_cluster_node_pool",
+        "priority              = \"Spot\"",
+        "eviction_policy       = \"Delete\"",
+        "spot_max_price        = -1",
+    ] {
+        assert!(tf.stdout.contains(needle), "{needle}");
+    }
+    let ns = sostle(&["bootstrap", "--print", "namespaces"]);
+    assert_eq!(ns.stdout.matches("kind: Namespace").count(), 9);
+    // The az script is valid shell.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("az.sh");
+    std::fs::write(&f, &az.stdout).unwrap();
+    assert!(std::process::Command::new("sh")
+        .args(["-n", f.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success());
+}
