@@ -90,6 +90,9 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Spawn, list, warm and reap trendals: crew-owned agent workloads per layer.
+    #[command(subcommand)]
+    Trendal(TrendalCommand),
     /// Write the cluster side: layer namespaces, the spot chaos pool, the webhook.
     ///
     /// `--out DIR` writes a ready-to-apply tree with a README (namespaces.yaml, webhook.yaml,
@@ -518,4 +521,98 @@ pub enum BootstrapPart {
     Terraform,
     /// The webhook's objects.
     Webhook,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrendalCommand {
+    /// Spawn a trendal: register it in the ledger and print it (or its manifest).
+    ///
+    /// Refused with a reason: L6; warmth below the 0.5 floor (COLD); unknown crew or spiral
+    /// members; L4 without --token; L5 without --kay-approved; L7 with MEGSCIFIAR gates closed; a
+    /// manifest that would not pass its own layer's suite. With --trial-id the trendal runs on the
+    /// chaos pool (tolerations injected); without, on the agents pool.
+    Spawn(SpawnArgs),
+    /// List trendals with warmth and state.
+    List {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: TrendalFormat,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Set a trendal's warmth (in [0, 1]).
+    Warm {
+        /// The trendal.
+        id: String,
+        /// New warmth.
+        warmth: f64,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Expire trendals below the floor or whose trial closed; print what to `kubectl delete -f -`.
+    Reap {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
+/// Output formats of the trendal commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrendalFormat {
+    /// The seven lines of SPEC §8.
+    Text,
+    /// The trendal's manifest.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// Layer (L0…L7).
+    #[arg(long, value_name = "LAYER")]
+    pub sostle: String,
+    /// Silo name.
+    #[arg(long)]
+    pub silo: String,
+    /// Owning crew member (not needed at L0).
+    #[arg(long)]
+    pub crew: Option<String>,
+    /// Crew spiral, members joined by `+` (e.g. BOSUN+RICK+CODY).
+    #[arg(long)]
+    pub crew_spiral: Option<String>,
+    /// Trial to run under (on the chaos pool).
+    #[arg(long, value_name = "TRB")]
+    pub trial_id: Option<String>,
+    /// Warmth in [0, 1]; below 0.5 a spawn is refused.
+    #[arg(long)]
+    pub warmth: f64,
+    /// Namespace (default: the layer's).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Image (pinned).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// MECIPOL profile to attach (lock labels).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// SOSTLE token (L4).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Kay approved (L5).
+    #[arg(long)]
+    pub kay_approved: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: TrendalFormat,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
 }

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod exempt;
 mod output;
+mod trendal;
 mod trial;
 mod webhook;
 
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Command::Key(k) => trial::key(k),
         Command::Webhook(w) => webhook::run(w),
         Command::Bootstrap(b) => bootstrap::run(b),
+        Command::Trendal(t) => trendal::run(t),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };

@@ -8,6 +8,7 @@ mod docs;
 mod exempt;
 mod formats;
 mod token;
+mod trendal;
 mod trial;
 mod webhook;
 
