@@ -320,7 +320,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     })?;
     let mut w = std::io::stdout().lock();
     match a.output {
-        TrendalFormat::Yaml => crate::trial::print_yaml(&[t.manifest.clone()], &mut w)?,
+        TrendalFormat::Yaml => crate::trial::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?,
         TrendalFormat::Json => {
             serde_json::to_writer_pretty(&mut w, &row(&t))?;
             writeln!(w)?;
