@@ -265,7 +265,7 @@ impl Ledger {
             )));
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut ledger = Ledger {
             conn,
@@ -558,10 +558,21 @@ impl Ledger {
             params![hash, ts(now), by, values.to_string()],
         )?;
         tx.commit()?;
-        self.witnesses()?
-            .into_iter()
-            .find(|w| w.hash == hash)
-            .ok_or_else(|| Error::NotFound(hash.to_string()))
+        let (registered_at, registered_by, vals): (String, String, String) = self
+            .conn
+            .query_row(
+                "SELECT registered_at, registered_by, vals FROM witnesses WHERE hash = ?1",
+                params![hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound(hash.to_string()))?;
+        Ok(Witness {
+            hash: hash.to_string(),
+            registered_at,
+            registered_by,
+            values: serde_json::from_str(&vals)?,
+        })
     }
 
     /// Every registered witness.

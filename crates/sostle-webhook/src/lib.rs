@@ -444,25 +444,28 @@ fn clip(s: String) -> String {
     out
 }
 
-/// Decodes an AdmissionReview v1 body into its request.
+/// Decodes an AdmissionReview v1 body into its request. The version is checked first with a
+/// skim that builds nothing, so a v1beta1 or foreign body gets a clear 400.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiError> {
-    let raw: J = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let (av, kind) = (
-        raw.get("apiVersion").and_then(J::as_str),
-        raw.get("kind").and_then(J::as_str),
-    );
-    if av != Some("admission.k8s.io/v1") || kind != Some("AdmissionReview") {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        #[serde(default)]
+        api_version: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+    }
+    let head: Head = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if head.api_version.as_deref() != Some("admission.k8s.io/v1") || head.kind.as_deref() != Some("AdmissionReview") {
         return Err(ApiError::BadRequest(format!(
             "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
-            av.unwrap_or("no apiVersion"),
-            kind.unwrap_or("no kind")
+            head.api_version.as_deref().unwrap_or("no apiVersion"),
+            head.kind.as_deref().unwrap_or("no kind")
         )));
     }
     let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    review
-        .request
-        .ok_or_else(|| ApiError::BadRequest("no request".into()))
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    review.request.ok_or_else(|| ApiError::BadRequest("no request".into()))
 }
 
 /// The object as JSON with its `apiVersion` and `kind` filled in from the request when absent

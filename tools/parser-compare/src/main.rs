@@ -72,6 +72,20 @@ fn short(r: Result<usize, String>, took: Duration) -> String {
 }
 
 fn main() {
+    // `parser-compare serde-yaml-once DIR`: read and parse every file once with serde_yaml on one
+    // thread, as a whole command — the baseline `hyperfine` runs beside `sostle test`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serde-yaml-once") {
+        let mut fs = Vec::new();
+        files(Path::new(args.get(2).map_or("../../../shared/corpus", String::as_str)), &mut fs);
+        let mut docs = 0;
+        for p in &fs {
+            let text = std::fs::read_to_string(p).unwrap();
+            docs += serde_yaml_value(&text).unwrap_or(0);
+        }
+        println!("{docs} documents");
+        return;
+    }
     let mut fs = Vec::new();
     files(Path::new("../../../shared/corpus"), &mut fs);
     let texts: Vec<String> = fs.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
