@@ -8,7 +8,9 @@ use sostle_webhook::{parse_review, router, validate, AppState, Settings};
 use tower::ServiceExt;
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "bodies.jsonl".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "bodies.jsonl".into());
     let bodies: Vec<Vec<u8>> = std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()
@@ -46,20 +48,29 @@ fn main() {
             let _ = parse_review(b);
         }
     }
-    println!("decode only: {:.1} µs per request", t.elapsed().as_secs_f64() / f64::from(n) * 1e6);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    println!(
+        "decode only: {:.1} µs per request",
+        t.elapsed().as_secs_f64() / f64::from(n) * 1e6
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
     let Ok(rt) = rt else { return };
     let t = Instant::now();
     let app = router(state.clone());
     rt.block_on(async {
         for _ in 0..rounds {
             for b in &bodies {
-                let req = axum::http::Request::post("/validate/L3").body(axum::body::Body::from(b.clone()));
+                let req = axum::http::Request::post("/validate/L3")
+                    .body(axum::body::Body::from(b.clone()));
                 if let Ok(req) = req {
                     let _ = app.clone().oneshot(req).await;
                 }
             }
         }
     });
-    println!("whole router (oneshot): {:.1} µs per request", t.elapsed().as_secs_f64() / f64::from(n) * 1e6);
+    println!(
+        "whole router (oneshot): {:.1} µs per request",
+        t.elapsed().as_secs_f64() / f64::from(n) * 1e6
+    );
 }

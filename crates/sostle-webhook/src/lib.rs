@@ -455,8 +455,11 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiE
         #[serde(default)]
         kind: Option<String>,
     }
-    let head: Head = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if head.api_version.as_deref() != Some("admission.k8s.io/v1") || head.kind.as_deref() != Some("AdmissionReview") {
+    let head: Head =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if head.api_version.as_deref() != Some("admission.k8s.io/v1")
+        || head.kind.as_deref() != Some("AdmissionReview")
+    {
         return Err(ApiError::BadRequest(format!(
             "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
             head.api_version.as_deref().unwrap_or("no apiVersion"),
@@ -465,7 +468,9 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiE
     }
     let review: AdmissionReview<DynamicObject> =
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    review.request.ok_or_else(|| ApiError::BadRequest("no request".into()))
+    review
+        .request
+        .ok_or_else(|| ApiError::BadRequest("no request".into()))
 }
 
 /// The object as JSON with its `apiVersion` and `kind` filled in from the request when absent

@@ -277,6 +277,9 @@ Apply in this order:
    (trial) webhook configurations. L0–L2 fail open (`Ignore`, 2 s), L3 and up and trial fail
    closed (`Fail`, 5 s).
 
+5. `policy/` — the suite as Rego for conftest, in CI or on a laptop:
+   `conftest test --all-namespaces -p policy -d policy/data.json manifest.yaml`.
+
 `sostle-system` carries no `sostle-layer` label, so no sostle webhook ever governs sostle itself,
 and `kube-system` is never sent.
 "#;
@@ -311,6 +314,16 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
             BootstrapPart::Az => write!(out, "{}", az_script(&config, &cluster, &group))?,
             BootstrapPart::Terraform => write!(out, "{}", terraform(&config, &cluster, &group))?,
             BootstrapPart::Webhook => crate::trial::print_yaml(&wh, &mut out)?,
+            BootstrapPart::Rego => {
+                for (name, text) in sostle_rego::FILES {
+                    writeln!(out, "# ---- {name}\n{text}")?;
+                }
+                writeln!(
+                    out,
+                    "# ---- config.rego\n{}",
+                    sostle_rego::config_rego(&config)
+                )?;
+            }
         }
         return Ok(0);
     }

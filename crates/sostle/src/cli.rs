@@ -93,6 +93,9 @@ pub enum Command {
     /// Spawn, list, warm and reap trendals: crew-owned agent workloads per layer.
     #[command(subcommand)]
     Trendal(TrendalCommand),
+    /// The suite as Rego files that conftest runs unchanged.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Write the cluster side: layer namespaces, the spot chaos pool, the webhook.
     ///
     /// `--out DIR` writes a ready-to-apply tree with a README (namespaces.yaml, webhook.yaml,
@@ -521,6 +524,8 @@ pub enum BootstrapPart {
     Terraform,
     /// The webhook's objects.
     Webhook,
+    /// The suite as Rego (the files of `sostle policy export`, concatenated per file).
+    Rego,
 }
 
 #[derive(Debug, Subcommand)]
@@ -615,4 +620,22 @@ pub struct SpawnArgs {
     pub common: Common,
     #[command(flatten)]
     pub ledger: LedgerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write the suite as Rego (package main, Rego v1) with config.rego and data.json.
+    ///
+    /// conftest runs them unchanged:
+    /// conftest test --all-namespaces -p DIR -d DIR/data.json manifest.yaml
+    /// Optional data: sostle.layer (else from the namespace), sostle.epoch_day (else from the
+    /// clock), sostle.valid_tokens (L4 tokens already verified by `sostle token verify`).
+    Export {
+        /// Directory to write to.
+        #[arg(value_name = "DIR")]
+        out: PathBuf,
+        /// SostleConfig to render into config.rego and data.json.
+        #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         Command::Webhook(w) => webhook::run(w),
         Command::Bootstrap(b) => bootstrap::run(b),
         Command::Trendal(t) => trendal::run(t),
+        Command::Policy(p) => policy_export(p),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };
@@ -214,4 +215,37 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             }
         }
     }
+}
+
+/// Writes the Rego suite, `config.rego` and `data.json` into `dir`.
+pub(crate) fn write_policy_dir(
+    dir: &std::path::Path,
+    config: &sostle_core::Config,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, text) in sostle_rego::FILES {
+        let p = dir.join(name);
+        std::fs::write(&p, text)?;
+        written.push(p);
+    }
+    let p = dir.join("config.rego");
+    std::fs::write(&p, sostle_rego::config_rego(config))?;
+    written.push(p);
+    let p = dir.join("data.json");
+    std::fs::write(
+        &p,
+        serde_json::to_string_pretty(&sostle_rego::data_json(config))? + "\n",
+    )?;
+    written.push(p);
+    Ok(written)
+}
+
+fn policy_export(cmd: cli::PolicyCommand) -> anyhow::Result<u8> {
+    let cli::PolicyCommand::Export { out, config } = cmd;
+    let config = check::load_config(config.as_deref()).map_err(anyhow::Error::msg)?;
+    for p in write_policy_dir(&out, &config)? {
+        println!("{}", p.display());
+    }
+    Ok(0)
 }

@@ -28,6 +28,8 @@ const COMMANDS: &[&[&str]] = &[
     &["trendal", "list"],
     &["trendal", "warm"],
     &["trendal", "reap"],
+    &["policy"],
+    &["policy", "export"],
     &["bootstrap"],
     &["webhook"],
     &["token"],
