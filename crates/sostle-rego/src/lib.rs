@@ -157,9 +157,10 @@ impl Suite {
         layer: Option<Layer>,
         now_ns: i128,
     ) -> anyhow::Result<Outcomes> {
-        let mut sostle = json!({"now_ns": now_ns});
+        let mut sostle = serde_json::Map::new();
+        sostle.insert("now_ns".into(), json!(now_ns));
         if let Some(l) = layer {
-            sostle["layer"] = json!(l.as_str());
+            sostle.insert("layer".into(), json!(l.as_str()));
         }
         self.engine.clear_data();
         self.engine.add_data(regorus::Value::from_json_str(
