@@ -80,3 +80,6 @@ warn contains result("layer_gate", v) if {
 	gate_verdict == "warn"
 	some v in gate_violations
 }
+
+# Everything at once, for engines that evaluate one rule per call (sostle's regorus bridge).
+report := {"deny": deny, "warn": warn, "exempted": exempted}

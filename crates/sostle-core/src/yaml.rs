@@ -104,6 +104,49 @@ impl Node {
         pos
     }
 
+    /// Position of the deepest existing node on a dotted field path such as
+    /// `spec.template.spec.containers[0].image` (keys may themselves hold dots, like
+    /// `metadata.annotations.sostle.eose.ca/trendal`: the longest matching key wins).
+    pub fn locate_dotted(&self, path: &str) -> Pos {
+        let mut node = self;
+        let mut pos = self.pos;
+        let mut rest = path.trim_start_matches('.');
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('[') {
+                let Some((idx, tail)) = after.split_once(']') else {
+                    break;
+                };
+                let Some(item) = idx
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| node.as_seq().and_then(|s| s.get(i)))
+                else {
+                    break;
+                };
+                pos = item.pos;
+                node = item;
+                rest = tail.trim_start_matches('.');
+                continue;
+            }
+            let Some(entries) = node.as_map() else { break };
+            let best = entries
+                .iter()
+                .filter(|e| {
+                    rest.strip_prefix(&*e.key)
+                        .is_some_and(|t| t.is_empty() || t.starts_with('.') || t.starts_with('['))
+                })
+                .max_by_key(|e| e.key.len());
+            let Some(e) = best else { break };
+            pos = e.key_pos;
+            node = &e.value;
+            rest = rest
+                .get(e.key.len()..)
+                .unwrap_or("")
+                .trim_start_matches('.');
+        }
+        pos
+    }
+
     /// The string value, when this node is a string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
@@ -784,6 +827,24 @@ mod tests {
             Pos { line: 3, col: 6 }
         );
         assert_eq!(root.locate(&["b", "missing"]), Pos { line: 2, col: 1 });
+    }
+
+    #[test]
+    fn dotted_paths_locate_fields() {
+        let l = load("metadata:\n  annotations:\n    sostle.eose.ca/trendal: x\nspec:\n  containers:\n  - name: a\n    image: b\n");
+        let r = &l.documents[0].root;
+        assert_eq!(
+            r.locate_dotted("metadata.annotations.sostle.eose.ca/trendal"),
+            Pos { line: 3, col: 5 }
+        );
+        assert_eq!(
+            r.locate_dotted("spec.containers[0].image"),
+            Pos { line: 7, col: 5 }
+        );
+        assert_eq!(
+            r.locate_dotted("spec.containers[3].image"),
+            Pos { line: 5, col: 3 }
+        );
     }
 
     #[test]

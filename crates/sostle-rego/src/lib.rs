@@ -184,3 +184,325 @@ impl Suite {
         Ok(out)
     }
 }
+
+/// Whether `name` matches a glob with `*` and `?`.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.split_first(), n.split_first()) {
+            (None, None) => true,
+            (Some((b'*', rest)), _) => {
+                go(rest, n) || n.split_first().is_some_and(|(_, nr)| go(p, nr))
+            }
+            (Some((b'?', rest)), Some((_, nr))) => go(rest, nr),
+            (Some((a, rest)), Some((b, nr))) if a == b => go(rest, nr),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// What kind of conftest rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `deny` / `violation` (and `_suffix` forms): failures.
+    Deny,
+    /// `warn` (and `warn_suffix`): warnings.
+    Warn,
+}
+
+/// One user rule found in the policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRule {
+    /// Package (`main`, `kubernetes.admission`…).
+    pub namespace: String,
+    /// Rule name (`deny`, `deny_privileged`, `warn_labels`…).
+    pub rule: String,
+    /// Deny or warn.
+    pub kind: RuleKind,
+}
+
+impl UserRule {
+    /// The policy id in sostle's report: `rego:<namespace>/<rule>`.
+    pub fn id(&self) -> String {
+        format!("rego:{}/{}", self.namespace, self.rule)
+    }
+
+    /// The conftest exception name (`deny_foo` → `foo`; `deny` → empty).
+    fn exception_name(&self) -> &str {
+        self.rule.split_once('_').map_or("", |(_, s)| s)
+    }
+}
+
+/// One finding of a user rule: its message and, when the result object carries one, the field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFinding {
+    /// The message (a string result, or the object's `msg`).
+    pub msg: String,
+    /// The object's `path`, if any.
+    pub path: Option<String>,
+}
+
+/// The result of every user rule on one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserOutcome {
+    /// The rule produced nothing.
+    Pass,
+    /// The rule produced findings.
+    Findings(Vec<UserFinding>),
+    /// An `exception` rule suppressed it.
+    Excepted,
+}
+
+/// User policies loaded for `sostle test --policy DIR`, conftest conventions, compiled once.
+#[derive(Clone)]
+pub struct UserPolicies {
+    engine: regorus::Engine,
+    /// The rules evaluated, in a stable order.
+    pub rules: Vec<UserRule>,
+    namespaces: Vec<String>,
+}
+
+impl std::fmt::Debug for UserPolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPolicies")
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+fn rule_head(line: &str) -> Option<(String, RuleKind)> {
+    let name: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let kind = if name == "deny"
+        || name == "violation"
+        || name.starts_with("deny_")
+        || name.starts_with("violation_")
+    {
+        RuleKind::Deny
+    } else if name == "warn" || name.starts_with("warn_") {
+        RuleKind::Warn
+    } else {
+        return None;
+    };
+    let rest = line.get(name.len()..)?.trim_start();
+    let head = rest.starts_with("contains")
+        || rest.starts_with('[')
+        || rest.starts_with(":=")
+        || rest.starts_with('=')
+        || rest.starts_with("if")
+        || rest.starts_with('{');
+    head.then_some((name, kind))
+}
+
+impl UserPolicies {
+    /// Loads every `.rego` file under `dirs` (recursively) and the data files (JSON or YAML),
+    /// selecting rules of the namespaces matching `namespace_globs` (or all of them).
+    /// Errors carry regorus's own message with file:line:col.
+    pub fn load(
+        dirs: &[std::path::PathBuf],
+        data_files: &[std::path::PathBuf],
+        namespace_globs: &[String],
+        all_namespaces: bool,
+        timeout: std::time::Duration,
+    ) -> Result<UserPolicies, String> {
+        let mut engine = regorus::Engine::new();
+        engine.set_strict_builtin_errors(false);
+        engine
+            .add_extension("crypto.sha256".into(), 1, Box::new(sha256_hex))
+            .map_err(|e| e.to_string())?;
+        if let Some(interval) = std::num::NonZeroU32::new(64) {
+            engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+                limit: timeout,
+                check_interval: interval,
+            });
+        }
+        let mut files = Vec::new();
+        for d in dirs {
+            collect_rego(d, &mut files).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        if files.is_empty() {
+            return Err(format!(
+                "no .rego files in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let mut found: Vec<UserRule> = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let package = engine
+                .add_policy(f.display().to_string(), text.clone())
+                .map_err(|e| format!("{e:#}"))?;
+            let ns = package
+                .strip_prefix("data.")
+                .unwrap_or(&package)
+                .to_string();
+            for line in text.lines() {
+                if let Some((rule, kind)) = rule_head(line) {
+                    let r = UserRule {
+                        namespace: ns.clone(),
+                        rule,
+                        kind,
+                    };
+                    if !found.contains(&r) {
+                        found.push(r);
+                    }
+                }
+            }
+        }
+        for f in data_files {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let loaded = sostle_core::yaml::load(&text);
+            if let Some(e) = loaded.errors.first() {
+                return Err(format!(
+                    "{}:{}:{}: {}",
+                    f.display(),
+                    e.line,
+                    e.col,
+                    e.message
+                ));
+            }
+            for d in loaded.documents {
+                let v = regorus::Value::from_json_str(&d.root.to_json().to_string())
+                    .map_err(|e| e.to_string())?;
+                engine
+                    .add_data(v)
+                    .map_err(|e| format!("{}: {e}", f.display()))?;
+            }
+        }
+        let selected: Vec<String> = {
+            let mut all: Vec<String> = found.iter().map(|r| r.namespace.clone()).collect();
+            all.sort();
+            all.dedup();
+            if all_namespaces {
+                all
+            } else {
+                let globs: Vec<String> = if namespace_globs.is_empty() {
+                    vec!["main".into()]
+                } else {
+                    namespace_globs.to_vec()
+                };
+                all.into_iter()
+                    .filter(|ns| globs.iter().any(|g| glob_match(g, ns)))
+                    .collect()
+            }
+        };
+        let mut rules: Vec<UserRule> = found
+            .into_iter()
+            .filter(|r| selected.contains(&r.namespace))
+            .collect();
+        rules.sort_by(|a, b| (&a.namespace, &a.rule).cmp(&(&b.namespace, &b.rule)));
+        Ok(UserPolicies {
+            engine,
+            rules,
+            namespaces: selected,
+        })
+    }
+
+    /// Evaluates every rule on one object.
+    pub fn evaluate(&mut self, object: &J) -> Result<Vec<UserOutcome>, String> {
+        let input =
+            regorus::Value::from_json_str(&object.to_string()).map_err(|e| e.to_string())?;
+        self.engine.set_input(input);
+        let mut exceptions: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for ns in &self.namespaces {
+            let v = self
+                .engine
+                .eval_rule(format!("data.{ns}.exception"))
+                .unwrap_or(regorus::Value::Undefined);
+            let j: J = v
+                .to_json_str()
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(J::Null);
+            let names: Vec<String> = j
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| match e {
+                    J::Array(items) => items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect::<Vec<_>>(),
+                    J::String(s) => vec![s.clone()],
+                    _ => Vec::new(),
+                })
+                .collect();
+            exceptions.insert(ns.clone(), names);
+        }
+        let mut out = Vec::with_capacity(self.rules.len());
+        for r in &self.rules {
+            let v = self
+                .engine
+                .eval_rule(format!("data.{}.{}", r.namespace, r.rule))
+                .map_err(|e| format!("{}: {e:#}", r.id()))?;
+            let j: J = serde_json::from_str(&v.to_json_str().map_err(|e| e.to_string())?)
+                .unwrap_or(J::Null);
+            let items: Vec<J> = match j {
+                J::Array(a) => a,
+                J::Null => Vec::new(),
+                J::Bool(false) => Vec::new(),
+                J::Object(o) if o.is_empty() => Vec::new(),
+                other => vec![other],
+            };
+            let findings: Vec<UserFinding> = items
+                .into_iter()
+                .map(|i| match i {
+                    J::String(s) => UserFinding { msg: s, path: None },
+                    J::Object(o) => UserFinding {
+                        msg: o
+                            .get("msg")
+                            .and_then(J::as_str)
+                            .map_or_else(|| J::Object(o.clone()).to_string(), str::to_string),
+                        path: o.get("path").and_then(J::as_str).map(str::to_string),
+                    },
+                    J::Bool(true) => UserFinding {
+                        msg: format!("{} is true", r.id()),
+                        path: None,
+                    },
+                    other => UserFinding {
+                        msg: other.to_string(),
+                        path: None,
+                    },
+                })
+                .collect();
+            let excepted = !r.exception_name().is_empty()
+                && exceptions
+                    .get(&r.namespace)
+                    .is_some_and(|e| e.iter().any(|n| n == r.exception_name()));
+            out.push(if findings.is_empty() {
+                UserOutcome::Pass
+            } else if excepted {
+                UserOutcome::Excepted
+            } else {
+                UserOutcome::Findings(findings)
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn collect_rego(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    items.sort();
+    for p in items {
+        if p.is_dir() {
+            collect_rego(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "rego")
+            && !p.to_string_lossy().ends_with("_test.rego")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

@@ -42,6 +42,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             .map_err(anyhow::Error::msg)?,
         token_secret: None,
         ledger: None,
+        user: None,
     };
     let n = args.iterations;
     let (parse1, docs) = best(n, || {
@@ -77,6 +78,59 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             })
             .sum()
     });
+    let (rego_suite, _) = best(n.min(2), || {
+        let suite = sostle_rego::Suite::new(engine.config()).ok();
+        texts
+            .par_iter()
+            .map_init(
+                || suite.clone(),
+                |suite, t| {
+                    let Some(suite) = suite.as_mut() else {
+                        return 0;
+                    };
+                    let loaded = yaml::load_bytes(t);
+                    let now_ns = i128::from(settings.now.as_second()) * 1_000_000_000;
+                    loaded
+                        .documents
+                        .iter()
+                        .filter_map(|d| {
+                            suite
+                                .evaluate(&d.root.to_json(), Some(Layer::Trial), now_ns)
+                                .ok()
+                        })
+                        .map(|o| o.deny.len() + o.warn.len())
+                        .sum::<usize>()
+                },
+            )
+            .sum()
+    });
+    let user_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rego");
+    let user = sostle_rego::UserPolicies::load(
+        &[user_dir],
+        &[],
+        &[],
+        true,
+        std::time::Duration::from_secs(2),
+    )
+    .ok();
+    let (user_rego, _) = best(n, || {
+        texts
+            .par_iter()
+            .map_init(
+                || user.clone(),
+                |u, t| {
+                    let Some(u) = u.as_mut() else { return 0 };
+                    let loaded = yaml::load_bytes(t);
+                    loaded
+                        .documents
+                        .iter()
+                        .filter_map(|d| u.evaluate(&d.root.to_json()).ok())
+                        .map(|o| o.len())
+                        .sum::<usize>()
+                },
+            )
+            .sum()
+    });
     let (whole, _) = best(n, || {
         let report = check::run(&engine, &settings, &sources, Vec::new());
         let mut sink = io::sink();
@@ -99,9 +153,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             "whole check: read + parse + evaluate + JSON, parallel",
             whole,
         ),
+        (
+            "parse + user Rego (examples/rego, regorus), parallel",
+            user_rego,
+        ),
+        (
+            "parse + the exported suite through regorus, parallel",
+            rego_suite,
+        ),
     ] {
         writeln!(out, "{name:<52} {:>9.1} {:>7.2}x", ms(d), ms(d) / base)?;
     }
+    if user.is_none() {
+        writeln!(
+            out,
+            "(examples/rego not found: the user-Rego row measured nothing)"
+        )?;
+    }
+    writeln!(
+        out,
+        "exported suite through regorus vs the native engine (both parse + evaluate): {:.0}x",
+        ms(rego_suite) / ms(eval_mem)
+    )?;
     writeln!(
         out,
         "throughput of the whole check: {:.1} MiB/s, {:.0} documents/s",

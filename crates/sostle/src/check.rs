@@ -34,6 +34,8 @@ pub struct TestSettings {
     pub token_secret: Option<Vec<u8>>,
     /// The ledger's witnesses, trials and locks, when a ledger is in use.
     pub ledger: Option<sostle_ledger::Snapshot>,
+    /// User Rego policies (`--policy DIR`), compiled once.
+    pub user: Option<sostle_rego::UserPolicies>,
 }
 
 /// One input.
@@ -324,8 +326,55 @@ fn check_one(
             .as_ref()
             .map(|l| l as &dyn sostle_core::exemption::ExemptionLedger),
     };
+    // One engine clone per file (and so per worker thread at a time).
+    let mut user = s.user.clone();
     for doc in &loaded.documents {
-        let report = engine.evaluate(&doc.root, &ctx);
+        let mut report = engine.evaluate(&doc.root, &ctx);
+        if let Some(u) = user.as_mut() {
+            match u.evaluate(&doc.root.to_json()) {
+                Ok(outcomes) => {
+                    for (rule, outcome) in u.rules.iter().zip(outcomes) {
+                        let (outcome, violations) = match outcome {
+                            sostle_rego::UserOutcome::Pass => {
+                                (sostle_core::Outcome::Pass, Vec::new())
+                            }
+                            sostle_rego::UserOutcome::Excepted => {
+                                (sostle_core::Outcome::Skip, Vec::new())
+                            }
+                            sostle_rego::UserOutcome::Findings(f) => (
+                                match rule.kind {
+                                    sostle_rego::RuleKind::Deny => sostle_core::Outcome::Fail,
+                                    sostle_rego::RuleKind::Warn => sostle_core::Outcome::Warn,
+                                },
+                                f.into_iter()
+                                    .map(|x| sostle_core::Violation {
+                                        container: None,
+                                        pos: x
+                                            .path
+                                            .as_deref()
+                                            .map_or(doc.root.pos, |p| doc.root.locate_dotted(p)),
+                                        path: x.path.unwrap_or_default(),
+                                        message: x.msg,
+                                        fix: format!("see {}", rule.id()),
+                                    })
+                                    .collect(),
+                            ),
+                        };
+                        report.results.push(sostle_core::PolicyResult {
+                            policy: Arc::from(rule.id().as_str()),
+                            outcome,
+                            violations,
+                            exemption: None,
+                        });
+                    }
+                }
+                Err(e) => out.errors.push(err(
+                    doc.root.pos.line,
+                    doc.root.pos.col,
+                    format!("Rego evaluation failed: {e}"),
+                )),
+            }
+        }
         if report.resource.kind == "Namespace" {
             match namespace_object_layer(&doc.root) {
                 Some(Ok(l)) => out.labels.push((report.resource.name.clone(), l)),

@@ -93,6 +93,13 @@ pub enum Command {
     /// Spawn, list, warm and reap trendals: crew-owned agent workloads per layer.
     #[command(subcommand)]
     Trendal(TrendalCommand),
+    /// Run policy unit tests: a yang manifest that must violate a policy, a yin one that must pass.
+    ///
+    /// Each case file (YAML) holds `policy` (a native id or rego:<namespace>/<rule>), `yang`,
+    /// `yin`, and optionally `note`, `layer`, `now`. Prints both manifests' witness hashes (SHA-256
+    /// of their canonical JSON) and the epoch day; exit 1 when any case stays open. Replaces
+    /// `conftest verify` for user Rego policies (--policy).
+    Verify(VerifyArgs),
     /// The suite as Rego files that conftest runs unchanged.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -163,6 +170,21 @@ pub struct TestArgs {
     /// Exit 1 on warnings alone, and 2 on failures.
     #[arg(long)]
     pub fail_on_warn: bool,
+    /// User Rego policies (conftest conventions: deny, violation, warn, `_suffix`, exception).
+    #[arg(long, value_name = "DIR")]
+    pub policy: Vec<PathBuf>,
+    /// Rego namespaces (packages) to evaluate; globs allowed. Default: main.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Vec<String>,
+    /// Evaluate every namespace of the user policies.
+    #[arg(long)]
+    pub all_namespaces: bool,
+    /// Data files (JSON or YAML) for the user policies.
+    #[arg(long, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Time cap on one document's user-policy evaluation, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub rego_timeout_ms: u64,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -638,4 +660,37 @@ pub enum PolicyCommand {
         #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Case files or directories.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// User Rego policies.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Vec<PathBuf>,
+    /// Rego namespaces; globs allowed. Default: main.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Vec<String>,
+    /// Every namespace.
+    #[arg(long)]
+    pub all_namespaces: bool,
+    /// Data files for the user policies.
+    #[arg(long, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "human")]
+    pub output: VerifyFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Output formats of `sostle verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// For people.
+    Human,
+    /// JUnit XML.
+    Junit,
 }

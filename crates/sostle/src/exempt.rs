@@ -197,6 +197,7 @@ fn evaluate(
         now,
         token_secret: crate::token_secret(&config),
         ledger: crate::trial::test_ledger(ledger)?,
+        user: None,
     };
     let engine = Engine::new(Arc::new(config));
     let mut errors = Vec::new();

@@ -9,6 +9,7 @@ mod exempt;
 mod output;
 mod trendal;
 mod trial;
+mod verify;
 mod webhook;
 
 use std::io::{self, IsTerminal, Write};
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Command::Bootstrap(b) => bootstrap::run(b),
         Command::Trendal(t) => trendal::run(t),
         Command::Policy(p) => policy_export(p),
+        Command::Verify(v) => verify::run(v),
         Command::Token(t) => cmd_token(t),
         Command::Bench(b) => bench::run(&b),
     };
@@ -120,6 +122,20 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         now,
         token_secret: token_secret(&config),
         ledger: trial::test_ledger(&args.ledger)?,
+        user: if args.policy.is_empty() {
+            None
+        } else {
+            Some(
+                sostle_rego::UserPolicies::load(
+                    &args.policy,
+                    &args.data,
+                    &args.namespace,
+                    args.all_namespaces,
+                    std::time::Duration::from_millis(args.rego_timeout_ms),
+                )
+                .map_err(|e| anyhow::anyhow!("--policy: {e}"))?,
+            )
+        },
     };
     let engine = Engine::new(Arc::new(config));
     let mut errors = Vec::new();

@@ -231,6 +231,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 now: c.now,
                 token_secret: c.token_secret.clone(),
                 ledger: Some(c.snapshot.clone()),
+                user: None,
             };
             let mut errors = Vec::new();
             let sources = check::collect_sources(&paths, &mut errors);

@@ -28,6 +28,7 @@ const COMMANDS: &[&[&str]] = &[
     &["trendal", "list"],
     &["trendal", "warm"],
     &["trendal", "reap"],
+    &["verify"],
     &["policy"],
     &["policy", "export"],
     &["bootstrap"],

@@ -7,6 +7,7 @@ mod corpus;
 mod docs;
 mod exempt;
 mod formats;
+mod rego;
 mod token;
 mod trendal;
 mod trial;

@@ -1,0 +1,304 @@
+//! `sostle verify DIR`: policy unit tests as data — the crew-spiral 121 of SPEC §7. Each case
+//! names a policy, a *yang* manifest that must violate it and a *yin* manifest that must pass
+//! it (optionally a layer and `now`). Both are evaluated, witnessed (SHA-256 of their canonical
+//! JSON) and epoch-stamped; the case closes only when yang fails and yin passes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use sha2::Digest;
+use sostle_core::eval::NoLabels;
+use sostle_core::{yaml, Engine, EvalContext, Layer};
+
+use crate::cli::{VerifyArgs, VerifyFormat};
+
+struct Case {
+    file: String,
+    note: String,
+    policy: String,
+    layer: Option<Layer>,
+    now: jiff::Timestamp,
+    yang: String,
+    yin: String,
+}
+
+struct Verdict {
+    case: Case,
+    yang_hash: String,
+    yin_hash: String,
+    yang_outcome: String,
+    yin_outcome: String,
+    day: i64,
+    ok: bool,
+    error: Option<String>,
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut items: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    items.sort();
+    for p in items {
+        if p.is_dir() {
+            files(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn read_case(path: &Path, default_now: jiff::Timestamp) -> anyhow::Result<Case> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let l = yaml::load(&text);
+    if let Some(e) = l.errors.first() {
+        return Err(anyhow!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.line,
+            e.col,
+            e.message
+        ));
+    }
+    let root = &l
+        .documents
+        .first()
+        .ok_or_else(|| anyhow!("{}: empty case", path.display()))?
+        .root;
+    let field = |k: &str| root.get(k).and_then(yaml::Node::as_str).map(str::to_string);
+    let need = |k: &str| {
+        field(k).ok_or_else(|| {
+            anyhow!(
+                "{}:{}: the case needs `{k}`",
+                path.display(),
+                root.locate(&[k]).line
+            )
+        })
+    };
+    Ok(Case {
+        file: path.display().to_string(),
+        note: field("note").unwrap_or_default(),
+        policy: need("policy")?,
+        layer: match field("layer") {
+            Some(l) => Some(
+                Layer::parse(&l)
+                    .ok_or_else(|| anyhow!("{}: `{l}` is not a layer", path.display()))?,
+            ),
+            None => None,
+        },
+        now: match field("now") {
+            Some(n) => sostle_core::epoch::parse_rfc3339(&n)
+                .map_err(|m| anyhow!("{}: now: {m}", path.display()))?,
+            None => default_now,
+        },
+        yang: need("yang")?,
+        yin: need("yin")?,
+    })
+}
+
+fn canonical_hash(text: &str) -> anyhow::Result<(yaml::Node, String)> {
+    let l = yaml::load(text);
+    if let Some(e) = l.errors.first() {
+        return Err(anyhow!("{}:{}: {}", e.line, e.col, e.message));
+    }
+    let d = l
+        .documents
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no document"))?;
+    let canonical = sostle_core::trial::canonical_json(&d.root.to_json());
+    let hash: String = sha2::Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((d.root, format!("sha256:{hash}")))
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
+    let config =
+        crate::check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let now = crate::now_from(&args.common)?;
+    let engine = Engine::new(Arc::new(config));
+    let mut user = if args.policy.is_empty() {
+        None
+    } else {
+        Some(
+            sostle_rego::UserPolicies::load(
+                &args.policy,
+                &args.data,
+                &args.namespace,
+                args.all_namespaces,
+                std::time::Duration::from_secs(2),
+            )
+            .map_err(|e| anyhow!("--policy: {e}"))?,
+        )
+    };
+    let mut paths = Vec::new();
+    for d in &args.dirs {
+        files(d, &mut paths).with_context(|| format!("{}", d.display()))?;
+    }
+    let mut verdicts = Vec::new();
+    let mut load_errors = 0;
+    for p in &paths {
+        let case = match read_case(p, now) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                load_errors += 1;
+                continue;
+            }
+        };
+        let (policy, layer, cnow) = (case.policy.clone(), case.layer, case.now);
+        let outcome_of = |root: &yaml::Node,
+                          user: &mut Option<sostle_rego::UserPolicies>|
+         -> anyhow::Result<String> {
+            let ctx = EvalContext {
+                now: cnow,
+                layer_override: layer,
+                namespaces: &NoLabels,
+                token_secret: None,
+                locks: None,
+                ledger: None,
+            };
+            let report = engine.evaluate(root, &ctx);
+            if let Some(r) = report.results.iter().find(|r| *r.policy == *policy) {
+                return Ok(r.outcome.as_str().to_string());
+            }
+            if let Some(u) = user.as_mut() {
+                let outs = u.evaluate(&root.to_json()).map_err(|e| anyhow!(e))?;
+                for (rule, o) in u.rules.iter().zip(outs) {
+                    if rule.id() == policy {
+                        return Ok(match o {
+                            sostle_rego::UserOutcome::Pass => "pass",
+                            sostle_rego::UserOutcome::Excepted => "skip",
+                            sostle_rego::UserOutcome::Findings(_) => match rule.kind {
+                                sostle_rego::RuleKind::Deny => "fail",
+                                sostle_rego::RuleKind::Warn => "warn",
+                            },
+                        }
+                        .to_string());
+                    }
+                }
+            }
+            Err(anyhow!(
+                "no policy `{policy}` (native ids, or rego:<namespace>/<rule> with --policy)"
+            ))
+        };
+        let day = engine.epoch_day(case.now);
+        let mut v = Verdict {
+            yang_hash: String::new(),
+            yin_hash: String::new(),
+            yang_outcome: String::new(),
+            yin_outcome: String::new(),
+            day,
+            ok: false,
+            error: None,
+            case,
+        };
+        let result = (|| -> anyhow::Result<()> {
+            let (yang, yh) = canonical_hash(&v.case.yang).context("yang")?;
+            let (yin, ih) = canonical_hash(&v.case.yin).context("yin")?;
+            v.yang_hash = yh;
+            v.yin_hash = ih;
+            v.yang_outcome = outcome_of(&yang, &mut user)?;
+            v.yin_outcome = outcome_of(&yin, &mut user)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            v.error = Some(format!("{e:#}"));
+        }
+        v.ok = v.error.is_none()
+            && matches!(v.yang_outcome.as_str(), "fail" | "warn")
+            && v.yin_outcome == "pass";
+        verdicts.push(v);
+    }
+    let mut w = std::io::stdout().lock();
+    match args.output {
+        VerifyFormat::Human => {
+            for v in &verdicts {
+                let mark = if v.ok { "closed" } else { "OPEN  " };
+                writeln!(
+                    w,
+                    "{mark} {} — {} ({})",
+                    v.case.policy, v.case.note, v.case.file
+                )?;
+                writeln!(
+                    w,
+                    "       yang {} → {}   yin {} → {}   epoch day {}",
+                    short(&v.yang_hash),
+                    v.yang_outcome,
+                    short(&v.yin_hash),
+                    v.yin_outcome,
+                    v.day
+                )?;
+                if let Some(e) = &v.error {
+                    writeln!(w, "       error: {e}")?;
+                } else if !v.ok {
+                    writeln!(w, "       the trial stays open: yang must fail (got {}), yin must pass (got {})", v.yang_outcome, v.yin_outcome)?;
+                }
+            }
+            let closed = verdicts.iter().filter(|v| v.ok).count();
+            writeln!(
+                w,
+                "{} cases: {closed} closed, {} open; {load_errors} unreadable",
+                verdicts.len(),
+                verdicts.len() - closed
+            )?;
+        }
+        VerifyFormat::Junit => {
+            let esc = |s: &str| {
+                s.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;")
+            };
+            writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+            writeln!(
+                w,
+                r#"<testsuite name="sostle verify" tests="{}" failures="{}">"#,
+                verdicts.len(),
+                verdicts.iter().filter(|v| !v.ok).count()
+            )?;
+            for v in &verdicts {
+                write!(
+                    w,
+                    r#"  <testcase classname="{}" name="{}">"#,
+                    esc(&v.case.policy),
+                    esc(&format!("{} ({})", v.case.note, v.case.file))
+                )?;
+                if !v.ok {
+                    let why = v.error.clone().unwrap_or_else(|| {
+                        format!(
+                            "yang {} (want fail), yin {} (want pass)",
+                            v.yang_outcome, v.yin_outcome
+                        )
+                    });
+                    write!(w, r#"<failure message="{}"/>"#, esc(&why))?;
+                }
+                writeln!(
+                    w,
+                    "<system-out>yang {} yin {} epoch day {}</system-out></testcase>",
+                    v.yang_hash, v.yin_hash, v.day
+                )?;
+            }
+            writeln!(w, "</testsuite>")?;
+        }
+    }
+    Ok(if load_errors > 0 {
+        3
+    } else if verdicts.iter().all(|v| v.ok) {
+        0
+    } else {
+        1
+    })
+}
+
+fn short(h: &str) -> &str {
+    h.get(..19).unwrap_or(h)
+}
