@@ -94,7 +94,7 @@ fn mutate(v: &mut Values, which: usize, extra: &str) -> Option<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x7472_6221), .. ProptestConfig::default() })]
 
     /// Editing any one of the seven values after witnessing breaks the exemption.
     #[test]

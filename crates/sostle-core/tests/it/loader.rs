@@ -18,7 +18,7 @@ fn check_positions(node: &Node, lines: &[&str], problems: &mut Vec<String>) {
                     let bare = rest.trim_start_matches(['"', '\'']);
                     // An empty key is reported by the parser as `~` at the `:`.
                     // Keys with whitespace may have been folded across lines; check the rest.
-                    let plain = !e.key.chars().any(char::is_whitespace) && !e.key.contains('\\');
+                    let plain = !e.key.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\');
                     if &*e.key != "~" && plain && !bare.starts_with(&*e.key) {
                         problems.push(format!(
                             "key {:?} at {:?} reads {:?}",
@@ -37,7 +37,7 @@ fn check_positions(node: &Node, lines: &[&str], problems: &mut Vec<String>) {
 const SAMPLE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {a: b, \"c\": 'd'}\nspec:\n  template:\n    spec:\n      containers:\n      - name: x\n        image: y:1\n        args: [a, b]\n";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5057_4c45), .. ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
