@@ -8,12 +8,50 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value as J};
 use sostle_core::{Config, Layer};
 
-/// The suite's Rego files: (file name, text).
-pub const FILES: [(&str, &str); 6] = [
+/// The suite's Rego files: (file name, text) — one file per policy, plus the helpers, the
+/// layer gates, the exemption rules and the outcomes.
+pub const FILES: [(&str, &str); 16] = [
     ("lib.rego", include_str!("../../../policy/lib.rego")),
+    ("suite.rego", include_str!("../../../policy/suite.rego")),
     (
-        "policies.rego",
-        include_str!("../../../policy/policies.rego"),
+        "deny_no_limits.rego",
+        include_str!("../../../policy/deny_no_limits.rego"),
+    ),
+    (
+        "deny_no_readonly.rego",
+        include_str!("../../../policy/deny_no_readonly.rego"),
+    ),
+    (
+        "deny_privileged.rego",
+        include_str!("../../../policy/deny_privileged.rego"),
+    ),
+    (
+        "deny_latest_tag.rego",
+        include_str!("../../../policy/deny_latest_tag.rego"),
+    ),
+    (
+        "deny_no_liveness.rego",
+        include_str!("../../../policy/deny_no_liveness.rego"),
+    ),
+    (
+        "warn_no_gamma1_label.rego",
+        include_str!("../../../policy/warn_no_gamma1_label.rego"),
+    ),
+    (
+        "warn_no_security_ctx.rego",
+        include_str!("../../../policy/warn_no_security_ctx.rego"),
+    ),
+    (
+        "deny_cross_layer.rego",
+        include_str!("../../../policy/deny_cross_layer.rego"),
+    ),
+    (
+        "deny_no_mecipol_image.rego",
+        include_str!("../../../policy/deny_no_mecipol_image.rego"),
+    ),
+    (
+        "warn_trendal_missing.rego",
+        include_str!("../../../policy/warn_trendal_missing.rego"),
     ),
     ("gates.rego", include_str!("../../../policy/gates.rego")),
     (

@@ -18,7 +18,10 @@ fn check_positions(node: &Node, lines: &[&str], problems: &mut Vec<String>) {
                     let bare = rest.trim_start_matches(['"', '\'']);
                     // An empty key is reported by the parser as `~` at the `:`.
                     // Keys with whitespace may have been folded across lines; check the rest.
-                    let plain = !e.key.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\');
+                    let plain = !e
+                        .key
+                        .chars()
+                        .any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\');
                     if &*e.key != "~" && plain && !bare.starts_with(&*e.key) {
                         problems.push(format!(
                             "key {:?} at {:?} reads {:?}",

@@ -212,19 +212,29 @@ fn export_writes_the_embedded_suite() {
     assert_eq!(r.code, 0);
     for f in [
         "lib.rego",
-        "policies.rego",
+        "suite.rego",
         "gates.rego",
         "exemptions.rego",
         "outcomes.rego",
         "config.rego",
         "data.json",
+        "deny_cross_layer.rego",
+        "deny_no_mecipol_image.rego",
+        "warn_trendal_missing.rego",
+        "deny_no_limits.rego",
+        "deny_no_readonly.rego",
+        "deny_privileged.rego",
+        "deny_latest_tag.rego",
+        "deny_no_liveness.rego",
+        "warn_no_gamma1_label.rego",
+        "warn_no_security_ctx.rego",
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
-    let exported = std::fs::read_to_string(dir.path().join("policies.rego")).unwrap();
+    let exported = std::fs::read_to_string(dir.path().join("deny_cross_layer.rego")).unwrap();
     assert_eq!(
         exported,
-        std::fs::read_to_string(root().join("policy/policies.rego")).unwrap()
+        std::fs::read_to_string(root().join("policy/deny_cross_layer.rego")).unwrap()
     );
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("data.json")).unwrap())
