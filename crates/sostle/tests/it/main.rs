@@ -42,33 +42,45 @@ impl Run {
     }
 }
 
-/// Runs sostle in `dir` with `args` and optional stdin; no colour, no ambient config.
-pub fn sostle_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+/// Runs sostle in `dir` with `args`, extra environment and optional stdin; no colour and no
+/// ambient config, clock, ledger or token secret unless `env` sets them.
+pub fn sostle_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sostle"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("SOSTLE_CONFIG")
-        .env_remove("SOSTLE_NOW")
-        .env_remove("SOSTLE_TOKEN_SECRET")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
+    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    for var in [
+        "SOSTLE_CONFIG",
+        "SOSTLE_NOW",
+        "SOSTLE_TOKEN_SECRET",
+        "SOSTLE_LEDGER",
+    ] {
+        cmd.env_remove(var);
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
     let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs sostle in `dir` with `args` and optional stdin.
+pub fn sostle_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    sostle_with(dir, args, &[], stdin)
 }
 
 /// Runs sostle at the repository root.

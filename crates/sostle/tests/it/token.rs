@@ -5,30 +5,7 @@ use crate::{root, sostle_in};
 const SECRET: &str = "an-integration-test-secret";
 
 fn with_secret(args: &[&str], stdin: Option<&[u8]>) -> crate::Run {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sostle"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env("SOSTLE_TOKEN_SECRET", SECRET)
-        .env_remove("SOSTLE_NOW")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    crate::Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::sostle_with(&root(), args, &[("SOSTLE_TOKEN_SECRET", SECRET)], stdin)
 }
 
 fn issue(crew: &str, layer: &str, expires: &str) -> String {

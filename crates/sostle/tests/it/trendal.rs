@@ -7,22 +7,12 @@ use std::process::{Command, Stdio};
 use crate::root;
 
 fn run(ledger: &Path, now: &str, args: &[&str], env: &[(&str, &str)]) -> crate::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sostle"));
-    cmd.args(args)
-        .current_dir(root())
-        .env("SOSTLE_LEDGER", ledger)
-        .env("SOSTLE_NOW", now)
-        .env("NO_COLOR", "1")
-        .env_remove("SOSTLE_TOKEN_SECRET");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    crate::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut all = vec![
+        ("SOSTLE_LEDGER", ledger.to_str().unwrap()),
+        ("SOSTLE_NOW", now),
+    ];
+    all.extend_from_slice(env);
+    crate::sostle_with(&root(), args, &all, None)
 }
 
 const NOW: &str = "2026-05-11T12:00:00Z";

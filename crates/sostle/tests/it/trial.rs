@@ -8,30 +8,15 @@ use std::process::{Command, Stdio};
 use crate::{root, Run};
 
 fn run_in(dir: &Path, ledger: &Path, now: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sostle"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("SOSTLE_LEDGER", ledger)
-        .env("SOSTLE_NOW", now)
-        .env_remove("SOSTLE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::sostle_with(
+        dir,
+        args,
+        &[
+            ("SOSTLE_LEDGER", ledger.to_str().unwrap()),
+            ("SOSTLE_NOW", now),
+        ],
+        stdin,
+    )
 }
 
 #[test]
