@@ -4,9 +4,19 @@ package main
 import rego.v1
 
 # deny_cross_layer (a): the sostle-layer label disagrees with the layer.
-v_deny_cross_layer contains violation(sprintf("label sostle-layer is `%s`, but the resource is in layer %s", [label("sostle-layer"), layer]), "metadata.labels.sostle-layer") if {
+# The namespace's own layer (config, name, default layer), else the layer judged at.
+namespace_layer := l if {
+	l := ns_layer(namespace)
+} else := l if {
+	namespace
+	not namespace in ungoverned
+	l := cfg.default_layer
+	l != null
+} else := layer
+
+v_deny_cross_layer contains violation(sprintf("label sostle-layer is `%s`, but the namespace's layer is %s", [label("sostle-layer"), namespace_layer]), "metadata.labels.sostle-layer") if {
 	t := label("sostle-layer")
-	not parse_layer(t) == layer
+	not parse_layer(t) == namespace_layer
 }
 
 foreign(ns) := l if {

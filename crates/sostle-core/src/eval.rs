@@ -354,25 +354,7 @@ impl Engine {
             });
         }
         let annotations = Annotations::read(root);
-        if let (Some(ann), Some(l)) = (&annotations, layer.layer()) {
-            let target = Engine::exemption_target(&resource);
-            for r in &mut results {
-                if !matches!(r.outcome, Outcome::Fail | Outcome::Warn) || !ann.lists(&r.policy) {
-                    continue;
-                }
-                let subject = exemption::Subject {
-                    policy: self.config.policy(&r.policy),
-                    policy_id: &r.policy,
-                    layer: l,
-                    resource: &target,
-                };
-                let j = exemption::judge(ann, subject, &self.config, ctx.now, ctx.ledger);
-                if j.valid {
-                    r.outcome = Outcome::Exempted;
-                }
-                r.exemption = Some(Box::new(j));
-            }
-        }
+        self.judge_exemptions(annotations.as_ref(), &resource, layer, &mut results, ctx);
         ResourceReport {
             resource,
             pos: root.pos,
@@ -381,6 +363,43 @@ impl Engine {
             results,
             errors,
             exemption: annotations,
+        }
+    }
+
+    /// Judges the resource's exemption (if it has one) for every failing result it concerns:
+    /// those it lists, or all of them when `exempt-from` itself is missing (so the problem is
+    /// reported rather than the annotations silently ignored). Also used for results added after
+    /// evaluation (user Rego policies).
+    pub fn judge_exemptions(
+        &self,
+        annotations: Option<&Annotations>,
+        resource: &ResourceRef,
+        layer: LayerStatus,
+        results: &mut [PolicyResult],
+        ctx: &EvalContext<'_>,
+    ) {
+        let (Some(ann), Some(l)) = (annotations, layer.layer()) else {
+            return;
+        };
+        let from_missing = ann.from.as_deref().is_none_or(|f| f.trim().is_empty());
+        let target = Engine::exemption_target(resource);
+        for r in results {
+            if !matches!(r.outcome, Outcome::Fail | Outcome::Warn)
+                || !(from_missing || ann.lists(&r.policy))
+            {
+                continue;
+            }
+            let subject = exemption::Subject {
+                policy: self.config.policy(&r.policy),
+                policy_id: &r.policy,
+                layer: l,
+                resource: &target,
+            };
+            let j = exemption::judge(ann, subject, &self.config, ctx.now, ctx.ledger);
+            if j.valid {
+                r.outcome = Outcome::Exempted;
+            }
+            r.exemption = Some(Box::new(j));
         }
     }
 

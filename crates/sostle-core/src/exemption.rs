@@ -453,10 +453,26 @@ pub fn judge(
     }
     // 6. the matrix.
     match subject.policy {
-        None => problems.push(format!(
+        None if subject.policy_id == "layer_gate" => problems.push(format!(
             "{} cannot be exempted: layer gates are never exemptable",
             subject.policy_id
         )),
+        None => match crate::suite::user_policy_exemptable(subject.policy_id, layer) {
+            None => problems.push(format!(
+                "{} cannot be exempted at {layer} (user policies follow SPEC §6's last row)",
+                subject.policy_id
+            )),
+            Some(Some(ExemptCondition::ReviewedBy(role))) => {
+                if !reviewer.is_some_and(|m| m.has_role(&role)) {
+                    problems.push(format!(
+                        "{} may be exempted at {layer} only when reviewed by {}",
+                        subject.policy_id,
+                        holders(config, std::slice::from_ref(&role))
+                    ));
+                }
+            }
+            Some(_) => {}
+        },
         Some(spec) => {
             let rules: Vec<_> = spec
                 .exempt

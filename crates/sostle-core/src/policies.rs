@@ -537,15 +537,17 @@ pub fn service_dns_names(text: &str) -> Vec<(&str, &str)> {
 
 fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
-    // (a) the sostle-layer label disagrees with the namespace's layer.
+    // (a) the sostle-layer label disagrees with the namespace's layer (the layer judged at,
+    // when the namespace has none of its own).
     if let Some(text) = p.label("sostle-layer").and_then(Node::scalar_text) {
-        if Layer::parse(&text) != Some(p.layer) {
+        let ns_layer = p
+            .namespace
+            .and_then(|ns| p.other_layer(ns))
+            .unwrap_or(p.layer);
+        if Layer::parse(&text) != Some(ns_layer) {
             out.push(p.violation(
                 &["metadata", "labels", "sostle-layer"],
-                format!(
-                    "label sostle-layer is `{text}`, but the resource is in layer {}",
-                    p.layer
-                ),
+                format!("label sostle-layer is `{text}`, but the namespace's layer is {ns_layer}"),
                 "make label sostle-layer match the namespace's layer, or move the resource",
             ));
         }

@@ -258,3 +258,23 @@ pub fn default_layers() -> Vec<LayerSpec> {
         })
         .collect()
 }
+
+/// Where a policy outside the table (a user Rego policy, `rego:<namespace>/<rule>`) may be
+/// exempted — SPEC §6's last row, by the rule's name: L0 and L1 any `warn_*`; L2 `warn_*` (and
+/// `deny_no_readonly`); L3 any `deny_*` but `deny_privileged`; L4 none; L5 any, reviewed by Kay;
+/// L6, L7 none; trial as L3. `None`: not exemptable; `Some(condition)`: exemptable.
+pub fn user_policy_exemptable(policy_id: &str, layer: Layer) -> Option<Option<ExemptCondition>> {
+    let rule = policy_id.rsplit('/').next().unwrap_or(policy_id);
+    let warn = rule == "warn" || rule.starts_with("warn_");
+    let deny = rule == "deny"
+        || rule.starts_with("deny_")
+        || rule == "violation"
+        || rule.starts_with("violation_");
+    match layer {
+        Layer::L0 | Layer::L1 if warn => Some(None),
+        Layer::L2 if warn || rule == "deny_no_readonly" => Some(None),
+        Layer::L3 | Layer::Trial if deny && rule != "deny_privileged" => Some(None),
+        Layer::L5 => Some(Some(ExemptCondition::ReviewedBy("kay".into()))),
+        _ => None,
+    }
+}

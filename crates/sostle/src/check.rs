@@ -134,6 +134,19 @@ impl Report {
         s
     }
 
+    /// Honoured exemptions that warn `expires in N days`.
+    pub fn expiring_exemptions(&self) -> usize {
+        self.resources
+            .iter()
+            .flat_map(|l| &l.report.results)
+            .filter(|r| {
+                r.exemption
+                    .as_ref()
+                    .is_some_and(|j| j.valid && !j.warnings.is_empty())
+            })
+            .count()
+    }
+
     /// The exit status of SPEC §13.
     pub fn exit_code(&self, fail_on_warn: bool) -> u8 {
         let s = self.summary();
@@ -145,7 +158,7 @@ impl Report {
             } else {
                 1
             }
-        } else if fail_on_warn && s.warn > 0 {
+        } else if fail_on_warn && (s.warn > 0 || self.expiring_exemptions() > 0) {
             1
         } else {
             0
@@ -331,9 +344,17 @@ fn check_one(
     for doc in &loaded.documents {
         let mut report = engine.evaluate(&doc.root, &ctx);
         if let Some(u) = user.as_mut() {
+            let native = report.results.len();
+            // Out of scope (unlayered, kube-system & co): never denied, user rules included.
+            let governed = report.layer.layer().is_some();
             match u.evaluate(&doc.root.to_json()) {
                 Ok(outcomes) => {
                     for (rule, outcome) in u.rules.iter().zip(outcomes) {
+                        let outcome = if governed {
+                            outcome
+                        } else {
+                            sostle_rego::UserOutcome::Excepted
+                        };
                         let (outcome, violations) = match outcome {
                             sostle_rego::UserOutcome::Pass => {
                                 (sostle_core::Outcome::Pass, Vec::new())
@@ -366,6 +387,16 @@ fn check_one(
                             violations,
                             exemption: None,
                         });
+                    }
+                    let (resource, layer) = (report.resource.clone(), report.layer);
+                    if let Some(user_results) = report.results.get_mut(native..) {
+                        engine.judge_exemptions(
+                            report.exemption.as_ref(),
+                            &resource,
+                            layer,
+                            user_results,
+                            &ctx,
+                        );
                     }
                 }
                 Err(e) => out.errors.push(err(

@@ -935,7 +935,9 @@ pub fn promote(
     let mut out = Vec::new();
     for (file, _, obj, _) in &docs {
         let images = core_trial::images(obj);
-        if !images.is_empty() && !images.iter().any(|i| i == &profile.image) {
+        // Every container must run the locked image, or the promoted workload would fail
+        // deny_no_mecipol_image at the layer it is promoted to.
+        if !images.is_empty() && !images.iter().all(|i| i == &profile.image) {
             return refuse(format!(
                 "{file}: {} runs {}, but {profile_id} locks {}",
                 obj["metadata"]["name"].as_str().unwrap_or("?"),

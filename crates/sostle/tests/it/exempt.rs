@@ -174,3 +174,29 @@ fn the_documented_printf_gives_the_same_hash() {
     let theirs = theirs.split_whitespace().next().unwrap_or("");
     assert_eq!(ours, format!("sha256:{theirs}"));
 }
+
+#[test]
+fn expiring_exemptions_count_for_fail_on_warn() {
+    let text =
+        std::fs::read_to_string(crate::root().join("examples/exemptions/exemptions.yaml")).unwrap();
+    let first = text.split("\n---\n").next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("one.yaml");
+    std::fs::write(&f, first).unwrap();
+    let f = f.to_str().unwrap();
+    assert_eq!(
+        sostle(&["test", "--now", NOW, f]).code,
+        0,
+        "honoured: no failure"
+    );
+    assert_eq!(
+        sostle(&["test", "--now", NOW, "--fail-on-warn", f]).code,
+        1,
+        "expires in 7 days is a warning"
+    );
+    assert_eq!(
+        sostle(&["test", "--now", "2026-05-01T00:00:00Z", "--fail-on-warn", f]).code,
+        0,
+        "17 days left: no warning"
+    );
+}

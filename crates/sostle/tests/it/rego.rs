@@ -12,7 +12,7 @@ fn user_policies_join_the_report_with_positions() {
         "examples/rego",
         "-o",
         "json",
-        "examples/layers/workloads.yaml",
+        "examples/layers",
     ]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
@@ -41,7 +41,7 @@ fn user_policies_join_the_report_with_positions() {
         "2026-05-11T21:00:00Z",
         "--policy",
         "examples/rego",
-        "examples/layers/workloads.yaml",
+        "examples/layers",
     ]);
     assert!(
         h.stdout
@@ -57,7 +57,7 @@ fn user_policies_join_the_report_with_positions() {
         "examples/rego",
         "-o",
         "sarif",
-        "examples/layers/workloads.yaml",
+        "examples/layers",
     ]);
     assert!(sarif
         .stdout
@@ -83,6 +83,8 @@ fn namespaces_exceptions_data_and_errors() {
             "test",
             "-o",
             "json",
+            "--sostle-layer",
+            "L2",
             "--policy",
             policy,
             "--data",
@@ -270,4 +272,82 @@ fn export_writes_the_embedded_suite() {
             .as_str()
             .unwrap()
             .starts_with("deny_no_limits:")));
+}
+
+#[test]
+fn user_rules_skip_out_of_scope_and_can_be_exempted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("p.rego"), "package main\nimport rego.v1\ndeny_big contains \"too many replicas\" if input.spec.replicas > 3\n").unwrap();
+    let values = [
+        "--resource",
+        "sostle-l3-crew/big",
+        "--policies",
+        "rego:main/deny_big",
+        "--reason",
+        "TRB-CHAOS-001 — load test",
+        "--expires",
+        "2026-05-20T00:00:00Z",
+        "--owner",
+        "RICK",
+        "--reviewed",
+        "BOSUN",
+    ];
+    let mut args = vec!["exempt", "hash"];
+    args.extend(values);
+    let witness = sostle(&args).stdout.trim().to_string();
+    let manifest = |ns: &str, annotated: bool| {
+        let ann = if annotated {
+            format!(
+                "  annotations:\n    sostle.eose.ca/exempt-from: rego:main/deny_big\n    sostle.eose.ca/exempt-applies-to: sostle-l3-crew/big\n    sostle.eose.ca/exempt-reason: \"TRB-CHAOS-001 — load test\"\n    sostle.eose.ca/exempt-expires: \"2026-05-20T00:00:00Z\"\n    sostle.eose.ca/exempt-owner: RICK\n    sostle.eose.ca/exempt-reviewed: BOSUN\n    sostle.eose.ca/exempt-witness: \"{witness}\"\n"
+            )
+        } else {
+            String::new()
+        };
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: big\n  namespace: {ns}\n{ann}spec:\n  replicas: 5\n")
+    };
+    let outcome = |text: String| -> serde_json::Value {
+        let f = d.join("m.yaml");
+        std::fs::write(&f, text).unwrap();
+        let r = sostle(&[
+            "test",
+            "--now",
+            "2026-05-11T12:00:00Z",
+            "--policy",
+            d.join("p.rego").to_str().unwrap(),
+            "-o",
+            "json",
+            f.to_str().unwrap(),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == "rego:main/deny_big")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        outcome(manifest("sostle-l3-crew", false))["outcome"],
+        "fail"
+    );
+    assert_eq!(
+        outcome(manifest("kube-system", false))["outcome"],
+        "skip",
+        "never governed"
+    );
+    assert_eq!(
+        outcome(manifest("default", false))["outcome"],
+        "skip",
+        "unlayered"
+    );
+    let exempted = outcome(manifest("sostle-l3-crew", true));
+    assert_eq!(exempted["outcome"], "exempted", "{exempted}");
+    // At L4 user policies are not exemptable (SPEC §6's last row).
+    let l4 = outcome(
+        manifest("sostle-l3-crew", true)
+            .replace("namespace: sostle-l3-crew", "namespace: sostle-l4-token"),
+    );
+    assert_eq!(l4["outcome"], "fail");
 }

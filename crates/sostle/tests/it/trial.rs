@@ -539,6 +539,34 @@ fn promote_refuses_unauthorized_layers_foreign_images_and_downgrades() {
         "{}",
         r.stderr
     );
+    // A workload with a second, unlocked image is refused: it would fail deny_no_mecipol_image.
+    let two = work.join("two.yaml");
+    std::fs::write(
+        &two,
+        std::fs::read_to_string(root().join(fixed))
+            .unwrap()
+            .replace(
+                "      volumes:",
+                "        - name: sidecar\n          image: reg.io/sidecar:1.0\n      volumes:",
+            ),
+    )
+    .unwrap();
+    let r = run_in(
+        &root(),
+        &ledger,
+        now,
+        &[
+            "promote",
+            two.to_str().unwrap(),
+            "--to",
+            "L2",
+            "--profile",
+            "profile-001",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("reg.io/sidecar:1.0"), "{}", r.stderr);
     // The v145 workload is promoted with profile-002; going back to profile-001 is a downgrade.
     let promoted = run_in(
         &root(),
