@@ -61,6 +61,11 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// Layers at which an internal error admits (with a warning) instead of denying.
     pub fail_open: LayerSet,
+    /// Reviews up to this many bytes are evaluated on the request's own task: the native
+    /// engine is linear in the object and allocation-light, so a small object costs microseconds
+    /// and the hand-off to a blocking thread would cost more than the work. Larger reviews go to
+    /// the blocking pool under the semaphore and the time cap. 0 sends every review there.
+    pub inline_max_bytes: usize,
 }
 
 impl Default for Settings {
@@ -73,6 +78,7 @@ impl Default for Settings {
             eval_timeout: Duration::from_millis(1500),
             max_concurrency: 64,
             fail_open: LayerSet::range(0, 2),
+            inline_max_bytes: 16 * 1024,
         }
     }
 }
@@ -444,8 +450,8 @@ fn clip(s: String) -> String {
     out
 }
 
-/// Decodes an AdmissionReview v1 body into its request. The version is checked first with a
-/// skim that builds nothing, so a v1beta1 or foreign body gets a clear 400.
+/// Decodes an AdmissionReview v1 body into its request, in one pass; a body that does not
+/// decode is skimmed for its version so a v1beta1 or foreign body gets a clear 400.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -455,22 +461,35 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiE
         #[serde(default)]
         kind: Option<String>,
     }
-    let head: Head =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if head.api_version.as_deref() != Some("admission.k8s.io/v1")
-        || head.kind.as_deref() != Some("AdmissionReview")
-    {
-        return Err(ApiError::BadRequest(format!(
+    let version_error = |av: Option<&str>, kind: Option<&str>| {
+        ApiError::BadRequest(format!(
             "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
-            head.api_version.as_deref().unwrap_or("no apiVersion"),
-            head.kind.as_deref().unwrap_or("no kind")
-        )));
+            av.unwrap_or("no apiVersion"),
+            kind.unwrap_or("no kind")
+        ))
+    };
+    let is_v1 = |av: Option<&str>, kind: Option<&str>| {
+        av == Some("admission.k8s.io/v1") && kind == Some("AdmissionReview")
+    };
+    match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
+        Ok(review) => {
+            if !is_v1(Some(&review.types.api_version), Some(&review.types.kind)) {
+                return Err(version_error(
+                    Some(&review.types.api_version),
+                    Some(&review.types.kind),
+                ));
+            }
+            review
+                .request
+                .ok_or_else(|| ApiError::BadRequest("no request".into()))
+        }
+        Err(e) => match serde_json::from_slice::<Head>(body) {
+            Ok(h) if !is_v1(h.api_version.as_deref(), h.kind.as_deref()) => {
+                Err(version_error(h.api_version.as_deref(), h.kind.as_deref()))
+            }
+            _ => Err(ApiError::BadRequest(e.to_string())),
+        },
     }
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    review
-        .request
-        .ok_or_else(|| ApiError::BadRequest("no request".into()))
 }
 
 /// The object as JSON with its `apiVersion` and `kind` filled in from the request when absent
@@ -748,6 +767,15 @@ async fn handle(
             }
         }
         d
+    } else if body.len() <= s.settings.inline_max_bytes {
+        let loaded = s.loaded();
+        validate(
+            &loaded,
+            layer,
+            &req,
+            Timestamp::now(),
+            s.settings.token_secret.as_deref(),
+        )
     } else {
         // The time cap covers waiting for an evaluation slot and the evaluation itself.
         let state = s.clone();

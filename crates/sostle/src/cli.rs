@@ -490,6 +490,10 @@ pub struct WebhookArgs {
     /// Concurrent evaluations.
     #[arg(long, default_value_t = 64)]
     pub max_concurrency: usize,
+    /// Reviews up to this many bytes are evaluated inline (microseconds); larger ones on the
+    /// blocking pool under the time cap. 0: always the blocking pool.
+    #[arg(long, default_value_t = 16384)]
+    pub inline_max_bytes: usize,
     /// Layers at which an internal error admits with a warning (others deny).
     #[arg(long, default_value = "L0-L2", value_name = "LAYERS")]
     pub fail_open: String,

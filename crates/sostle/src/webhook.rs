@@ -62,6 +62,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         eval_timeout: Duration::from_millis(args.eval_timeout_ms),
         max_concurrency: args.max_concurrency,
         fail_open,
+        inline_max_bytes: args.inline_max_bytes,
     };
     let state = AppState::new(settings).map_err(anyhow::Error::msg)?;
     let _ = rustls::crypto::ring::default_provider().install_default();

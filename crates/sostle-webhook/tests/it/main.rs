@@ -344,6 +344,7 @@ async fn internal_errors_deny_high_and_admit_low() {
     let s = state(Settings {
         eval_timeout: Duration::from_millis(50),
         max_concurrency: 1,
+        inline_max_bytes: 0,
         ..Settings::default()
     });
     let _held = s.reserve_slot().unwrap();
