@@ -83,6 +83,8 @@ pub struct Config {
     pub policies: Vec<PolicySpec>,
     /// The layer table.
     pub layers: Vec<LayerSpec>,
+    /// The exemption matrix for user (Rego) policies, SPEC §6's last row.
+    pub user_exempt: Vec<suite::UserExemptRule>,
     /// MEGSCIFIAR gates 1–5.
     pub gates: [MegGate; 5],
     /// Token secret from the config (the environment variable wins in the CLI).
@@ -132,6 +134,7 @@ impl Default for Config {
             ],
             policies: suite::default_policies(),
             layers: suite::default_layers(),
+            user_exempt: suite::default_user_exempt_rules(),
             gates: Default::default(),
             token_secret: None,
             exemption_max_days: 30,
@@ -338,6 +341,19 @@ struct RawCrew {
 struct RawSuite {
     #[serde(default)]
     policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    user_policy_exemptable: Option<Vec<RawUserExempt>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawUserExempt {
+    layers: Vec<String>,
+    patterns: Vec<String>,
+    #[serde(default)]
+    except: Vec<String>,
+    #[serde(default)]
+    reviewed_by: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -492,6 +508,53 @@ impl RawConfig {
             }
         }
         if let Some(s) = self.suite {
+            if let Some(rows) = s.user_policy_exemptable {
+                let mut out = Vec::new();
+                for (k, r) in rows.into_iter().enumerate() {
+                    let path = format!("suite.userPolicyExemptable[{k}]");
+                    let layers = LayerSet::parse_items(r.layers.iter().map(String::as_str))
+                        .map_err(|m| (format!("{path}.layers"), m))?;
+                    if layers.contains(Layer::L6) || layers.contains(Layer::L7) {
+                        return Err((format!("{path}.layers"), "L6 and L7 exempt nothing".into()));
+                    }
+                    if r.patterns.is_empty() {
+                        return Err((
+                            format!("{path}.patterns"),
+                            "give at least one rule-name pattern (warn_*, deny_*, *)".into(),
+                        ));
+                    }
+                    // SPEC §6: deny_* at L3 "except deny_privileged"; only L5's "any, Kay only" row
+                    // may cover a rule of that name.
+                    let covers_privileged = r
+                        .patterns
+                        .iter()
+                        .any(|p| suite::pattern_matches(p, "deny_privileged"))
+                        && !r.except.iter().any(|e| e == "deny_privileged");
+                    if covers_privileged && layers != LayerSet::NONE.with(Layer::L5) {
+                        return Err((
+                            format!("{path}.except"),
+                            "deny_privileged can never be exempted here: add it to except".into(),
+                        ));
+                    }
+                    let condition = match r.reviewed_by {
+                        Some(role) if !ROLES.contains(&role.as_str()) => {
+                            return Err((
+                                format!("{path}.reviewedBy"),
+                                format!("unknown role `{role}`"),
+                            ))
+                        }
+                        Some(role) => Some(ExemptCondition::ReviewedBy(role)),
+                        None => None,
+                    };
+                    out.push(suite::UserExemptRule {
+                        layers,
+                        patterns: r.patterns,
+                        except: r.except,
+                        condition,
+                    });
+                }
+                cfg.user_exempt = out;
+            }
             for (id, rp) in s.policies {
                 let base = format!("suite.policies.{id}");
                 let Some(p) = cfg.policies.iter_mut().find(|p| p.id == id) else {
@@ -721,6 +784,62 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message.contains("never"), "{e}");
+    }
+
+    #[test]
+    fn user_policy_matrix_is_data() {
+        use crate::suite::user_policy_exemptable;
+        let d = Config::default();
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/warn_labels", Layer::L1),
+            Some(None)
+        );
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/warn", Layer::L0),
+            Some(None)
+        );
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/deny_big", Layer::L1),
+            None
+        );
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/deny_big", Layer::L3),
+            Some(None)
+        );
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/deny_privileged", Layer::L3),
+            None
+        );
+        assert_eq!(
+            user_policy_exemptable(&d.user_exempt, "rego:main/deny_big", Layer::L4),
+            None
+        );
+        assert!(matches!(
+            user_policy_exemptable(&d.user_exempt, "rego:x/anything", Layer::L5),
+            Some(Some(_))
+        ));
+        let c = Config::from_yaml(&format!(
+            "{HEAD}suite:\n  userPolicyExemptable:\n  - layers: [L4]\n    patterns: [warn_*]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            user_policy_exemptable(&c.user_exempt, "rego:main/warn_x", Layer::L4),
+            Some(None)
+        );
+        assert_eq!(
+            user_policy_exemptable(&c.user_exempt, "rego:main/deny_big", Layer::L3),
+            None
+        );
+        let e = Config::from_yaml(&format!(
+            "{HEAD}suite:\n  userPolicyExemptable:\n  - layers: [L6]\n    patterns: [warn_*]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "suite.userPolicyExemptable[0].layers");
+        let e = Config::from_yaml(&format!(
+            "{HEAD}suite:\n  userPolicyExemptable:\n  - layers: [L3]\n    patterns: [\"*\"]\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("deny_privileged"), "{e}");
     }
 
     #[test]

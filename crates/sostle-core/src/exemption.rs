@@ -457,7 +457,11 @@ pub fn judge(
             "{} cannot be exempted: layer gates are never exemptable",
             subject.policy_id
         )),
-        None => match crate::suite::user_policy_exemptable(subject.policy_id, layer) {
+        None => match crate::suite::user_policy_exemptable(
+            &config.user_exempt,
+            subject.policy_id,
+            layer,
+        ) {
             None => problems.push(format!(
                 "{} cannot be exempted at {layer} (user policies follow SPEC §6's last row)",
                 subject.policy_id

@@ -259,22 +259,81 @@ pub fn default_layers() -> Vec<LayerSpec> {
         .collect()
 }
 
-/// Where a policy outside the table (a user Rego policy, `rego:<namespace>/<rule>`) may be
-/// exempted — SPEC §6's last row, by the rule's name: L0 and L1 any `warn_*`; L2 `warn_*` (and
-/// `deny_no_readonly`); L3 any `deny_*` but `deny_privileged`; L4 none; L5 any, reviewed by Kay;
-/// L6, L7 none; trial as L3. `None`: not exemptable; `Some(condition)`: exemptable.
-pub fn user_policy_exemptable(policy_id: &str, layer: Layer) -> Option<Option<ExemptCondition>> {
-    let rule = policy_id.rsplit('/').next().unwrap_or(policy_id);
-    let warn = rule == "warn" || rule.starts_with("warn_");
-    let deny = rule == "deny"
-        || rule.starts_with("deny_")
-        || rule == "violation"
-        || rule.starts_with("violation_");
-    match layer {
-        Layer::L0 | Layer::L1 if warn => Some(None),
-        Layer::L2 if warn || rule == "deny_no_readonly" => Some(None),
-        Layer::L3 | Layer::Trial if deny && rule != "deny_privileged" => Some(None),
-        Layer::L5 => Some(Some(ExemptCondition::ReviewedBy("kay".into()))),
-        _ => None,
+/// One row of the exemption matrix for policies outside the table (user Rego policies,
+/// `rego:<namespace>/<rule>`): at these layers, rules whose name matches one of `patterns`
+/// (`warn_*`, `deny_*`, `*`; `warn_*` also matches `warn`) and is not in `except` may be exempted,
+/// on `condition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserExemptRule {
+    /// The layers.
+    pub layers: LayerSet,
+    /// Rule-name patterns.
+    pub patterns: Vec<String>,
+    /// Rule names excluded.
+    pub except: Vec<String>,
+    /// An extra condition, if any.
+    pub condition: Option<ExemptCondition>,
+}
+
+/// Whether a rule name matches a pattern (`*`, `warn_*` — which also matches `warn` — or a name).
+pub fn pattern_matches(pattern: &str, rule: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => rule.starts_with(prefix) || Some(rule) == prefix.strip_suffix('_'),
+        None => rule == pattern,
     }
+}
+
+/// SPEC §6's last row as data: L0 any `warn_*`; L1 `warn_*`; L2 `warn_*` and
+/// `deny_no_readonly`; L3 (and the trial namespace) any `deny_*` except `deny_privileged`;
+/// L4 none; L5 any, reviewed by Kay; L6, L7 none.
+pub fn default_user_exempt_rules() -> Vec<UserExemptRule> {
+    let rule = |layers: LayerSet,
+                patterns: &[&str],
+                except: &[&str],
+                condition: Option<ExemptCondition>| UserExemptRule {
+        layers,
+        patterns: patterns.iter().map(|s| s.to_string()).collect(),
+        except: except.iter().map(|s| s.to_string()).collect(),
+        condition,
+    };
+    vec![
+        rule(LayerSet::range(0, 2), &["warn_*"], &[], None),
+        rule(
+            LayerSet::NONE.with(Layer::L2),
+            &["deny_no_readonly"],
+            &[],
+            None,
+        ),
+        rule(
+            LayerSet::NONE.with(Layer::L3).with(Layer::Trial),
+            &["deny_*", "violation_*"],
+            &["deny_privileged"],
+            None,
+        ),
+        rule(
+            LayerSet::NONE.with(Layer::L5),
+            &["*"],
+            &[],
+            Some(ExemptCondition::ReviewedBy("kay".into())),
+        ),
+    ]
+}
+
+/// Whether a user policy may be exempted at `layer` by `rules`: `None` when no row allows it,
+/// else the condition of the first row that does.
+pub fn user_policy_exemptable(
+    rules: &[UserExemptRule],
+    policy_id: &str,
+    layer: Layer,
+) -> Option<Option<ExemptCondition>> {
+    let rule = policy_id.rsplit('/').next().unwrap_or(policy_id);
+    rules
+        .iter()
+        .find(|r| {
+            r.layers.contains(layer)
+                && r.patterns.iter().any(|p| pattern_matches(p, rule))
+                && !r.except.iter().any(|e| e == rule)
+        })
+        .map(|r| r.condition.clone())
 }
