@@ -410,6 +410,8 @@ pub struct VerdictInput<'a> {
     pub burst_at: Option<Timestamp>,
     /// Falco summaries ingested.
     pub falco: &'a [FalcoSummary],
+    /// When Falco evidence was last ingested: the window is clean only as far as it was checked.
+    pub falco_checked_until: Option<Timestamp>,
     /// Trivy summaries ingested.
     pub trivy: &'a [TrivySummary],
     /// Now.
@@ -502,7 +504,10 @@ pub fn verdict(input: &VerdictInput<'_>, config: &Config) -> VerdictOutcome {
                 .filter(|t| *t > b)
                 .max()
                 .unwrap_or(b);
-            ((input.now.as_second() - since.as_second()) / 3600).max(0)
+            let until = input
+                .falco_checked_until
+                .map_or(input.now, |t| t.min(input.now));
+            ((until.as_second() - since.as_second()) / 3600).max(0)
         }
     };
     if input.burst_at.is_none() {
@@ -848,6 +853,43 @@ mod tests {
             "profile-001"
         );
         assert!(p["metadata"]["labels"].get(TRIAL_LABEL).is_none());
+    }
+
+    #[test]
+    fn the_clean_window_counts_only_as_far_as_falco_was_checked() {
+        let config = Config::default();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let falco = [FalcoSummary::default()];
+        let trivy = [TrivySummary {
+            artifact: "a".into(),
+            critical: vec![],
+            total: 0,
+        }];
+        let input = |checked: &str| VerdictInput {
+            reports: &[],
+            target: Layer::L2,
+            burst_at: Some(t("2026-05-11T10:00:00Z")),
+            falco: &falco,
+            falco_checked_until: Some(t(checked)),
+            trivy: &trivy,
+            now: t("2026-05-13T10:00:00Z"),
+        };
+        let early = verdict(&input("2026-05-11T11:00:00Z"), &config);
+        assert_eq!(
+            early.verdict,
+            TrialVerdict::Spiraling,
+            "{:?}",
+            early.reasons
+        );
+        assert_eq!(early.falco_clean_hours, 1);
+        let late = verdict(&input("2026-05-12T10:30:00Z"), &config);
+        assert_eq!(
+            late.verdict,
+            TrialVerdict::MecipolLocked,
+            "{:?}",
+            late.reasons
+        );
+        assert_eq!(late.falco_clean_hours, 24);
     }
 
     #[test]

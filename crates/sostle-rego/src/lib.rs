@@ -129,6 +129,29 @@ pub fn config_rego(config: &Config) -> String {
     )
 }
 
+/// The whole suite as one Rego module (every file is `package main`, so their bodies join
+/// under one header): what `sostle bootstrap --print rego` prints, loadable by conftest as a
+/// single file.
+pub fn single_module(config: &Config) -> String {
+    let mut out = String::from("# sostle suite, one module: conftest test --all-namespaces -p sostle.rego manifest.yaml\npackage main\n\nimport rego.v1\n");
+    let config_text = config_rego(config);
+    let files = FILES
+        .iter()
+        .map(|(n, t)| (*n, *t))
+        .chain(std::iter::once(("config.rego", config_text.as_str())));
+    for (name, text) in files {
+        out.push_str(&format!("\n# ---- {name}\n"));
+        for line in text.lines() {
+            if line.starts_with("package ") || line.trim() == "import rego.v1" {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// `data.json` for conftest (`-d`): the same config under `sostle.config`.
 pub fn data_json(config: &Config) -> J {
     json!({"sostle": {"config": config_json(config)}})

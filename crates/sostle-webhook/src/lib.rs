@@ -88,10 +88,13 @@ impl Default for Settings {
 pub struct Loaded {
     /// The engine.
     pub engine: Engine,
-    /// The verified locks.
-    pub locks: Snapshot,
+    /// The verified locks, when a profiles directory is configured (without one the lock
+    /// check is static, as in the CLI without a ledger).
+    pub locks: Option<Snapshot>,
     /// Profiles refused at load (file and reason).
     pub refused: Vec<(String, String)>,
+    /// The token secret: `Settings::token_secret` (the environment), else the config's.
+    pub token_secret: Option<Vec<u8>>,
 }
 
 /// Loads config and profiles; nothing is applied unless everything needed loads.
@@ -114,10 +117,18 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
             load_profiles(dir, key)?
         }
     };
+    let token_secret = settings
+        .token_secret
+        .clone()
+        .or_else(|| config.token_secret.clone().map(String::into_bytes));
     Ok(Loaded {
+        locks: settings
+            .profiles_dir
+            .as_ref()
+            .map(|_| Snapshot::from_profiles(profiles)),
         engine: Engine::new(Arc::new(config)),
-        locks: Snapshot::from_profiles(profiles),
         refused,
+        token_secret,
     })
 }
 
@@ -297,9 +308,10 @@ impl AppState {
     pub fn new(settings: Settings) -> Result<Arc<AppState>, String> {
         let loaded = load(&settings)?;
         let metrics = Metrics::new();
-        metrics
-            .profiles
-            .set(i64::try_from(loaded.locks.profiles.len()).unwrap_or(i64::MAX));
+        metrics.profiles.set(
+            i64::try_from(loaded.locks.as_ref().map_or(0, |l| l.profiles.len()))
+                .unwrap_or(i64::MAX),
+        );
         for _ in &loaded.refused {
             metrics.error("profile_refused");
         }
@@ -324,9 +336,10 @@ impl AppState {
     pub fn reload(&self) -> Result<(), String> {
         match load(&self.settings) {
             Ok(l) => {
-                self.metrics
-                    .profiles
-                    .set(i64::try_from(l.locks.profiles.len()).unwrap_or(i64::MAX));
+                self.metrics.profiles.set(
+                    i64::try_from(l.locks.as_ref().map_or(0, |x| x.profiles.len()))
+                        .unwrap_or(i64::MAX),
+                );
                 for _ in &l.refused {
                     self.metrics.error("profile_refused");
                 }
@@ -565,7 +578,7 @@ pub fn validate(
         layer_override: Some(layer),
         namespaces: &NoLabels,
         token_secret,
-        locks: Some(&loaded.locks),
+        locks: loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
         ledger: None,
     };
     let report = loaded.engine.evaluate(&root, &ctx);
@@ -627,8 +640,14 @@ pub fn validate(
             .and_then(|o| o.pointer("/metadata/annotations/mecipol-profile"))
             .and_then(J::as_str)
         {
-            for image in sostle_core::trial::images(&root_json) {
-                for p in loaded.locks.check(&image, layer, Some(old_profile)) {
+            for image in sostle_core::trial::images(&root_json)
+                .into_iter()
+                .filter(|_| loaded.locks.is_some())
+            {
+                let Some(locks) = loaded.locks.as_ref() else {
+                    break;
+                };
+                for p in locks.check(&image, layer, Some(old_profile)) {
                     if p.starts_with("downgrade") {
                         failures.push(format!("deny_no_mecipol_image: {p}"));
                     }
@@ -774,7 +793,7 @@ async fn handle(
             layer,
             &req,
             Timestamp::now(),
-            s.settings.token_secret.as_deref(),
+            loaded.token_secret.as_deref(),
         )
     } else {
         // The time cap covers waiting for an evaluation slot and the evaluation itself.
@@ -789,7 +808,7 @@ async fn handle(
                     layer,
                     &req,
                     Timestamp::now(),
-                    state.settings.token_secret.as_deref(),
+                    loaded.token_secret.as_deref(),
                 )
             })
             .await

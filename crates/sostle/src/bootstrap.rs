@@ -314,16 +314,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
             BootstrapPart::Az => write!(out, "{}", az_script(&config, &cluster, &group))?,
             BootstrapPart::Terraform => write!(out, "{}", terraform(&config, &cluster, &group))?,
             BootstrapPart::Webhook => crate::trial::print_yaml(&wh, &mut out)?,
-            BootstrapPart::Rego => {
-                for (name, text) in sostle_rego::FILES {
-                    writeln!(out, "# ---- {name}\n{text}")?;
-                }
-                writeln!(
-                    out,
-                    "# ---- config.rego\n{}",
-                    sostle_rego::config_rego(&config)
-                )?;
-            }
+            BootstrapPart::Rego => write!(out, "{}", sostle_rego::single_module(&config))?,
         }
         return Ok(0);
     }
@@ -343,12 +334,14 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
         terraform(&config, &cluster, &group),
     )?;
     std::fs::write(dir.join("README.md"), README)?;
+    crate::write_policy_dir(&dir.join("policy"), &config)?;
     for f in [
         "README.md",
         "namespaces.yaml",
         "webhook.yaml",
         "chaos-pool/az.sh",
         "chaos-pool/main.tf",
+        "policy/",
     ] {
         println!("{}", dir.join(f).display());
     }

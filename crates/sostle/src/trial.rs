@@ -671,16 +671,12 @@ fn print_needed(w: &mut dyn Write, charge: &J) -> io::Result<()> {
 
 /// The subject at the target layer now: the charged documents, replaced by the latest live
 /// spec when one was ingested.
-fn current_reports(
-    c: &Ctx,
-    t: &sostle_ledger::Trial,
-    target: Layer,
-) -> anyhow::Result<(Vec<ResourceReport>, Vec<sostle_ledger::Evidence>)> {
-    let evidence = c.ledger.evidence(&t.id)?;
+/// The subject as it stands: the charged documents, with the latest live objects replacing
+/// the charged ones of the same kind and name.
+fn current_docs(t: &sostle_ledger::Trial, evidence: &[sostle_ledger::Evidence]) -> Vec<J> {
     let mut docs = subject_docs(t);
     if let Some(live) = evidence.iter().rev().find(|e| e.kind == "live") {
         if let Some(d) = live.data["documents"].as_array() {
-            // The live objects replace the charged objects of the same kind and name.
             for l in d {
                 let key = (l["kind"].clone(), l["metadata"]["name"].clone());
                 docs.retain(|x| (x["kind"].clone(), x["metadata"]["name"].clone()) != key);
@@ -688,6 +684,17 @@ fn current_reports(
             }
         }
     }
+    docs
+}
+
+/// The current subject evaluated at the target layer, with the trial's evidence.
+fn current_reports(
+    c: &Ctx,
+    t: &sostle_ledger::Trial,
+    target: Layer,
+) -> anyhow::Result<(Vec<ResourceReport>, Vec<sostle_ledger::Evidence>)> {
+    let evidence = c.ledger.evidence(&t.id)?;
+    let docs = current_docs(t, &evidence);
     Ok((c.evaluate(&docs, target), evidence))
 }
 
@@ -712,10 +719,16 @@ fn compute_verdict(
         .burst_at
         .as_deref()
         .and_then(|b| b.parse::<Timestamp>().ok());
+    let falco_checked_until = evidence
+        .iter()
+        .filter(|e| e.kind == "falco")
+        .filter_map(|e| e.recorded_at.parse::<Timestamp>().ok())
+        .max();
     let input = core_trial::VerdictInput {
         reports: &reports,
         target,
         burst_at,
+        falco_checked_until,
         falco: &falco,
         trivy: &trivy,
         now: c.now,
@@ -759,8 +772,8 @@ pub fn lock(
     };
     let target = Layer::parse(&t.target).ok_or_else(|| anyhow!("bad target"))?;
     let day = c.day();
-    let docs = subject_docs(&t);
-    let (reports, _) = current_reports(&c, &t, target)?;
+    let (reports, evidence) = current_reports(&c, &t, target)?;
+    let docs = current_docs(&t, &evidence);
     // Layers whose DENY policies all pass or are validly exempted (never L6).
     let mut authorized = Vec::new();
     for n in 0..=7u8 {

@@ -52,13 +52,15 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     }
     let fail_open = LayerSet::parse_items(args.fail_open.split(','))
         .map_err(|m| anyhow!("--fail-open: {m}"))?;
-    let config_for_secret =
-        crate::check::load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
     let settings = Settings {
         config_path: args.config.clone(),
         profiles_dir: args.profiles.clone(),
         public_key: args.public_key.clone(),
-        token_secret: crate::token_secret(&config_for_secret),
+        // The environment's secret; the config's is read with the config, at every reload.
+        token_secret: std::env::var("SOSTLE_TOKEN_SECRET")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(String::into_bytes),
         eval_timeout: Duration::from_millis(args.eval_timeout_ms),
         max_concurrency: args.max_concurrency,
         fail_open,

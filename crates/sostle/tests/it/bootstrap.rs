@@ -174,3 +174,52 @@ fn print_parts() {
         .unwrap()
         .success());
 }
+
+#[test]
+fn bootstrap_writes_the_rego_suite_and_prints_it_as_one_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bs");
+    assert_eq!(
+        sostle(&["bootstrap", "--out", out.to_str().unwrap()]).code,
+        0
+    );
+    for f in [
+        "policy/deny_cross_layer.rego",
+        "policy/deny_no_mecipol_image.rego",
+        "policy/warn_trendal_missing.rego",
+        "policy/config.rego",
+        "policy/data.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // The printed module loads on its own and judges like the suite.
+    let module = sostle(&["bootstrap", "--print", "rego"]).stdout;
+    assert_eq!(
+        module.matches("\npackage ").count() + usize::from(module.starts_with("package ")),
+        1,
+        "one package header"
+    );
+    let f = dir.path().join("sostle.rego");
+    std::fs::write(&f, module).unwrap();
+    for policy in [f.to_str().unwrap(), out.join("policy").to_str().unwrap()] {
+        let r = sostle(&[
+            "test",
+            "--now",
+            "2026-05-11T21:00:00Z",
+            "--policy",
+            policy,
+            "-o",
+            "json",
+            "examples/mefine-static/deployment.yaml",
+        ]);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
+        let deny = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == "rego:main/deny" && r["resource"]["kind"] == "Deployment")
+            .unwrap();
+        assert_eq!(deny["outcome"], "fail", "{policy}");
+    }
+}

@@ -318,7 +318,7 @@ fn reap_after_a_trial_closes_and_below_the_floor() {
     );
     run(
         &l,
-        "2026-05-11T10:00:00Z",
+        "2026-05-12T09:30:00Z",
         &[
             "trial",
             "spiral",

@@ -445,10 +445,12 @@ fn promote_refuses_unauthorized_layers_foreign_images_and_downgrades() {
             None,
         );
         run_in(&root(), &ledger, &at("10"), &["trial", "burst", &id], None);
+        // Falco evidence collected a day after burst vouches for the 24-hour window.
+        let checked = format!("2026-05-1{}T10:30:00Z", 2 + i);
         let r = run_in(
             &root(),
             &ledger,
-            &at("10"),
+            &checked,
             &[
                 "trial",
                 "spiral",

@@ -303,7 +303,7 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
     );
     run("2026-05-11T09:05:00Z", &["trial", "burst", "TRB-CHAOS-001"]);
     run(
-        "2026-05-11T10:00:00Z",
+        "2026-05-12T09:30:00Z",
         &[
             "trial",
             "spiral",
