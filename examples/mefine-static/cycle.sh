@@ -42,7 +42,7 @@ base64 -d "$work/profiles/profile-001.json.sig" > "$work/profile-001.sig.der"
 openssl dgst -sha256 -verify "$work/keys/cosign.pub" -signature "$work/profile-001.sig.der" "$work/profiles/profile-001.json"
 phase "promote to L2 (sostle-l2-local)"
 SOSTLE_NOW=2026-05-12T11:05:00Z "$sostle" promote "$here/fixed/deployment.yaml" --to L2 --profile profile-001
-phase "the promoted manifest passes its layer's suite, lock registry included"
+phase "the promoted manifest passes its layer's suite (with the ledger in use)"
 SOSTLE_NOW=2026-05-12T11:05:00Z "$sostle" promote "$here/fixed/deployment.yaml" --to L2 --profile profile-001 \
   | "$sostle" test --now 2026-05-12T11:05:00Z -
 phase "the same failure pattern again is known"
