@@ -100,9 +100,9 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
         .flatten()
         .collect();
         let interval = Duration::from_secs(args.reload_interval.max(1));
+        // Registered before serving, so a SIGHUP never meets the default action (exit).
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         tokio::spawn(async move {
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let refs = |v: &[PathBuf]| {
                 v.iter()
                     .map(PathBuf::as_path)
@@ -156,12 +156,9 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
         let handle = handle.clone();
         let state = state.clone();
         let drain = Duration::from_secs(args.drain_seconds);
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => return,
-                };
+            let Some(mut term) = term else { return };
             tokio::select! {
                 _ = term.recv() => {},
                 _ = tokio::signal::ctrl_c() => {},

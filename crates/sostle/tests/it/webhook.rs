@@ -121,9 +121,10 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
         "server.pem".into(),
         "--tls-key".into(),
         "server.key".into(),
-        "--reload-interval".into(),
-        "1".into(),
     ];
+    if !extra.contains(&"--reload-interval") {
+        args.extend(["--reload-interval".to_string(), "1".to_string()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_sostle"))
         .args(&args)
@@ -525,4 +526,36 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
             "compared only {compared} documents at {layer}"
         );
     }
+}
+
+#[test]
+fn sighup_reloads_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certs(d, "ca", "server");
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n",
+    )
+    .unwrap();
+    // A reload interval of an hour: only SIGHUP can bring the new config in within the test.
+    let s = start(d, &["--config", "sostle.yaml", "--reload-interval", "3600"]);
+    assert_eq!(
+        s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"],
+        false
+    );
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  policies:\n    deny_no_limits: {enabled: false}\n    deny_privileged: {enabled: false}\n",
+    )
+    .unwrap();
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("SIGHUP reload", || {
+        s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"] == true
+    });
 }
