@@ -566,8 +566,17 @@ mod tests {
             reason: "TRB-CHAOS-001".into(),
             reviewed: "kayyo@pemos.ca".into(),
         };
-        let w = witness(&v);
-        assert!(w.starts_with("sha256:") && w.len() == 71);
+        // The printf above, run through sha256sum, printed this digest.
+        assert_eq!(
+            witness(&v),
+            "sha256:d6a2bdd1b2e369a9dfda1f03a1f8a56ab22426003a59458f9923a72806461c8e"
+        );
+        // Values are trimmed before hashing.
+        let padded = Values {
+            owner: "  BOSUN ".into(),
+            ..v.clone()
+        };
+        assert_eq!(witness(&padded), witness(&v));
     }
 
     #[test]

@@ -956,7 +956,27 @@ mod tests {
 
     #[test]
     fn four_digits_after_999() {
-        assert_eq!(format!("TRB-CHAOS-{:03}", 1000), "TRB-CHAOS-1000");
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
+        l.conn
+            .execute(
+                "INSERT INTO counters(name, value) VALUES ('trial', 998)",
+                [],
+            )
+            .unwrap();
+        let file = |l: &mut Ledger| {
+            l.file_trial(
+                "L2",
+                97,
+                now(),
+                &serde_json::json!({}),
+                &serde_json::json!({}),
+            )
+            .unwrap()
+            .id
+        };
+        assert_eq!(file(&mut l), "TRB-CHAOS-999");
+        assert_eq!(file(&mut l), "TRB-CHAOS-1000");
     }
 
     #[test]
