@@ -8,7 +8,6 @@
 //! existence and state) comes in through [`ExemptionLedger`].
 
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::layer::Layer;
@@ -152,13 +151,7 @@ pub fn witness(v: &Values) -> String {
         v.reason.trim(),
         v.reviewed.trim()
     );
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(71);
-    hex.push_str("sha256:");
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!("sha256:{}", crate::digest::sha256_hex(text.as_bytes()))
 }
 
 /// Whether a reason starts with a trial id: `^TRB-CHAOS-\d{3,}\b`. Returns the id.

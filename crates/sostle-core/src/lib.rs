@@ -7,6 +7,7 @@
 //! admission webhook pass those in, and so reach the same decision on the same object.
 
 pub mod config;
+pub mod digest;
 pub mod epoch;
 pub mod eval;
 pub mod exemption;

@@ -183,16 +183,14 @@ impl std::fmt::Debug for Suite {
     }
 }
 
-fn sha256_hex(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
-    use sha2::Digest;
+fn crypto_sha256(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
     let Some(first) = args.first() else {
         anyhow::bail!("crypto.sha256 takes one argument")
     };
     let s = first.as_string()?;
-    let d = sha2::Sha256::digest(s.as_bytes());
-    Ok(regorus::Value::from(
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    ))
+    Ok(regorus::Value::from(sostle_core::digest::sha256_hex(
+        s.as_bytes(),
+    )))
 }
 
 impl Suite {
@@ -210,7 +208,7 @@ impl Suite {
         }
         engine.add_policy("policy/config.rego".into(), config_rego(config))?;
         // OPA has crypto.sha256 built in; regorus does not, so sostle provides it.
-        engine.add_extension("crypto.sha256".into(), 1, Box::new(sha256_hex))?;
+        engine.add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))?;
         Ok(Suite {
             engine,
             compiled: Default::default(),
@@ -436,7 +434,7 @@ impl UserPolicies {
         let mut engine = regorus::Engine::new();
         engine.set_strict_builtin_errors(false);
         engine
-            .add_extension("crypto.sha256".into(), 1, Box::new(sha256_hex))
+            .add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))
             .map_err(|e| e.to_string())?;
         if let Some(interval) = std::num::NonZeroU32::new(64) {
             engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {

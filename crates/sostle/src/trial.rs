@@ -134,7 +134,7 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, Stri
         }
         for d in loaded.documents {
             let j = d.root.to_json();
-            let digest = sha256_hex(core_trial::canonical_json(&j).as_bytes());
+            let digest = sostle_core::digest::sha256_hex(core_trial::canonical_json(&j).as_bytes());
             out.push((src.name(), d.index, j, digest));
         }
     }
@@ -149,14 +149,6 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, Stri
         );
     }
     Ok(out)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn workload_names(subject: &J) -> Vec<String> {

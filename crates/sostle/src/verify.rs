@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use sha2::Digest;
 use sostle_core::eval::NoLabels;
 use sostle_core::{yaml, Engine, EvalContext, Layer};
 
@@ -113,10 +112,7 @@ fn canonical_hash(text: &str) -> anyhow::Result<(yaml::Node, String)> {
         .next()
         .ok_or_else(|| anyhow!("no document"))?;
     let canonical = sostle_core::trial::canonical_json(&d.root.to_json());
-    let hash: String = sha2::Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = sostle_core::digest::sha256_hex(canonical.as_bytes());
     Ok((d.root, format!("sha256:{hash}")))
 }
 
