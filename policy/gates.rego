@@ -4,9 +4,8 @@ package main
 
 import rego.v1
 
-gate_of := {"L0": "open", "L1": "readonly", "L2": "sso", "L3": "crew", "L4": "token", "L5": "kay", "L6": "closed", "L7": "mega", "trial": "open"}
-
-gate := gate_of[layer]
+# Which gate a layer has is the layer table's (cfg.layers[L].gate), not a second copy here.
+gate := cfg.layers[layer].gate
 
 write_ops := {"write", "create", "update", "patch", "delete"}
 

@@ -105,7 +105,7 @@ pub fn config_json(config: &Config) -> J {
         .map(|l| {
             (
                 l.layer.as_str(),
-                json!({"namespace": l.namespace, "approvers": l.approvers}),
+                json!({"namespace": l.namespace, "approvers": l.approvers, "gate": gate_name(l.gate)}),
             )
         })
         .collect();
@@ -119,6 +119,21 @@ pub fn config_json(config: &Config) -> J {
         "gates_open": config.all_gates_open(),
         "max_days": config.exemption_max_days,
     })
+}
+
+/// The name the Rego uses for a layer's gate (the layer table's `Gate`).
+fn gate_name(g: sostle_core::suite::Gate) -> &'static str {
+    use sostle_core::suite::Gate;
+    match g {
+        Gate::Open => "open",
+        Gate::ReadOnly => "readonly",
+        Gate::Sso => "sso",
+        Gate::Crew => "crew",
+        Gate::Token => "token",
+        Gate::KayApproved => "kay",
+        Gate::Closed => "closed",
+        Gate::Mega => "mega",
+    }
 }
 
 /// `config.rego`: the built-in (or given) config as `default_config`, used when no data is given.
