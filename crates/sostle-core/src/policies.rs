@@ -1,7 +1,7 @@
 //! The ten native policies of SPEC §3, one small function each, plus the workload view they
 //! share (pod spec and containers with their field paths). A check returns the violations it
 //! found; the table in `suite.rs` decides what they mean (layers, verdict, escalation).
-//! Nothing is allocated on the pass path: paths and messages are built only for violations.
+//! Field paths, messages and fixes are built only for violations, never on the pass path.
 
 use crate::epoch::GAMMA1_LABEL;
 use crate::eval::{Engine, EvalContext, LayerStatus, ShapeError, Violation};
@@ -637,7 +637,7 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
         ));
     }
     let locked = p.annotation("mecipol-image").and_then(Node::as_str);
-    let containers: Vec<_> = w.map(|w| w.containers(ALL).collect()).unwrap_or_default();
+    let containers = || w.map(|w| w.containers(ALL)).into_iter().flatten();
     match locked {
         None => out.push(p.violation(
             &["metadata", "annotations", "mecipol-image"],
@@ -645,7 +645,7 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
             "set annotation mecipol-image to the locked image",
         )),
         Some(locked) => {
-            for c in &containers {
+            for c in containers() {
                 if let Some(image) = c.image() {
                     if image != locked {
                         out.push(c.violation(
@@ -661,7 +661,7 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
     // The lock registry's half: only when one is in use.
     if let Some(registry) = p.ctx.locks {
         let profile = p.annotation("mecipol-profile").and_then(Node::as_str);
-        for c in &containers {
+        for c in containers() {
             if let Some(image) = c.image() {
                 for reason in registry.check(image, p.layer, profile) {
                     out.push(c.violation(
