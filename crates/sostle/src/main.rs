@@ -96,12 +96,17 @@ pub(crate) fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
         .ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
 }
 
-pub(crate) fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
+/// The token secret from `SOSTLE_TOKEN_SECRET`, if set and not empty.
+pub(crate) fn env_token_secret() -> Option<Vec<u8>> {
     std::env::var("SOSTLE_TOKEN_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
-        .or_else(|| config.token_secret.clone())
         .map(String::into_bytes)
+}
+
+/// The token secret: the environment's, else the config's.
+pub(crate) fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
+    env_token_secret().or_else(|| config.token_secret.clone().map(String::into_bytes))
 }
 
 fn use_color() -> bool {

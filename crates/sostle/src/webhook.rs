@@ -57,10 +57,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         profiles_dir: args.profiles.clone(),
         public_key: args.public_key.clone(),
         // The environment's secret; the config's is read with the config, at every reload.
-        token_secret: std::env::var("SOSTLE_TOKEN_SECRET")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(String::into_bytes),
+        token_secret: crate::env_token_secret(),
         eval_timeout: Duration::from_millis(args.eval_timeout_ms),
         max_concurrency: args.max_concurrency,
         fail_open,
