@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-15}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-cargo build --release -q -p sostle -p sostle-webhook --examples
+cargo build --release -q -p sostle -p sostle-webhook --bins --examples
 target/release/examples/admission_bodies ../shared/corpus > "$work/bodies.jsonl"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
   -days 1 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null

@@ -267,6 +267,114 @@ pub fn from_json(value: &serde_json::Value) -> Node {
     Node::new(v, pos)
 }
 
+/// Reads a tree straight from any serde data format (positions all zero) — for objects that
+/// arrive as JSON over the network, such as an AdmissionReview's object, without an
+/// intermediate `serde_json::Value`. Mappings keep their source order; a key given twice keeps
+/// its last value (as JSON decoders do). The format's own limits apply (serde_json stops at 128
+/// levels of nesting).
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Node, E> {
+        Ok(Node::new(Value::Null, Pos::default()))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Node, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Node, E> {
+        Ok(Node::new(Value::Bool(b), Pos::default()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Node, E> {
+        Ok(Node::new(Value::Int(i), Pos::default()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Node, E> {
+        let v = i64::try_from(u).map_or(Value::Float(u as f64), Value::Int);
+        Ok(Node::new(v, Pos::default()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Node, E> {
+        Ok(Node::new(Value::Float(f), Pos::default()))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Node, E> {
+        Ok(Node::new(Value::Str(s.into()), Pos::default()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Node, E> {
+        Ok(Node::new(Value::Str(s.into_boxed_str()), Pos::default()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(Node::new(Value::Seq(items), Pos::default()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries: Vec<Entry> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(key) = map.next_key::<Box<str>>()? {
+            let value = map.next_value::<Node>()?;
+            entries.push(Entry {
+                key,
+                key_pos: Pos::default(),
+                value,
+            });
+        }
+        keep_last_of_each_key(&mut entries);
+        Ok(Node::new(Value::Map(entries), Pos::default()))
+    }
+}
+
+/// Drops every entry whose key comes again later in the mapping (the last one wins, as in JSON
+/// decoders). Linear for the small mappings manifests are made of, hashed for large ones, so a
+/// hostile body of many keys costs O(n).
+fn keep_last_of_each_key(entries: &mut Vec<Entry>) {
+    const SMALL: usize = 16;
+    let has_duplicates = if entries.len() <= SMALL {
+        entries.iter().enumerate().any(|(i, e)| {
+            entries
+                .get(i + 1..)
+                .is_some_and(|rest| rest.iter().any(|later| later.key == e.key))
+        })
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        !entries.iter().all(|e| seen.insert(&*e.key))
+    };
+    if !has_duplicates {
+        return;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    let mut kept: Vec<Entry> = entries
+        .drain(..)
+        .rev()
+        .filter(|e| seen.insert(e.key.clone()))
+        .collect();
+    kept.reverse();
+    *entries = kept;
+}
+
 /// A non-empty document of a source, numbered from 0 within its file (items of a `kind: List`
 /// count as documents; empty documents are not counted).
 #[derive(Debug, Clone, PartialEq)]
@@ -815,6 +923,67 @@ fn looks_like_float(text: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn json_reads_straight_into_a_tree_in_source_order() {
+        let text = r#"{"kind":"Pod","metadata":{"name":"a","labels":{"z":"1","a":"2"}},
+            "spec":{"containers":[{"name":"c","image":"x:1","ports":[80, 18446744073709551615, -1.5]}],
+            "hostNetwork":true,"x":null}}"#;
+        let node: Node = serde_json::from_str(text).unwrap();
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        // The same content as the detour through serde_json::Value (which sorts keys).
+        assert_eq!(node.to_json(), from_json(&value).to_json());
+        let labels: Vec<&str> = node
+            .get_path(&["metadata", "labels"])
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|e| &*e.key)
+            .collect();
+        assert_eq!(labels, ["z", "a"]);
+        let ports = node
+            .get_path(&["spec", "containers"])
+            .unwrap()
+            .as_seq()
+            .unwrap()[0]
+            .get("ports")
+            .unwrap();
+        assert_eq!(ports.as_seq().unwrap()[0].value, Value::Int(80));
+        assert_eq!(
+            ports.as_seq().unwrap()[1].value,
+            Value::Float(18446744073709551615.0)
+        );
+        assert_eq!(
+            node.get_path(&["spec", "hostNetwork"]).unwrap().as_bool(),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn json_duplicate_keys_keep_the_last_value() {
+        let node: Node = serde_json::from_str(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"a": 3, "b": 2}));
+        assert_eq!(node.as_map().unwrap().len(), 2);
+        // A large mapping takes the hashed path.
+        let mut text = String::from("{");
+        for i in 0..100 {
+            text.push_str(&format!("\"k{}\":{i},", i % 40));
+        }
+        text.push_str("\"end\":0}");
+        let node: Node = serde_json::from_str(&text).unwrap();
+        let map = node.as_map().unwrap();
+        assert_eq!(map.len(), 41);
+        assert_eq!(node.get("k0").unwrap().value, Value::Int(80));
+        assert_eq!(node.get("k39").unwrap().value, Value::Int(79));
+    }
+
+    #[test]
+    fn json_too_deep_is_an_error_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = serde_json::from_str::<Node>(&text).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
 
     #[test]
     fn positions_point_at_keys_and_values() {

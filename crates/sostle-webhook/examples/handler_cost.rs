@@ -7,6 +7,10 @@ use std::time::Instant;
 use sostle_webhook::{parse_review, router, validate, AppState, Settings};
 use tower::ServiceExt;
 
+// The allocator the `sostle` binary uses, so the costs are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let path = std::env::args()
         .nth(1)

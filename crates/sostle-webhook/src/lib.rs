@@ -24,8 +24,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
 use jiff::Timestamp;
-use kube_core::admission::{AdmissionRequest, AdmissionReview, Operation};
-use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, Operation};
+use kube_core::{ApiResource, DynamicResourceScope, ObjectMeta, Resource, TypeMeta};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,7 +36,9 @@ use serde_json::{json, Value as J};
 use sostle_core::eval::{LockRegistry, NoLabels, UNGOVERNED};
 use sostle_core::exemption::PREFIX as EXEMPT_PREFIX;
 use sostle_core::layer::LayerSet;
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome};
+use sostle_core::policies::{Group, Workload};
+use sostle_core::yaml::{Entry, Node, Pos, Value};
+use sostle_core::{Config, Engine, EvalContext, Layer, Outcome};
 use sostle_ledger::{Profile, Snapshot};
 
 /// Largest AdmissionReview body accepted (larger: 413).
@@ -200,9 +202,9 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, St
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    layer: String,
-    operation: String,
-    verdict: String,
+    layer: &'static str,
+    operation: &'static str,
+    verdict: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -463,9 +465,129 @@ fn clip(s: String) -> String {
     out
 }
 
-/// Decodes an AdmissionReview v1 body into its request, in one pass; a body that does not
-/// decode is skimmed for its version so a v1beta1 or foreign body gets a clear 400.
-pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiError> {
+/// The object of an admission request, read straight from the body into the engine's tree
+/// (no `serde_json::Value` in between). It is the `T` of kube-core's
+/// [`AdmissionRequest`]; [`Resource::meta`] carries the name, namespace, labels and
+/// annotations, and everything else is read from [`tree`](Self::tree). An object whose
+/// metadata the API server could not have sent (a non-string label, say) does not decode.
+#[derive(Debug, Clone)]
+pub struct AdmissionObject {
+    /// The whole object.
+    pub tree: Node,
+    meta: ObjectMeta,
+}
+
+impl AdmissionObject {
+    /// Wraps a tree (a JSON object), reading its metadata.
+    pub fn from_tree(tree: Node) -> Result<AdmissionObject, String> {
+        if tree.as_map().is_none() {
+            return Err(format!(
+                "the object is a {}, expected a mapping",
+                tree.type_name()
+            ));
+        }
+        let mut meta = ObjectMeta::default();
+        if let Some(m) = tree
+            .get("metadata")
+            .filter(|m| !matches!(m.value, Value::Null))
+        {
+            if m.as_map().is_none() {
+                return Err(format!(
+                    "metadata is a {}, expected a mapping",
+                    m.type_name()
+                ));
+            }
+            let text = |key: &str| -> Result<Option<String>, String> {
+                match m.get(key).map(|n| &n.value) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::Str(s)) => Ok(Some(s.to_string())),
+                    Some(_) => Err(format!("metadata.{key} is not a string")),
+                }
+            };
+            meta.name = text("name")?;
+            meta.namespace = text("namespace")?;
+            meta.generate_name = text("generateName")?;
+            for (key, out) in [
+                ("labels", &mut meta.labels),
+                ("annotations", &mut meta.annotations),
+            ] {
+                let Some(map) = m.get(key).filter(|n| !matches!(n.value, Value::Null)) else {
+                    continue;
+                };
+                let entries = map.as_map().ok_or_else(|| {
+                    format!(
+                        "metadata.{key} is a {}, expected a mapping",
+                        map.type_name()
+                    )
+                })?;
+                let mut read = BTreeMap::new();
+                for e in entries {
+                    let v = e
+                        .value
+                        .as_str()
+                        .ok_or_else(|| format!("metadata.{key}.{} is not a string", e.key))?;
+                    read.insert(e.key.to_string(), v.to_string());
+                }
+                *out = Some(read);
+            }
+        }
+        Ok(AdmissionObject { tree, meta })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AdmissionObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let tree = Node::deserialize(d)?;
+        AdmissionObject::from_tree(tree).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Resource for AdmissionObject {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+/// Decodes an AdmissionReview v1 body into its request, in one pass: kube-core's
+/// [`AdmissionRequest`] with the object read straight into the engine's tree. The object's
+/// `apiVersion` and `kind` are filled in from the request when absent (real API servers send
+/// objects without them; captured requests show it), and so is the namespace of a namespaced
+/// object. A body that does not decode is skimmed for its version so a v1beta1 or foreign body
+/// gets a clear 400.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<AdmissionObject>, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Review {
+        #[serde(default)]
+        api_version: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        request: Option<AdmissionRequest<AdmissionObject>>,
+    }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Head {
@@ -484,17 +606,28 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiE
     let is_v1 = |av: Option<&str>, kind: Option<&str>| {
         av == Some("admission.k8s.io/v1") && kind == Some("AdmissionReview")
     };
-    match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
+    match serde_json::from_slice::<Review>(body) {
         Ok(review) => {
-            if !is_v1(Some(&review.types.api_version), Some(&review.types.kind)) {
-                return Err(version_error(
-                    Some(&review.types.api_version),
-                    Some(&review.types.kind),
-                ));
+            let (av, kind) = (review.api_version, review.kind);
+            if !is_v1(av.as_deref(), kind.as_deref()) {
+                return Err(version_error(av.as_deref(), kind.as_deref()));
             }
-            review
+            let mut req = review
                 .request
-                .ok_or_else(|| ApiError::BadRequest("no request".into()))
+                .ok_or_else(|| ApiError::BadRequest("no request".into()))?;
+            req.types = TypeMeta {
+                api_version: av.unwrap_or_default(),
+                kind: kind.unwrap_or_default(),
+            };
+            let namespace = req.namespace.clone();
+            let gvk = req.kind.clone();
+            if let Some(o) = req.object.as_mut() {
+                complete(o, &gvk, namespace.as_deref());
+            }
+            if let Some(o) = req.old_object.as_mut() {
+                complete(o, &gvk, None);
+            }
+            Ok(req)
         }
         Err(e) => match serde_json::from_slice::<Head>(body) {
             Ok(h) if !is_v1(h.api_version.as_deref(), h.kind.as_deref()) => {
@@ -505,39 +638,93 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ApiE
     }
 }
 
-/// The object as JSON with its `apiVersion` and `kind` filled in from the request when absent
-/// (real API servers send objects without them; captured requests show it).
-pub fn object_json(
-    req: &AdmissionRequest<DynamicObject>,
-    obj: Option<&DynamicObject>,
-) -> Option<J> {
-    let mut v = serde_json::to_value(obj?).ok()?;
-    let map = v.as_object_mut()?;
-    if !map.get("kind").is_some_and(J::is_string) {
-        map.insert("kind".into(), json!(req.kind.kind));
+/// Fills in `apiVersion` and `kind` from the request when the object lacks them, and the
+/// namespace the API server is admitting it into.
+fn complete(o: &mut AdmissionObject, gvk: &kube_core::GroupVersionKind, namespace: Option<&str>) {
+    let Value::Map(entries) = &mut o.tree.value else {
+        return;
+    };
+    let is_str = |entries: &[Entry], key: &str| {
+        entries
+            .iter()
+            .any(|e| &*e.key == key && matches!(e.value.value, Value::Str(_)))
+    };
+    let set = |entries: &mut Vec<Entry>, key: &str, text: String| {
+        let value = Node::new(Value::Str(text.into_boxed_str()), Pos::default());
+        match entries.iter_mut().find(|e| &*e.key == key) {
+            Some(e) => e.value = value,
+            None => entries.push(Entry {
+                key: key.into(),
+                key_pos: Pos::default(),
+                value,
+            }),
+        }
+    };
+    if !is_str(entries, "kind") {
+        set(entries, "kind", gvk.kind.clone());
     }
-    if !map.get("apiVersion").is_some_and(J::is_string) {
-        let av = if req.kind.group.is_empty() {
-            req.kind.version.clone()
+    if !is_str(entries, "apiVersion") {
+        let av = if gvk.group.is_empty() {
+            gvk.version.clone()
         } else {
-            format!("{}/{}", req.kind.group, req.kind.version)
+            format!("{}/{}", gvk.group, gvk.version)
         };
-        map.insert("apiVersion".into(), json!(av));
+        set(entries, "apiVersion", av);
     }
-    Some(v)
+    if let Some(ns) = namespace {
+        let meta = match entries.iter().position(|e| &*e.key == "metadata") {
+            Some(i) => entries.get_mut(i).map(|e| &mut e.value),
+            None => {
+                entries.push(Entry {
+                    key: "metadata".into(),
+                    key_pos: Pos::default(),
+                    value: Node::new(Value::Map(Vec::new()), Pos::default()),
+                });
+                entries.last_mut().map(|e| &mut e.value)
+            }
+        };
+        if let Some(Node {
+            value: Value::Map(meta),
+            ..
+        }) = meta
+        {
+            if !meta.iter().any(|e| &*e.key == "namespace") {
+                meta.push(Entry {
+                    key: "namespace".into(),
+                    key_pos: Pos::default(),
+                    value: Node::new(Value::Str(ns.into()), Pos::default()),
+                });
+                o.meta.namespace = Some(ns.to_string());
+            }
+        }
+    }
 }
 
-fn exempt_annotations(obj: Option<&J>) -> BTreeMap<String, String> {
-    obj.and_then(|o| o.get("metadata"))
-        .and_then(|m| m.get("annotations"))
-        .and_then(J::as_object)
+/// The exemption annotations of an object.
+fn exempt_annotations(obj: Option<&AdmissionObject>) -> BTreeMap<&str, &str> {
+    obj.and_then(|o| o.meta.annotations.as_ref())
         .map(|a| {
             a.iter()
                 .filter(|(k, _)| k.starts_with(EXEMPT_PREFIX))
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The images of a workload's containers of every sort, each once.
+fn images(root: &Node) -> Vec<&str> {
+    let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+    let workload = Workload::new(root, kind, &mut Vec::new());
+    let mut out: Vec<&str> = Vec::new();
+    for c in workload.containers(&[Group::Init, Group::Regular, Group::Ephemeral]) {
+        if let Some(i) = c.image() {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out
 }
 
 /// Decides a validation request at `layer` — the same engine and the same rules as
@@ -546,7 +733,7 @@ fn exempt_annotations(obj: Option<&J>) -> BTreeMap<String, String> {
 pub fn validate(
     loaded: &Loaded,
     layer: Layer,
-    req: &AdmissionRequest<DynamicObject>,
+    req: &AdmissionRequest<AdmissionObject>,
     now: Timestamp,
     token_secret: Option<&[u8]>,
 ) -> Decision {
@@ -560,19 +747,10 @@ pub fn validate(
     {
         return Decision::allow();
     }
-    let Some(obj) = object_json(req, req.object.as_ref()) else {
+    let Some(obj) = req.object.as_ref() else {
         return Decision::allow();
     };
-    let old = object_json(req, req.old_object.as_ref());
-    let mut root_json = obj;
-    // The API server fills in the namespace of namespaced objects; make sure the object says it.
-    if let (Some(ns), Some(meta)) = (
-        req.namespace.as_ref(),
-        root_json.get_mut("metadata").and_then(J::as_object_mut),
-    ) {
-        meta.entry("namespace").or_insert_with(|| json!(ns));
-    }
-    let root = yaml::from_json(&root_json);
+    let root = &obj.tree;
     let ctx = EvalContext {
         now,
         layer_override: Some(layer),
@@ -581,7 +759,7 @@ pub fn validate(
         locks: loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
         ledger: None,
     };
-    let report = loaded.engine.evaluate(&root, &ctx);
+    let report = loaded.engine.evaluate(root, &ctx);
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     for r in &report.results {
@@ -609,45 +787,36 @@ pub fn validate(
     }
     if matches!(req.operation, Operation::Update) {
         // Exemptions cannot be self-granted: only configured writers may add or change them.
-        let before = exempt_annotations(old.as_ref());
-        let after = exempt_annotations(Some(&root_json));
-        let changed: Vec<&String> = after
+        let before = exempt_annotations(req.old_object.as_ref());
+        let after = exempt_annotations(Some(obj));
+        let changed: Vec<&str> = after
             .iter()
             .filter(|(k, v)| before.get(*k) != Some(*v))
-            .map(|(k, _)| k)
+            .map(|(k, _)| *k)
             .collect();
-        let user = req.user_info.username.clone().unwrap_or_default();
+        let user = req.user_info.username.as_deref().unwrap_or_default();
         if !changed.is_empty()
             && !loaded
                 .engine
                 .config()
                 .exemption_writers
                 .iter()
-                .any(|w| w == &user)
+                .any(|w| w == user)
         {
             failures.push(format!(
                 "exemption annotations changed by {user}, who is not in exemptions.writers: {}",
-                changed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                changed.join(", ")
             ));
         }
         // A downgrade: the new image's lock is older than the old object's lock.
-        if let Some(old_profile) = old
+        let old_profile = req
+            .old_object
             .as_ref()
-            .and_then(|o| o.pointer("/metadata/annotations/mecipol-profile"))
-            .and_then(J::as_str)
-        {
-            for image in sostle_core::trial::images(&root_json)
-                .into_iter()
-                .filter(|_| loaded.locks.is_some())
-            {
-                let Some(locks) = loaded.locks.as_ref() else {
-                    break;
-                };
-                for p in locks.check(&image, layer, Some(old_profile)) {
+            .and_then(|o| o.meta.annotations.as_ref())
+            .and_then(|a| a.get("mecipol-profile"));
+        if let (Some(old_profile), Some(locks)) = (old_profile, loaded.locks.as_ref()) {
+            for image in images(root) {
+                for p in locks.check(image, layer, Some(old_profile)) {
                     if p.starts_with("downgrade") {
                         failures.push(format!("deny_no_mecipol_image: {p}"));
                     }
@@ -670,30 +839,36 @@ fn escape_pointer(s: &str) -> String {
 
 /// The JSONPatch that adds the chaos scheduling to a trial workload; empty when it is already
 /// there (idempotent).
-pub fn chaos_patch(obj: &J) -> Vec<J> {
-    let kind = obj.get("kind").and_then(J::as_str).unwrap_or("");
-    let base = match kind {
-        "Pod" => "/spec",
-        "CronJob" => "/spec/jobTemplate/spec/template/spec",
-        k if sostle_core::eval::WORKLOAD_KINDS.contains(&k) => "/spec/template/spec",
+pub fn chaos_patch(obj: &Node) -> Vec<J> {
+    let kind = obj.get("kind").and_then(Node::as_str).unwrap_or("");
+    let (base, path): (&str, &[&str]) = match kind {
+        "Pod" => ("/spec", &["spec"]),
+        "CronJob" => (
+            "/spec/jobTemplate/spec/template/spec",
+            &["spec", "jobTemplate", "spec", "template", "spec"],
+        ),
+        k if sostle_core::eval::WORKLOAD_KINDS.contains(&k) => {
+            ("/spec/template/spec", &["spec", "template", "spec"])
+        }
         _ => return Vec::new(),
     };
-    let Some(spec) = obj.pointer(base).filter(|s| s.is_object()) else {
+    let Some(spec) = obj.get_path(path).filter(|s| s.as_map().is_some()) else {
         return Vec::new();
     };
     let mut ops = Vec::new();
     let wanted = sostle_core::trial::chaos_tolerations();
-    match spec.get("tolerations").and_then(J::as_array) {
+    match spec.get("tolerations").and_then(Node::as_seq) {
         None => {
             ops.push(json!({"op": "add", "path": format!("{base}/tolerations"), "value": wanted}))
         }
         Some(have) => {
             for t in wanted {
-                let present = have.iter().any(|x| {
-                    x.get("key") == t.get("key")
-                        && x.get("value") == t.get("value")
-                        && x.get("effect") == t.get("effect")
-                });
+                let same = |x: &Node, key: &str| {
+                    x.get(key).and_then(Node::as_str) == t.get(key).and_then(J::as_str)
+                };
+                let present = have
+                    .iter()
+                    .any(|x| same(x, "key") && same(x, "value") && same(x, "effect"));
                 if !present {
                     ops.push(
                         json!({"op": "add", "path": format!("{base}/tolerations/-"), "value": t}),
@@ -702,9 +877,9 @@ pub fn chaos_patch(obj: &J) -> Vec<J> {
             }
         }
     }
-    match spec.get("nodeSelector").and_then(J::as_object) {
+    match spec.get("nodeSelector").filter(|n| n.as_map().is_some()) {
         None => ops.push(json!({"op": "add", "path": format!("{base}/nodeSelector"), "value": {"pool": "chaos"}})),
-        Some(sel) if sel.get("pool").and_then(J::as_str) != Some("chaos") => {
+        Some(sel) if sel.get("pool").and_then(Node::as_str) != Some("chaos") => {
             ops.push(json!({"op": "add", "path": format!("{base}/nodeSelector/{}", escape_pointer("pool")), "value": "chaos"}));
         }
         Some(_) => {}
@@ -712,28 +887,56 @@ pub fn chaos_patch(obj: &J) -> Vec<J> {
     ops
 }
 
-fn review_response(uid: &str, d: &Decision) -> J {
-    let mut resp = serde_json::Map::new();
-    resp.insert("uid".into(), json!(uid));
-    resp.insert("allowed".into(), json!(d.allowed));
-    if !d.allowed {
-        resp.insert(
-            "status".into(),
-            json!({"code": 403, "reason": "Forbidden", "message": d.message}),
-        );
+/// The AdmissionReview v1 answer, written straight to bytes.
+fn review_response(uid: &str, d: &Decision) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Review<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        response: Answer<'a>,
     }
-    if !d.warnings.is_empty() {
-        resp.insert("warnings".into(), json!(d.warnings));
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        uid: &'a str,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<Status<'a>>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        warnings: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch_type: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch: Option<String>,
     }
-    if !d.patch.is_empty() {
-        resp.insert("patchType".into(), json!("JSONPatch"));
-        let patch = J::Array(d.patch.clone()).to_string();
-        resp.insert(
-            "patch".into(),
-            json!(base64::engine::general_purpose::STANDARD.encode(patch)),
-        );
+    #[derive(serde::Serialize)]
+    struct Status<'a> {
+        code: u16,
+        reason: &'static str,
+        message: &'a str,
     }
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+    let patch = (!d.patch.is_empty()).then(|| {
+        let json = serde_json::to_vec(&d.patch).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    });
+    let review = Review {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: Answer {
+            uid,
+            allowed: d.allowed,
+            status: (!d.allowed).then_some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message: &d.message,
+            }),
+            warnings: &d.warnings,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+        },
+    };
+    serde_json::to_vec(&review).unwrap_or_default()
 }
 
 fn operation_name(op: &Operation) -> &'static str {
@@ -781,8 +984,8 @@ async fn handle(
     let decision = if mutate {
         let mut d = Decision::allow();
         if layer == Layer::Trial && matches!(req.operation, Operation::Create | Operation::Update) {
-            if let Some(obj) = object_json(&req, req.object.as_ref()) {
-                d.patch = chaos_patch(&obj);
+            if let Some(obj) = req.object.as_ref() {
+                d.patch = chaos_patch(&obj.tree);
             }
         }
         d
@@ -860,16 +1063,16 @@ async fn handle(
     s.metrics
         .requests
         .get_or_create(&RequestLabels {
-            layer: layer.to_string(),
-            operation: op.into(),
-            verdict: verdict.into(),
+            layer: layer.as_str(),
+            operation: op,
+            verdict,
         })
         .inc();
     s.metrics.latency.observe(started.elapsed().as_secs_f64());
     tracing::debug!(%uid, %layer, operation = op, verdict, "admission");
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        review_response(&uid, &decision).to_string(),
+        review_response(&uid, &decision),
     )
         .into_response())
 }
