@@ -586,10 +586,12 @@ fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violatio
     }
     // (c) a container names a Service of another layer.
     for c in w.map(|w| w.containers(ALL)).into_iter().flatten() {
-        let mut scan = |node: &Node, rest: Vec<String>| {
+        // The path is built only for a violation (`rest` makes it).
+        let mut scan = |node: &Node, rest: &dyn Fn() -> Vec<String>| {
             let Some(text) = node.as_str() else { return };
             for (svc, ns) in service_dns_names(text) {
                 if let Some(other) = foreign(ns) {
+                    let rest = rest();
                     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
                     out.push(Violation {
                         container: Some(c.name()),
@@ -608,14 +610,14 @@ fn deny_cross_layer(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violatio
         if let Some(env) = c.node.get("env").and_then(Node::as_seq) {
             for (i, e) in env.iter().enumerate() {
                 if let Some(v) = e.get("value") {
-                    scan(v, vec![format!("env[{i}]"), "value".into()]);
+                    scan(v, &|| vec![format!("env[{i}]"), "value".into()]);
                 }
             }
         }
         for key in ["args", "command"] {
             if let Some(items) = c.node.get(key).and_then(Node::as_seq) {
                 for (i, a) in items.iter().enumerate() {
-                    scan(a, vec![format!("{key}[{i}]")]);
+                    scan(a, &|| vec![format!("{key}[{i}]")]);
                 }
             }
         }

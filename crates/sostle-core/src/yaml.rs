@@ -11,6 +11,11 @@ use std::collections::HashMap;
 
 use granit_parser::{Event, Options, Parser, ScalarStyle};
 
+/// The text of a key or a string value: inline up to 24 bytes (most Kubernetes keys and many
+/// values: `name`, `image`, `IfNotPresent`, `500m`), on the heap beyond — a tree of a manifest
+/// is mostly short strings, and one allocation per string was most of the cost of building it.
+pub type Text = compact_str::CompactString;
+
 /// A 1-based line and column in a source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct Pos {
@@ -24,7 +29,7 @@ pub struct Pos {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The key text.
-    pub key: Box<str>,
+    pub key: Text,
     /// Where the key starts.
     pub key_pos: Pos,
     /// The value.
@@ -43,7 +48,7 @@ pub enum Value {
     /// A floating-point number.
     Float(f64),
     /// A string.
-    Str(Box<str>),
+    Str(Text),
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in source order.
@@ -321,7 +326,7 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 
     fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Node, E> {
-        Ok(Node::new(Value::Str(s.into_boxed_str()), Pos::default()))
+        Ok(Node::new(Value::Str(s.into()), Pos::default()))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
@@ -334,7 +339,7 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<Entry> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(key) = map.next_key::<Box<str>>()? {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value::<Node>()?;
             entries.push(Entry {
                 key,
@@ -344,6 +349,29 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
         }
         keep_last_of_each_key(&mut entries);
         Ok(Node::new(Value::Map(entries), Pos::default()))
+    }
+}
+
+/// Reads a mapping key into a [`Text`] (inline when short: no allocation).
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Text;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Text, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text, E> {
+        Ok(Text::new(s))
     }
 }
 
@@ -473,7 +501,7 @@ enum Frame {
     Map {
         entries: Vec<Entry>,
         merges: Vec<Node>,
-        pending: Option<(Box<str>, Pos, bool)>,
+        pending: Option<(Text, Pos, bool)>,
         pos: Pos,
         anchor: usize,
     },

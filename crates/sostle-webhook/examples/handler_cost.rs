@@ -56,6 +56,27 @@ fn main() {
         "decode only: {:.1} µs per request",
         t.elapsed().as_secs_f64() / f64::from(n) * 1e6
     );
+    // Baselines for the decode: lexing the JSON alone, and the object's tree alone.
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for b in &bodies {
+            let _ = serde_json::from_slice::<serde::de::IgnoredAny>(b);
+        }
+    }
+    println!(
+        "JSON lexing only (IgnoredAny): {:.1} µs per request",
+        t.elapsed().as_secs_f64() / f64::from(n) * 1e6
+    );
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for b in &bodies {
+            let _ = serde_json::from_slice::<sostle_core::yaml::Node>(b);
+        }
+    }
+    println!(
+        "whole body into a tree: {:.1} µs per request",
+        t.elapsed().as_secs_f64() / f64::from(n) * 1e6
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();

@@ -217,6 +217,11 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoopLabels {
+    event_loop: u64,
+}
+
 /// Prometheus metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -226,6 +231,7 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     errors: Family<KindLabels, Counter>,
     profiles: Gauge,
+    connections: Family<LoopLabels, Counter>,
 }
 
 impl Metrics {
@@ -238,6 +244,12 @@ impl Metrics {
         let reloads = Family::<ResultLabels, Counter>::default();
         let errors = Family::<KindLabels, Counter>::default();
         let profiles = Gauge::default();
+        let connections = Family::<LoopLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "Connections accepted, by the event loop that serves them",
+            connections.clone(),
+        );
         registry.register(
             "requests",
             "Admission requests by layer, operation and verdict",
@@ -266,7 +278,17 @@ impl Metrics {
             reloads,
             errors,
             profiles,
+            connections,
         }
+    }
+
+    /// Counts a connection handed to event loop `event_loop`.
+    pub fn connection(&self, event_loop: usize) {
+        self.connections
+            .get_or_create(&LoopLabels {
+                event_loop: event_loop as u64,
+            })
+            .inc();
     }
 
     /// Counts an error of `kind`.
@@ -467,9 +489,10 @@ fn clip(s: String) -> String {
 
 /// The object of an admission request, read straight from the body into the engine's tree
 /// (no `serde_json::Value` in between). It is the `T` of kube-core's
-/// [`AdmissionRequest`]; [`Resource::meta`] carries the name, namespace, labels and
-/// annotations, and everything else is read from [`tree`](Self::tree). An object whose
-/// metadata the API server could not have sent (a non-string label, say) does not decode.
+/// [`AdmissionRequest`]; [`Resource::meta`] carries the name, generateName and namespace
+/// only (labels, annotations and everything else are read from [`tree`](Self::tree), so
+/// nothing is copied twice). An object whose metadata the API server could not have sent (a
+/// non-string label, say) does not decode.
 #[derive(Debug, Clone)]
 pub struct AdmissionObject {
     /// The whole object.
@@ -507,10 +530,7 @@ impl AdmissionObject {
             meta.name = text("name")?;
             meta.namespace = text("namespace")?;
             meta.generate_name = text("generateName")?;
-            for (key, out) in [
-                ("labels", &mut meta.labels),
-                ("annotations", &mut meta.annotations),
-            ] {
+            for key in ["labels", "annotations"] {
                 let Some(map) = m.get(key).filter(|n| !matches!(n.value, Value::Null)) else {
                     continue;
                 };
@@ -520,15 +540,9 @@ impl AdmissionObject {
                         map.type_name()
                     )
                 })?;
-                let mut read = BTreeMap::new();
-                for e in entries {
-                    let v = e
-                        .value
-                        .as_str()
-                        .ok_or_else(|| format!("metadata.{key}.{} is not a string", e.key))?;
-                    read.insert(e.key.to_string(), v.to_string());
+                if let Some(e) = entries.iter().find(|e| e.value.as_str().is_none()) {
+                    return Err(format!("metadata.{key}.{} is not a string", e.key));
                 }
-                *out = Some(read);
             }
         }
         Ok(AdmissionObject { tree, meta })
@@ -572,7 +586,8 @@ impl Resource for AdmissionObject {
 }
 
 /// Decodes an AdmissionReview v1 body into its request, in one pass: kube-core's
-/// [`AdmissionRequest`] with the object read straight into the engine's tree. The object's
+/// [`AdmissionRequest`] with the object read straight into the engine's tree (with sonic-rs,
+/// chosen by measurement: docs/performance.md). The object's
 /// `apiVersion` and `kind` are filled in from the request when absent (real API servers send
 /// objects without them; captured requests show it), and so is the namespace of a namespaced
 /// object. A body that does not decode is skimmed for its version so a v1beta1 or foreign body
@@ -606,7 +621,7 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<AdmissionObject>, Ap
     let is_v1 = |av: Option<&str>, kind: Option<&str>| {
         av == Some("admission.k8s.io/v1") && kind == Some("AdmissionReview")
     };
-    match serde_json::from_slice::<Review>(body) {
+    match sonic_rs::from_slice::<Review>(body) {
         Ok(review) => {
             let (av, kind) = (review.api_version, review.kind);
             if !is_v1(av.as_deref(), kind.as_deref()) {
@@ -633,7 +648,11 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<AdmissionObject>, Ap
             Ok(h) if !is_v1(h.api_version.as_deref(), h.kind.as_deref()) => {
                 Err(version_error(h.api_version.as_deref(), h.kind.as_deref()))
             }
-            _ => Err(ApiError::BadRequest(e.to_string())),
+            // The decoder's first line names the problem and its line and column (the lines
+            // after it draw the spot, which a JSON error field does not need).
+            _ => Err(ApiError::BadRequest(
+                e.to_string().lines().next().unwrap_or_default().to_string(),
+            )),
         },
     }
 }
@@ -650,7 +669,7 @@ fn complete(o: &mut AdmissionObject, gvk: &kube_core::GroupVersionKind, namespac
             .any(|e| &*e.key == key && matches!(e.value.value, Value::Str(_)))
     };
     let set = |entries: &mut Vec<Entry>, key: &str, text: String| {
-        let value = Node::new(Value::Str(text.into_boxed_str()), Pos::default());
+        let value = Node::new(Value::Str(text.into()), Pos::default());
         match entries.iter_mut().find(|e| &*e.key == key) {
             Some(e) => e.value = value,
             None => entries.push(Entry {
@@ -700,16 +719,20 @@ fn complete(o: &mut AdmissionObject, gvk: &kube_core::GroupVersionKind, namespac
     }
 }
 
+/// The annotations of an object (strings: checked when it was decoded).
+fn annotations(obj: Option<&AdmissionObject>) -> impl Iterator<Item = (&str, &str)> {
+    obj.and_then(|o| o.tree.get_path(&["metadata", "annotations"]))
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| Some((&*e.key, e.value.as_str()?)))
+}
+
 /// The exemption annotations of an object.
 fn exempt_annotations(obj: Option<&AdmissionObject>) -> BTreeMap<&str, &str> {
-    obj.and_then(|o| o.meta.annotations.as_ref())
-        .map(|a| {
-            a.iter()
-                .filter(|(k, _)| k.starts_with(EXEMPT_PREFIX))
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect()
-        })
-        .unwrap_or_default()
+    annotations(obj)
+        .filter(|(k, _)| k.starts_with(EXEMPT_PREFIX))
+        .collect()
 }
 
 /// The images of a workload's containers of every sort, each once.
@@ -760,16 +783,24 @@ pub fn validate(
         ledger: None,
     };
     let report = loaded.engine.evaluate(root, &ctx);
-    let mut failures = Vec::new();
+    // Every failure, with its fix, in one message ("; " between them), written in place.
+    let mut message = String::new();
+    let mut fail = |m: std::fmt::Arguments<'_>| {
+        use std::fmt::Write as _;
+        if !message.is_empty() {
+            message.push_str("; ");
+        }
+        let _ = message.write_fmt(m);
+    };
     let mut warnings = Vec::new();
     for r in &report.results {
         match r.outcome {
             Outcome::Fail => {
                 for v in &r.violations {
-                    failures.push(format!("{}: {} (fix: {})", r.policy, v.message, v.fix));
+                    fail(format_args!("{}: {} (fix: {})", r.policy, v.message, v.fix));
                 }
                 if r.violations.is_empty() {
-                    failures.push(format!("{} failed", r.policy));
+                    fail(format_args!("{} failed", r.policy));
                 }
             }
             Outcome::Warn => {
@@ -803,31 +834,29 @@ pub fn validate(
                 .iter()
                 .any(|w| w == user)
         {
-            failures.push(format!(
+            fail(format_args!(
                 "exemption annotations changed by {user}, who is not in exemptions.writers: {}",
                 changed.join(", ")
             ));
         }
         // A downgrade: the new image's lock is older than the old object's lock.
-        let old_profile = req
-            .old_object
-            .as_ref()
-            .and_then(|o| o.meta.annotations.as_ref())
-            .and_then(|a| a.get("mecipol-profile"));
+        let old_profile = annotations(req.old_object.as_ref())
+            .find(|(k, _)| *k == "mecipol-profile")
+            .map(|(_, v)| v);
         if let (Some(old_profile), Some(locks)) = (old_profile, loaded.locks.as_ref()) {
             for image in images(root) {
                 for p in locks.check(image, layer, Some(old_profile)) {
                     if p.starts_with("downgrade") {
-                        failures.push(format!("deny_no_mecipol_image: {p}"));
+                        fail(format_args!("deny_no_mecipol_image: {p}"));
                     }
                 }
             }
         }
     }
-    let allowed = failures.is_empty();
+    let allowed = message.is_empty();
     Decision {
         allowed,
-        message: failures.join("; "),
+        message,
         warnings,
         patch: Vec::new(),
     }
@@ -936,7 +965,7 @@ fn review_response(uid: &str, d: &Decision) -> Vec<u8> {
             patch,
         },
     };
-    serde_json::to_vec(&review).unwrap_or_default()
+    sonic_rs::to_vec(&review).unwrap_or_default()
 }
 
 fn operation_name(op: &Operation) -> &'static str {

@@ -506,6 +506,10 @@ pub struct WebhookArgs {
     /// Seconds to drain in-flight requests after SIGTERM.
     #[arg(long, default_value_t = 25)]
     pub drain_seconds: u64,
+    /// Event-loop threads; each serves its own connections, and new connections go to the one
+    /// with the fewest (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Log formats.

@@ -1,7 +1,16 @@
 //! `sostle webhook`: serve `sostle_webhook::router()` over TLS (rustls), reload config, profiles
 //! and the certificate when their files change, drain on SIGTERM.
+//!
+//! Serving is thread-per-core: one accept loop hands each new connection to the event-loop
+//! thread with the fewest open connections, and each such thread runs its own single-threaded
+//! tokio runtime, so all of a connection's requests are read, evaluated and answered on one
+//! core — no work stealing, no cross-thread wake-ups, warm caches (docs/webhook.md has the
+//! measurements that chose this over one shared multi-threaded runtime). HTTP/1.1 only: the
+//! API server then opens one connection per concurrent call, which the Service spreads over the
+//! replicas and each replica over its cores (one HTTP/2 connection would pin to one core).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -65,7 +74,9 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     };
     let state = AppState::new(settings).map_err(anyhow::Error::msg)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The control runtime (accept loop, reloads, signals); requests are served on the
+    // event-loop threads `serve` starts.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(serve(args, state))?;
@@ -73,16 +84,8 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
 }
 
 async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
-    let tls = RustlsConfig::from_pem_file(&args.tls_cert, &args.tls_key)
-        .await
-        .with_context(|| {
-            format!(
-                "TLS certificate {} / key {}",
-                args.tls_cert.display(),
-                args.tls_key.display()
-            )
-        })?;
-    let handle = axum_server::Handle::new();
+    let tls = RustlsConfig::from_config(tls_config(&args.tls_cert, &args.tls_key).await?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     // Reload on change (and at once on SIGHUP).
     {
         let state = state.clone();
@@ -133,8 +136,9 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
                 let now_tls = fingerprint(&[cert.as_path(), key.as_path()]);
                 if forced || now_tls != seen_tls {
                     seen_tls = now_tls;
-                    match tls.reload_from_pem_file(&cert, &key).await {
-                        Ok(()) => {
+                    match tls_config(&cert, &key).await {
+                        Ok(config) => {
+                            tls.reload_from_config(config);
                             state.metrics.reload("certificate");
                             tracing::info!("serving certificate reloaded");
                         }
@@ -150,9 +154,7 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
     }
     // SIGTERM (and Ctrl-C): stop being ready, stop accepting, drain in-flight requests.
     {
-        let handle = handle.clone();
         let state = state.clone();
-        let drain = Duration::from_secs(args.drain_seconds);
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::spawn(async move {
             let Some(mut term) = term else { return };
@@ -162,16 +164,179 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
             }
             tracing::info!("shutting down: draining in-flight requests");
             state.set_ready(false);
-            handle.graceful_shutdown(Some(drain));
+            let _ = stop.send(true);
         });
     }
-    tracing::info!(listen = %args.listen, "sostle webhook serving");
-    let app = sostle_webhook::router(state);
-    axum_server::bind_rustls(args.listen, tls)
-        .handle(handle)
-        .serve(app.into_make_service())
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("serving on {}", args.listen))?;
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let app = sostle_webhook::router(state.clone());
+    let drain = Duration::from_secs(args.drain_seconds);
+    let mut loops = Vec::new();
+    let mut joins = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let open = Arc::new(AtomicUsize::new(0));
+        let conn = Conn {
+            tls: tls.clone(),
+            app: app.clone(),
+            stopped: stopped.clone(),
+            open: open.clone(),
+        };
+        joins.push(
+            std::thread::Builder::new()
+                .name(format!("sostle-loop-{i}"))
+                .spawn(move || event_loop(rx, conn, drain))
+                .context("starting an event-loop thread")?,
+        );
+        loops.push((tx, open));
+    }
+    tracing::info!(listen = %args.listen, threads, "sostle webhook serving");
+    let mut stopped = stopped;
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let Ok(stream) = stream.into_std() else { continue };
+                    // The loop with the fewest open connections takes it; ties go round.
+                    let n = loops.len().max(1);
+                    let Some(i) = (0..n)
+                        .map(|k| (next + k) % n)
+                        .min_by_key(|&i| loops.get(i).map_or(usize::MAX, |(_, open)| open.load(Ordering::Relaxed)))
+                    else {
+                        break;
+                    };
+                    next = (i + 1) % n;
+                    let Some((tx, open)) = loops.get(i) else { break };
+                    open.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(stream).is_err() {
+                        open.fetch_sub(1, Ordering::Relaxed);
+                    } else {
+                        state.metrics.connection(i);
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
+    // Stop accepting; each loop finishes its in-flight requests (up to the drain time).
+    drop(listener);
+    drop(loops);
+    tokio::task::spawn_blocking(move || {
+        for j in joins {
+            let _ = j.join();
+        }
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The serving certificate as a rustls config that offers HTTP/1.1 only (see the module doc).
+async fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let loaded = RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| format!("TLS certificate {} / key {}", cert.display(), key.display()))?;
+    let mut config = (*loaded.get_inner()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// What an event loop needs to serve a connection.
+#[derive(Clone)]
+struct Conn {
+    tls: RustlsConfig,
+    app: axum::Router,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    /// Open connections on this loop (the accept loop balances on it).
+    open: Arc<AtomicUsize>,
+}
+
+/// One event-loop thread: a single-threaded runtime serving the connections it is handed until
+/// the accept loop stops, then draining them for up to `drain`.
+fn event_loop(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    conn: Conn,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                stream = rx.recv() => match stream {
+                    Some(stream) => {
+                        conns.spawn(serve_connection(stream, conn.clone()));
+                    }
+                    None => break,
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        let drained =
+            tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = conns.len(),
+                "drain time over: closing the remaining connections"
+            );
+        }
+        conns.shutdown().await;
+    });
+    Ok(())
+}
+
+/// Counts a connection as open until it is dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// TLS handshake (time-capped), then HTTP/1.1 until the client closes or the server stops
+/// (the request in flight is answered first).
+async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
+    /// A client that has not finished its TLS handshake by then is dropped.
+    const HANDSHAKE: Duration = Duration::from_secs(10);
+    let _open = Open(conn.open.clone());
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(conn.tls.get_inner());
+    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let service = hyper_util::service::TowerToHyperService::new(conn.app);
+    let http = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(http);
+    let mut stopped = conn.stopped;
+    tokio::select! {
+        _ = http.as_mut() => return,
+        _ = stopped.wait_for(|s| *s) => {}
+    }
+    http.as_mut().graceful_shutdown();
+    let _ = http.await;
 }

@@ -265,6 +265,35 @@ async fn bad_bodies_get_400_413_404() {
             .0,
         StatusCode::BAD_REQUEST
     );
+    // The reason names the spot, on one line.
+    let (status, v) = post(
+        &s,
+        "/validate/L3",
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}}"#
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let reason = v["error"].as_str().unwrap();
+    assert!(reason.contains("line 1 column"), "{reason}");
+    assert!(!reason.contains('\n'), "{reason}");
+    // Metadata the API server could not have sent is refused, naming the field.
+    let bad = review(
+        "CREATE",
+        "x",
+        pod("x", json!({"labels": {"a": 1}}), good_container()),
+        None,
+        "u",
+    );
+    let (status, v) = post(&s, "/validate/L3", bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.labels.a is not a string"),
+        "{v}"
+    );
     let v1beta1 = std::fs::read(
         fixtures().join("kubernetes-api/admission.k8s.io.v1beta1.AdmissionReview.json"),
     )

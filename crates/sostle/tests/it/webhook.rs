@@ -268,6 +268,80 @@ fn tls_with_a_checked_certificate_and_hot_reloads() {
 }
 
 #[test]
+fn event_loops_serve_http1_over_many_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certs(d, "ca", "server");
+    let s = start(d, &["--threads", "2"]);
+    // ALPN offers HTTP/1.1 only: a client that prefers HTTP/2 is answered in HTTP/1.1.
+    let (version, code) = s.curl(
+        "ca.pem",
+        &[
+            "/healthz",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+        ],
+    );
+    assert_eq!((version.as_str(), code), ("1.1", 0));
+    // 24 clients at once, each a connection of its own: every one is answered, and both
+    // event loops took connections (the accept loop hands each to the least busy).
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "20",
+                    "--cacert",
+                    "ca.pem",
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                ])
+                .arg(format!(
+                    "@{}",
+                    fixture("privileged_container.json").display()
+                ))
+                .arg(format!("https://localhost:{}/validate/L3", s.port))
+                .current_dir(d)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in clients {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["response"]["allowed"], false);
+    }
+    let metrics = s.curl("ca.pem", &["/metrics"]).0;
+    for event_loop in ["0", "1"] {
+        let line = format!("sostle_webhook_connections_total{{event_loop=\"{event_loop}\"}} ");
+        let count: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            count >= 5,
+            "loop {event_loop} took only {count} of 26 connections"
+        );
+    }
+    assert!(s.log().contains("threads=2"), "{}", s.log());
+}
+
+#[test]
 fn signed_profiles_are_verified_and_bad_ones_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
