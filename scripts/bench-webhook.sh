@@ -1,11 +1,17 @@
 #!/usr/bin/env sh
 # Loads `sostle webhook` over HTTPS on loopback with wrk: AdmissionReviews of every corpus
 # Deployment to /validate/L3, at ~1,000 requests/s and at saturation, beside the same server's
-# /healthz as the ceiling; then prints the server's peak resident memory. Needs wrk and openssl
-# (Debian: apt-get install wrk). Usage: scripts/bench-webhook.sh [seconds per run]
+# /healthz as the ceiling; then prints the server's peak resident memory. The saturation pair
+# (/healthz, then /validate/L3) is run ROUNDS times, alternating, because this machine is shared
+# and one pair can be off by 10%: each round prints its ratio, and the median is the result.
+# Server and wrk CPU per request come from /proc and time(1).
+# Needs wrk and openssl (Debian: apt-get install wrk).
+# Usage: scripts/bench-webhook.sh [seconds per run] [rounds] [extra `sostle webhook` flags...]
 set -eu
 cd "$(dirname "$0")/.."
-secs=${1:-15}
+secs=${1:-10}
+rounds=${2:-3}
+shift $(( $# > 2 ? 2 : $# ))
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release -q -p sostle -p sostle-webhook --bins --examples
@@ -13,26 +19,54 @@ target/release/examples/admission_bodies ../shared/corpus > "$work/bodies.jsonl"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
   -days 1 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 target/release/sostle webhook --listen 127.0.0.1:18443 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
-  --log-format json 2> "$work/webhook.log" &
+  --log-format json "$@" 2> "$work/webhook.log" &
 pid=$!
 sleep 1
+# Requests are formatted once, in init(); request() only hands the next one out.
 cat > "$work/post.lua" <<'LUA'
-local bodies, i = {}, 0
+local reqs, i = {}, 0
 function init(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  rate_delay = tonumber(args[2] or "0")
+  for line in io.lines(args[1]) do
+    reqs[#reqs + 1] = wrk.format("POST", "/validate/L3", {["Content-Type"] = "application/json"}, line)
+  end
+  local d = tonumber(args[2] or "0")
+  if d > 0 then delay = function() return d end end
 end
 function request()
-  i = i % #bodies + 1
-  return wrk.format("POST", "/validate/L3", {["Content-Type"] = "application/json"}, bodies[i])
+  i = i % #reqs + 1
+  return reqs[i]
 end
-function delay() return rate_delay end
 LUA
-echo "== /healthz at saturation (the ceiling)"
-wrk -t1 -c16 -d"${secs}s" --latency https://127.0.0.1:18443/healthz | grep -E "Latency|50%|99%|Requests/sec"
+ticks=$(getconf CLK_TCK)
+# run LABEL wrk-args...: one wrk run; prints requests/s, p50, p99 and CPU per request.
+run() {
+  label=$1; shift
+  cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
+  out=$( { /usr/bin/time -f "WRKCPU %U %S" wrk "$@"; } 2>&1 )
+  cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
+  echo "$out" | awk -v label="$label" -v s=$((cpu1 - cpu0)) -v t="$ticks" '
+    /requests in/ { n = $1 }
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = $2 }
+    /^ +99%/ { p99 = $2 }
+    /WRKCPU/ { w = $2 + $3 }
+    END { printf "%-34s %9.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req  wrk %5.1f us/req\n", label, rps, p50, p99, s / t / n * 1e6, w / n * 1e6 }'
+}
+url=https://127.0.0.1:18443
 echo "== /validate/L3 at ~1,000 requests/s (10 connections, 10 ms between requests each)"
-wrk -t1 -c10 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:18443 -- "$work/bodies.jsonl" 10 | grep -E "Latency|50%|99%|Requests/sec"
-echo "== /validate/L3 at saturation"
-wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:18443 -- "$work/bodies.jsonl" 0 | grep -E "Latency|50%|99%|Requests/sec"
+run "validate @1000/s" -t1 -c10 -d"${secs}s" --latency -s "$work/post.lua" $url -- "$work/bodies.jsonl" 10
+echo "== saturation, 16 connections: /healthz (the ceiling), then /validate/L3"
+: > "$work/ratios"
+i=0
+while [ $i -lt "$rounds" ]; do
+  i=$((i + 1))
+  h=$(run "healthz (round $i)" -t1 -c16 -d"${secs}s" --latency $url/healthz)
+  v=$(run "validate (round $i)" -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" $url -- "$work/bodies.jsonl" 0)
+  echo "$h"; echo "$v"
+  hr=$(echo "$h" | awk '{print $(NF-11)}'); vr=$(echo "$v" | awk '{print $(NF-11)}')
+  awk -v h="$hr" -v v="$vr" 'BEGIN { printf "%.3f\n", v / h }' >> "$work/ratios"
+  echo "   validate / healthz: $(tail -1 "$work/ratios")"
+done
+echo "== median validate / healthz over $rounds rounds: $(sort -n "$work/ratios" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
 echo "== server memory"
 grep -E "VmHWM|VmRSS" /proc/$pid/status

@@ -170,14 +170,17 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1);
     let app = sostle_webhook::router(state.clone());
     let drain = Duration::from_secs(args.drain_seconds);
     let mut loops = Vec::new();
     let mut joins = Vec::new();
-    for i in 0..threads.max(1) {
+    for i in 0..threads {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let open = Arc::new(AtomicUsize::new(0));
         let conn = Conn {
