@@ -157,10 +157,16 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
         let state = state.clone();
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::spawn(async move {
-            let Some(mut term) = term else { return };
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
+            // `stop` lives as long as this task: dropping it would read as "stop" everywhere.
+            match term {
+                Some(mut term) => tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                },
+                None => {
+                    tracing::warn!("SIGTERM cannot be watched; only Ctrl-C stops the webhook");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
             tracing::info!("shutting down: draining in-flight requests");
             state.set_ready(false);
