@@ -57,7 +57,7 @@ pub struct Violation {
     /// What is wrong.
     pub message: String,
     /// A one-line fix.
-    pub fix: String,
+    pub fix: std::borrow::Cow<'static, str>,
 }
 
 /// The result of one policy (or the layer gate) on one resource.
@@ -471,12 +471,12 @@ impl Engine {
                 .and_then(Node::scalar_text)
         };
         let at = |path: &[&str]| root.locate(path);
-        let v = |path: String, pos: Pos, message: String, fix: &str| Violation {
+        let v = |path: String, pos: Pos, message: String, fix: &'static str| Violation {
             container: None,
             path,
             pos,
             message,
-            fix: fix.to_string(),
+            fix: fix.into(),
         };
         let crew_check =
             |need_role: Option<&str>| -> Result<&crate::config::CrewMember, Violation> {

@@ -65,13 +65,13 @@ impl PolicyCtx<'_> {
         self.root.get_path(&["metadata", "annotations", key])
     }
 
-    fn violation(&self, path: &[&str], message: String, fix: &str) -> Violation {
+    fn violation(&self, path: &[&str], message: String, fix: &'static str) -> Violation {
         Violation {
             container: None,
             path: path.join("."),
             pos: self.root.locate(path),
             message,
-            fix: fix.to_string(),
+            fix: fix.into(),
         }
     }
 
@@ -128,7 +128,13 @@ impl<'a> Container<'a> {
 
     /// Full path of a field of this container.
     pub fn path(&self, rest: &[&str]) -> String {
-        let mut p = format!("{}.{}[{}]", self.prefix, self.group.key(), self.index);
+        let mut p = String::with_capacity(64);
+        p.push_str(self.prefix);
+        p.push('.');
+        p.push_str(self.group.key());
+        p.push('[');
+        p.push_str(itoa::Buffer::new().format(self.index));
+        p.push(']');
         for r in rest {
             p.push('.');
             p.push_str(r);
@@ -136,13 +142,13 @@ impl<'a> Container<'a> {
         p
     }
 
-    fn violation(&self, rest: &[&str], message: String, fix: &str) -> Violation {
+    fn violation(&self, rest: &[&str], message: String, fix: &'static str) -> Violation {
         Violation {
             container: Some(self.name()),
             path: self.path(rest),
             pos: self.node.locate(rest),
             message,
-            fix: fix.to_string(),
+            fix: fix.into(),
         }
     }
 
@@ -498,7 +504,14 @@ pub fn service_dns_names(text: &str) -> Vec<(&str, &str)> {
     let bytes = text.as_bytes();
     let is_label = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
     let mut from = 0;
-    while let Some(found) = text.get(from..).and_then(|t| t.find(".svc")) {
+    // A plain window scan: most scanned values are short, and `str::find` sets up a two-way
+    // searcher for every call.
+    let find_svc = |from: usize| {
+        bytes
+            .get(from..)
+            .and_then(|b| b.windows(4).position(|w| w == b".svc"))
+    };
+    while let Some(found) = find_svc(from) {
         let at = from + found;
         from = at + 4;
         // `.svc` must end the host name (end, `.cluster.local`, port, path, quote…).

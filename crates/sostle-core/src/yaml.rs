@@ -330,7 +330,8 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        // Four up front: what the first push would allocate, without the growth path.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(64));
         while let Some(item) = seq.next_element::<Node>()? {
             items.push(item);
         }
@@ -338,7 +339,7 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries: Vec<Entry> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        let mut entries: Vec<Entry> = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value::<Node>()?;
             entries.push(Entry {
@@ -380,11 +381,14 @@ impl<'de> serde::de::Visitor<'de> for KeySeed {
 /// hostile body of many keys costs O(n).
 fn keep_last_of_each_key(entries: &mut Vec<Entry>) {
     const SMALL: usize = 16;
-    let has_duplicates = if entries.len() <= SMALL {
+    let same = |a: &Entry, b: &Entry| a.key.len() == b.key.len() && a.key == b.key;
+    let has_duplicates = if entries.len() < 2 {
+        false
+    } else if entries.len() <= SMALL {
         entries.iter().enumerate().any(|(i, e)| {
             entries
                 .get(i + 1..)
-                .is_some_and(|rest| rest.iter().any(|later| later.key == e.key))
+                .is_some_and(|rest| rest.iter().any(|later| same(e, later)))
         })
     } else {
         let mut seen = std::collections::HashSet::with_capacity(entries.len());

@@ -376,7 +376,7 @@ fn check_one(
                                             .map_or(doc.root.pos, |p| doc.root.locate_dotted(p)),
                                         path: x.path.unwrap_or_default(),
                                         message: x.msg,
-                                        fix: format!("see {}", rule.id()),
+                                        fix: format!("see {}", rule.id()).into(),
                                     })
                                     .collect(),
                             ),
