@@ -1,5 +1,6 @@
 //! Runs each review of BODIES.jsonl once through the webhook's decode (`decode`), decode and
-//! validation (`full`), or neither (`none`: reading the file and loading the engine only), so
+//! validation (`full`), the whole router without sockets (`router`: routing, metrics, the
+//! answer), or none of it (`none`: reading the file and loading the engine only), so
 //! `scripts/instructions-webhook.sh` can count instructions per request under callgrind —
 //! a measure that, unlike time, does not move with the other load on a shared machine.
 //! Usage: handler_once BODIES.jsonl none|decode|full
@@ -15,7 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(mode)) = (args.next(), args.next()) else {
-        eprintln!("usage: handler_once BODIES.jsonl none|decode|full");
+        eprintln!("usage: handler_once BODIES.jsonl none|decode|full|router");
         return ExitCode::from(2);
     };
     let text = match std::fs::read_to_string(&path) {
@@ -37,6 +38,28 @@ fn main() -> ExitCode {
     };
     // Something to print, so nothing is optimized away.
     let mut out = 0usize;
+    if mode == "router" {
+        use tower::ServiceExt;
+        let (Ok(state), Ok(rt)) = (
+            sostle_webhook::AppState::new(Settings::default()),
+            tokio::runtime::Builder::new_current_thread().build(),
+        ) else {
+            return ExitCode::from(2);
+        };
+        let app = sostle_webhook::router(state);
+        rt.block_on(async {
+            for line in text.lines() {
+                let req = axum::http::Request::post("/validate/L3")
+                    .body(axum::body::Body::from(line.as_bytes().to_vec()));
+                if let Ok(req) = req {
+                    let Ok(resp) = app.clone().oneshot(req).await;
+                    out += usize::from(resp.status().is_success());
+                }
+            }
+        });
+        println!("{out}");
+        return ExitCode::SUCCESS;
+    }
     for line in text.lines() {
         match mode.as_str() {
             "none" => out += line.len(),
