@@ -17,6 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The repository root (tests run with it as the working directory, so paths are relative).
+/// Waits for a child that prints JSON; asserts it succeeded (`what` and its stderr otherwise).
+pub fn json_of(child: std::process::Child, what: &str) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

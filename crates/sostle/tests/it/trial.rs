@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::{root, Run};
+use crate::{json_of, root, Run};
 
 fn run_in(dir: &Path, ledger: &Path, now: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
     crate::sostle_with(
@@ -93,14 +93,10 @@ fn eight_processes_charging_at_once_get_eight_ids() {
     let mut ids: Vec<String> = children
         .into_iter()
         .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            v["trial"].as_str().unwrap().to_string()
+            json_of(c, "a concurrent charge")["trial"]
+                .as_str()
+                .unwrap()
+                .to_string()
         })
         .collect();
     ids.sort();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::root;
+use crate::{json_of, root};
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
@@ -195,6 +195,21 @@ impl Server {
     }
 }
 
+/// curl POSTing `body` (a file in `dir`) to `path` in the background, output piped.
+fn post_in_background(dir: &Path, port: u16, path: &str, body: &str, extra: &[&str]) -> Child {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert", "ca.pem"])
+        .args(extra)
+        .args(["-H", "content-type: application/json", "--data-binary"])
+        .arg(format!("@{body}"))
+        .arg(format!("https://localhost:{port}{path}"))
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -288,40 +303,12 @@ fn event_loops_serve_http1_over_many_connections() {
     assert_eq!((version.as_str(), code), ("1.1", 0));
     // 24 clients at once, each a connection of its own: every one is answered, and both
     // event loops took connections (the accept loop hands each to the least busy).
+    let body = fixture("privileged_container.json").display().to_string();
     let clients: Vec<_> = (0..24)
-        .map(|_| {
-            Command::new("curl")
-                .args([
-                    "-sS",
-                    "--max-time",
-                    "20",
-                    "--cacert",
-                    "ca.pem",
-                    "-H",
-                    "content-type: application/json",
-                    "--data-binary",
-                ])
-                .arg(format!(
-                    "@{}",
-                    fixture("privileged_container.json").display()
-                ))
-                .arg(format!("https://localhost:{}/validate/L3", s.port))
-                .current_dir(d)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| post_in_background(d, s.port, "/validate/L3", &body, &[]))
         .collect();
     for c in clients {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["response"]["allowed"], false);
+        assert_eq!(json_of(c, "a client")["response"]["allowed"], false);
     }
     let metrics = s.curl("ca.pem", &["/metrics"]).0;
     for event_loop in ["0", "1"] {
@@ -482,26 +469,13 @@ fn sigterm_drains_requests_in_flight() {
     std::fs::write(d.join("big.json"), body.to_string()).unwrap();
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            Command::new("curl")
-                .args([
-                    "-sS",
-                    "--max-time",
-                    "30",
-                    "--limit-rate",
-                    "200K",
-                    "--cacert",
-                    "ca.pem",
-                    "-H",
-                    "content-type: application/json",
-                    "--data-binary",
-                    "@big.json",
-                    &format!("https://localhost:{}/validate/L0", s.port),
-                ])
-                .current_dir(d)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            post_in_background(
+                d,
+                s.port,
+                "/validate/L0",
+                "big.json",
+                &["--limit-rate", "200K"],
+            )
         })
         .collect();
     std::thread::sleep(Duration::from_millis(800));
@@ -512,14 +486,7 @@ fn sigterm_drains_requests_in_flight() {
         .unwrap()
         .success());
     for c in clients {
-        let out = c.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "a request in flight was dropped: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = json_of(c, "a request in flight was dropped");
         assert_eq!(v["response"]["uid"], "1299d386-525b-4032-98ae-1949f69f9cfc");
     }
     let mut s = s;
