@@ -1,6 +1,7 @@
 //! Runs each review of BODIES.jsonl once through the webhook's decode (`decode`), decode and
 //! validation (`full`), the whole router without sockets (`router`: routing, metrics, the
-//! answer), or none of it (`none`: reading the file and loading the engine only), so
+//! answer; `router-idle` sets the router up and sends nothing, its baseline), or none of it
+//! (`none`: reading the file and loading the engine only), so
 //! `scripts/instructions-webhook.sh` can count instructions per request under callgrind —
 //! a measure that, unlike time, does not move with the other load on a shared machine.
 //! Usage: handler_once BODIES.jsonl none|decode|full
@@ -16,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(mode)) = (args.next(), args.next()) else {
-        eprintln!("usage: handler_once BODIES.jsonl none|decode|full|router");
+        eprintln!("usage: handler_once BODIES.jsonl none|decode|full|router|router-idle");
         return ExitCode::from(2);
     };
     let text = match std::fs::read_to_string(&path) {
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
     };
     // Something to print, so nothing is optimized away.
     let mut out = 0usize;
-    if mode == "router" {
+    if mode.starts_with("router") {
         use tower::ServiceExt;
         let (Ok(state), Ok(rt)) = (
             sostle_webhook::AppState::new(Settings::default()),
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
         };
         let app = sostle_webhook::router(state);
         rt.block_on(async {
-            for line in text.lines() {
+            for line in text.lines().filter(|_| mode == "router") {
                 let req = axum::http::Request::post("/validate/L3")
                     .body(axum::body::Body::from(line.as_bytes().to_vec()));
                 if let Ok(req) = req {

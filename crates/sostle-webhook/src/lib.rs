@@ -43,6 +43,10 @@ use sostle_ledger::{Profile, Snapshot};
 
 /// Largest AdmissionReview body accepted (larger: 413).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
+/// Stack of the threads that decode and evaluate reviews: the decoder recurses once per level
+/// of nesting (at most `sostle_core::yaml::MAX_JSON_DEPTH`), and debug builds use far larger
+/// frames than release ones; the memory is reserved, not used, until needed.
+pub const STACK_SIZE: usize = 8 << 20;
 /// Longest warning sent back (the API server shows them to `kubectl` users).
 pub const MAX_WARNING: usize = 120;
 
@@ -634,13 +638,11 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<AdmissionObject>, Ap
                 api_version: av.unwrap_or_default(),
                 kind: kind.unwrap_or_default(),
             };
-            let namespace = req.namespace.clone();
-            let gvk = req.kind.clone();
             if let Some(o) = req.object.as_mut() {
-                complete(o, &gvk, namespace.as_deref());
+                complete(o, &req.kind, req.namespace.as_deref());
             }
             if let Some(o) = req.old_object.as_mut() {
-                complete(o, &gvk, None);
+                complete(o, &req.kind, None);
             }
             Ok(req)
         }
@@ -691,30 +693,34 @@ fn complete(o: &mut AdmissionObject, gvk: &kube_core::GroupVersionKind, namespac
         set(entries, "apiVersion", av);
     }
     if let Some(ns) = namespace {
+        // A missing or null `metadata`, or `metadata.namespace`, is filled in alike.
         let meta = match entries.iter().position(|e| &*e.key == "metadata") {
             Some(i) => entries.get_mut(i).map(|e| &mut e.value),
             None => {
                 entries.push(Entry {
                     key: "metadata".into(),
                     key_pos: Pos::default(),
-                    value: Node::new(Value::Map(Vec::new()), Pos::default()),
+                    value: Node::new(Value::Null, Pos::default()),
                 });
                 entries.last_mut().map(|e| &mut e.value)
             }
         };
-        if let Some(Node {
-            value: Value::Map(meta),
-            ..
-        }) = meta
-        {
-            if !meta.iter().any(|e| &*e.key == "namespace") {
-                meta.push(Entry {
+        let Some(meta) = meta else { return };
+        if matches!(meta.value, Value::Null) {
+            meta.value = Value::Map(Vec::new());
+        }
+        if let Value::Map(meta) = &mut meta.value {
+            let value = Node::new(Value::Str(ns.into()), Pos::default());
+            match meta.iter_mut().find(|e| &*e.key == "namespace") {
+                Some(e) if matches!(e.value.value, Value::Null) => e.value = value,
+                Some(_) => return,
+                None => meta.push(Entry {
                     key: "namespace".into(),
                     key_pos: Pos::default(),
-                    value: Node::new(Value::Str(ns.into()), Pos::default()),
-                });
-                o.meta.namespace = Some(ns.to_string());
+                    value,
+                }),
             }
+            o.meta.namespace = Some(ns.to_string());
         }
     }
 }
@@ -738,6 +744,10 @@ fn exempt_annotations(obj: Option<&AdmissionObject>) -> BTreeMap<&str, &str> {
 /// The images of a workload's containers of every sort, each once.
 fn images(root: &Node) -> Vec<&str> {
     let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+    // Only the kinds the engine treats as workloads (a custom resource shaped like one is not).
+    if !sostle_core::eval::WORKLOAD_KINDS.contains(&kind) {
+        return Vec::new();
+    }
     let workload = Workload::new(root, kind, &mut Vec::new());
     let mut out: Vec<&str> = Vec::new();
     for c in workload.containers(&[Group::Init, Group::Regular, Group::Ephemeral]) {

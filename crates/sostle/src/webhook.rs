@@ -158,14 +158,20 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::spawn(async move {
             // `stop` lives as long as this task: dropping it would read as "stop" everywhere.
+            // A Ctrl-C that cannot be watched is an error at once, not a request to stop.
+            let ctrl_c = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             match term {
                 Some(mut term) => tokio::select! {
                     _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+                    _ = ctrl_c => {},
                 },
                 None => {
                     tracing::warn!("SIGTERM cannot be watched; only Ctrl-C stops the webhook");
-                    let _ = tokio::signal::ctrl_c().await;
+                    ctrl_c.await;
                 }
             }
             tracing::info!("shutting down: draining in-flight requests");
@@ -195,10 +201,18 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
             stopped: stopped.clone(),
             open: open.clone(),
         };
+        // Built here, so a loop that cannot start stops the webhook instead of leaving a
+        // loop that takes connections and never serves them.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_stack_size(sostle_webhook::STACK_SIZE)
+            .build()
+            .context("building an event loop")?;
         joins.push(
             std::thread::Builder::new()
                 .name(format!("sostle-loop-{i}"))
-                .spawn(move || event_loop(rx, conn, drain))
+                .stack_size(sostle_webhook::STACK_SIZE)
+                .spawn(move || event_loop(runtime, rx, conn, drain))
                 .context("starting an event-loop thread")?,
         );
         loops.push((tx, open));
@@ -223,7 +237,10 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
                     let Some((tx, open)) = loops.get(i) else { break };
                     open.fetch_add(1, Ordering::Relaxed);
                     if tx.send(stream).is_err() {
+                        // Only when a loop has ended (it panicked): the connection is closed.
                         open.fetch_sub(1, Ordering::Relaxed);
+                        state.metrics.error("event_loop");
+                        tracing::error!(event_loop = i, "an event loop has ended; connection closed");
                     } else {
                         state.metrics.connection(i);
                     }
@@ -273,13 +290,11 @@ struct Conn {
 /// One event-loop thread: a single-threaded runtime serving the connections it is handed until
 /// the accept loop stops, then draining them for up to `drain`.
 fn event_loop(
+    runtime: tokio::runtime::Runtime,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
     conn: Conn,
     drain: Duration,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+) {
     runtime.block_on(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
@@ -303,7 +318,6 @@ fn event_loop(
         }
         conns.shutdown().await;
     });
-    Ok(())
 }
 
 /// Counts a connection as open until it is dropped.
@@ -320,6 +334,8 @@ impl Drop for Open {
 async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
     /// A client that has not finished its TLS handshake by then is dropped.
     const HANDSHAKE: Duration = Duration::from_secs(10);
+    /// A connection that sends no complete request header for this long is closed.
+    const HEADER_READ: Duration = Duration::from_secs(120);
     let _open = Open(conn.open.clone());
     let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
         return;
@@ -338,7 +354,12 @@ async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
         }
     };
     let service = hyper_util::service::TowerToHyperService::new(conn.app);
+    // hyper's header-read timer also runs while a kept-alive connection waits for its next
+    // request, so it is longer than Go's idle-connection timeout (90 s): the API server closes
+    // an idle connection before we would, and never sends a POST on one we just closed.
     let http = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(http);
     let mut stopped = conn.stopped;

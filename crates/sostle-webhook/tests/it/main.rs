@@ -18,7 +18,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use serde_json::{json, Value as J};
-use sostle_webhook::{router, AppState, Settings};
+use sostle_webhook::{parse_review, router, AppState, Settings};
 use tower::ServiceExt;
 
 fn fixtures() -> PathBuf {
@@ -506,4 +506,71 @@ async fn without_profiles_the_lock_check_is_static() {
     )
     .await;
     assert_eq!(v["response"]["allowed"], true, "{v}");
+}
+
+#[test]
+fn the_decoder_bounds_depth_and_keeps_large_numbers() {
+    // The webhook's event loops run on 8 MiB stacks; so does this check (debug builds use far
+    // larger frames than release ones).
+    let check = || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = state(Settings::default());
+            // 200 levels inside the object: past the decoder's limit of 128, a 400, not a crash.
+            let mut deep = J::Null;
+            for _ in 0..200 {
+                deep = json!([deep]);
+            }
+            let c = json!({"name": "c", "args": deep});
+            let body = review("CREATE", "x", pod("x", json!({}), c), None, "u");
+            let (status, v) = post(&s, "/validate/L3", body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("nesting deeper than 128"),
+                "{v}"
+            );
+            // A number past i64 is kept (as a float), and the review is decided.
+            let mut c = good_container();
+            c["ports"] = json!([{"containerPort": u64::MAX}]);
+            let body = review("CREATE", "x", pod("x", json!({}), c), None, "u");
+            let (status, v) = post(&s, "/validate/L3", body).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            assert!(v["response"]["allowed"].is_boolean());
+        });
+    };
+    std::thread::Builder::new()
+        .stack_size(sostle_webhook::STACK_SIZE)
+        .spawn(check)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn a_null_or_missing_namespace_is_filled_in_from_the_request() {
+    let ns = |object: J| {
+        let mut body: J =
+            serde_json::from_slice(&review("CREATE", "team-a", object, None, "u")).unwrap();
+        body["request"]["name"] = json!("p");
+        let req = parse_review(body.to_string().as_bytes()).unwrap();
+        let tree = &req.object.unwrap().tree;
+        tree.get_path(&["metadata", "namespace"])
+            .and_then(|n| n.as_str())
+            .map(str::to_string)
+    };
+    let mut p = pod("team-a", json!({}), good_container());
+    p["metadata"]["namespace"] = J::Null;
+    assert_eq!(ns(p.clone()).as_deref(), Some("team-a"));
+    p["metadata"] = J::Null;
+    assert_eq!(ns(p.clone()).as_deref(), Some("team-a"));
+    p.as_object_mut().unwrap().remove("metadata");
+    assert_eq!(ns(p.clone()).as_deref(), Some("team-a"));
+    // A namespace the object states is left as it is.
+    let p = pod("other", json!({}), good_container());
+    assert_eq!(ns(p).as_deref(), Some("other"));
 }
