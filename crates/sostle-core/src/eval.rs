@@ -220,6 +220,41 @@ impl std::fmt::Debug for EvalContext<'_> {
 /// Namespaces that are never governed.
 pub const UNGOVERNED: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
+/// Where a workload kind keeps its pod spec, in the three spellings its readers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodSpecAt {
+    /// The keys from the root, e.g. `["spec", "template", "spec"]`.
+    pub keys: &'static [&'static str],
+    /// The same, dotted (`spec.template.spec`): the prefix of violation paths.
+    pub dotted: &'static str,
+    /// The same as a JSON pointer (`/spec/template/spec`): the base of JSONPatch paths.
+    pub pointer: &'static str,
+}
+
+/// Where `kind` keeps its pod spec; `None` for kinds that are not [`WORKLOAD_KINDS`].
+pub fn pod_spec_at(kind: &str) -> Option<PodSpecAt> {
+    if !WORKLOAD_KINDS.contains(&kind) {
+        return None;
+    }
+    Some(match kind {
+        "Pod" => PodSpecAt {
+            keys: &["spec"],
+            dotted: "spec",
+            pointer: "/spec",
+        },
+        "CronJob" => PodSpecAt {
+            keys: &["spec", "jobTemplate", "spec", "template", "spec"],
+            dotted: "spec.jobTemplate.spec.template.spec",
+            pointer: "/spec/jobTemplate/spec/template/spec",
+        },
+        _ => PodSpecAt {
+            keys: &["spec", "template", "spec"],
+            dotted: "spec.template.spec",
+            pointer: "/spec/template/spec",
+        },
+    })
+}
+
 /// The pod-bearing kinds.
 pub const WORKLOAD_KINDS: [&str; 8] = [
     "Pod",

@@ -171,16 +171,13 @@ impl<'a> Workload<'a> {
     /// Finds the pod spec of a workload kind and checks the shape of the fields the policies
     /// read, adding a [`ShapeError`] for each wrong type.
     pub fn new(root: &'a Node, kind: &str, errors: &mut Vec<ShapeError>) -> Workload<'a> {
-        let path: &'static [&'static str] = match kind {
-            "Pod" => &["spec"],
-            "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-            _ => &["spec", "template", "spec"],
-        };
-        let prefix = match kind {
-            "Pod" => "spec",
-            "CronJob" => "spec.jobTemplate.spec.template.spec",
-            _ => "spec.template.spec",
-        };
+        // Called for workload kinds; anything else is read as the common template shape.
+        let at = crate::eval::pod_spec_at(kind).unwrap_or(crate::eval::PodSpecAt {
+            keys: &["spec", "template", "spec"],
+            dotted: "spec.template.spec",
+            pointer: "/spec/template/spec",
+        });
+        let (path, prefix) = (at.keys, at.dotted);
         // Every step of the path must be a mapping (or absent).
         let mut node = root;
         let mut pod_spec = None;

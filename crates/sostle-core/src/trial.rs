@@ -563,25 +563,21 @@ pub fn layer_clear(reports: &[ResourceReport], config: &Config, day: i64) -> boo
     })
 }
 
-fn pod_spec_mut(obj: &mut J) -> Option<&mut J> {
-    let kind = obj
-        .get("kind")
-        .and_then(J::as_str)
-        .unwrap_or("")
-        .to_string();
-    match kind.as_str() {
-        "Pod" => obj.get_mut("spec"),
-        "CronJob" => obj
-            .get_mut("spec")?
-            .get_mut("jobTemplate")?
-            .get_mut("spec")?
-            .get_mut("template")?
-            .get_mut("spec"),
-        k if crate::eval::WORKLOAD_KINDS.contains(&k) => {
-            obj.get_mut("spec")?.get_mut("template")?.get_mut("spec")
-        }
-        _ => None,
+/// The pod template (`metadata` + `spec`) of a workload; `None` for a Pod, which is its own.
+fn pod_template_mut(obj: &mut J) -> Option<&mut J> {
+    let at = crate::eval::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
+    let (_, template) = at.keys.split_last()?;
+    if template.is_empty() {
+        return None;
     }
+    template
+        .iter()
+        .try_fold(obj, |node, key| node.get_mut(*key))
+}
+
+fn pod_spec_mut(obj: &mut J) -> Option<&mut J> {
+    let at = crate::eval::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
+    at.keys.iter().try_fold(obj, |node, key| node.get_mut(*key))
 }
 
 fn ensure_object<'a>(parent: &'a mut J, key: &str) -> Option<&'a mut serde_json::Map<String, J>> {
@@ -651,20 +647,7 @@ pub fn burst_object(obj: &J, trial: &str) -> J {
             labels.insert(TRIAL_LABEL.into(), json!(trial));
         }
     }
-    let kind = o.get("kind").and_then(J::as_str).unwrap_or("").to_string();
-    let template_meta = match kind.as_str() {
-        "Pod" | "" => None,
-        "CronJob" => o
-            .get_mut("spec")
-            .and_then(|s| s.get_mut("jobTemplate"))
-            .and_then(|s| s.get_mut("spec"))
-            .and_then(|s| s.get_mut("template")),
-        k if crate::eval::WORKLOAD_KINDS.contains(&k) => {
-            o.get_mut("spec").and_then(|s| s.get_mut("template"))
-        }
-        _ => None,
-    };
-    if let Some(t) = template_meta {
+    if let Some(t) = pod_template_mut(&mut o) {
         if let Some(meta) = ensure_object(t, "metadata") {
             let labels = meta.entry("labels").or_insert_with(|| json!({}));
             if let Some(l) = labels.as_object_mut() {
@@ -726,15 +709,7 @@ pub fn promote_object(obj: &J, namespace: &str, lock: &LockLabels) -> J {
         }
     }
     let kind = o.get("kind").and_then(J::as_str).unwrap_or("").to_string();
-    if let Some(t) = match kind.as_str() {
-        "CronJob" => o
-            .get_mut("spec")
-            .and_then(|s| s.get_mut("jobTemplate"))
-            .and_then(|s| s.get_mut("spec"))
-            .and_then(|s| s.get_mut("template")),
-        "Pod" => None,
-        _ => o.get_mut("spec").and_then(|s| s.get_mut("template")),
-    } {
+    if let Some(t) = pod_template_mut(&mut o) {
         if let Some(labels) = t
             .get_mut("metadata")
             .and_then(|m| m.get_mut("labels"))

@@ -745,7 +745,7 @@ fn exempt_annotations(obj: Option<&AdmissionObject>) -> BTreeMap<&str, &str> {
 fn images(root: &Node) -> Vec<&str> {
     let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
     // Only the kinds the engine treats as workloads (a custom resource shaped like one is not).
-    if !sostle_core::eval::WORKLOAD_KINDS.contains(&kind) {
+    if sostle_core::eval::pod_spec_at(kind).is_none() {
         return Vec::new();
     }
     let workload = Workload::new(root, kind, &mut Vec::new());
@@ -885,18 +885,11 @@ fn escape_pointer(s: &str) -> String {
 /// there (idempotent).
 pub fn chaos_patch(obj: &Node) -> Vec<J> {
     let kind = obj.get("kind").and_then(Node::as_str).unwrap_or("");
-    let (base, path): (&str, &[&str]) = match kind {
-        "Pod" => ("/spec", &["spec"]),
-        "CronJob" => (
-            "/spec/jobTemplate/spec/template/spec",
-            &["spec", "jobTemplate", "spec", "template", "spec"],
-        ),
-        k if sostle_core::eval::WORKLOAD_KINDS.contains(&k) => {
-            ("/spec/template/spec", &["spec", "template", "spec"])
-        }
-        _ => return Vec::new(),
+    let Some(at) = sostle_core::eval::pod_spec_at(kind) else {
+        return Vec::new();
     };
-    let Some(spec) = obj.get_path(path).filter(|s| s.as_map().is_some()) else {
+    let base = at.pointer;
+    let Some(spec) = obj.get_path(at.keys).filter(|s| s.as_map().is_some()) else {
         return Vec::new();
     };
     let mut ops = Vec::new();
