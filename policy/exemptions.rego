@@ -1,7 +1,7 @@
 # sostle suite — exemptions (SPEC §6) without a ledger: all seven annotations, the policy listed,
 # applies-to this resource, expiry in the future and at most maxDays ahead, a TRB-CHAOS reason,
 # registered owner, an approver of the layer as reviewer (not the owner, except at L0), the
-# witness hash, and the matrix. Rules that need the ledger (L4's open trial) are refused here.
+# witness hash, the signed approval (see crypto.rego), and the matrix. Rules that need the ledger (L4's open trial) are refused here.
 package main
 
 import rego.v1
@@ -76,5 +76,19 @@ honoured(p) if {
 	ex_reviewer
 	ex_reviewer_ok
 	ex("witness") == concat("", ["sha256:", crypto.sha256(witness_text)])
+	ex_approved
 	matrix_ok(p)
+}
+
+# The approval: a signature over the witness by a key of the reviewer (where the layer allows
+# self-review, the owner's keys count too), unless the config turns approvals off.
+default ex_self_keys := []
+
+ex_self_keys := ex_owner.keys if "self" in approvers
+
+ex_approved if cfg.require_approval == false
+
+ex_approved if {
+	cfg.require_approval
+	approval_verified(array.concat(ex_reviewer.keys, ex_self_keys), ex("witness"), ex("approval"))
 }

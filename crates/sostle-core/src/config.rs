@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::approval::CrewKey;
 use crate::epoch;
 use crate::layer::{Layer, LayerSet};
 use crate::suite::{self, Escalation, ExemptCondition, ExemptRule, LayerSpec, PolicySpec, Verdict};
@@ -35,6 +36,8 @@ pub struct CrewMember {
     pub identity: Option<String>,
     /// Roles held.
     pub roles: Vec<String>,
+    /// Public keys whose signatures prove this member's approvals (`crew[].keys`).
+    pub keys: Vec<CrewKey>,
 }
 
 impl CrewMember {
@@ -91,8 +94,12 @@ pub struct Config {
     pub token_secret: Option<String>,
     /// Longest an exemption may run, in days.
     pub exemption_max_days: u32,
-    /// Users allowed to write exemption annotations (webhook).
+    /// Users allowed to write exemption annotations on UPDATE (webhook).
     pub exemption_writers: Vec<String>,
+    /// Whether an exemption needs a signed approval (`exemptions.requireApproval`, default true).
+    pub require_approval: bool,
+    /// Users (or `group:NAME`) allowed to add, change or remove a Namespace's layer (webhook).
+    pub layer_writers: Vec<String>,
     /// The chaos pool.
     pub chaos_pool: ChaosPool,
     /// The AKS cluster (for bootstrap).
@@ -114,6 +121,7 @@ impl Default for Config {
             name: name.to_string(),
             identity: identity.map(str::to_string),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            keys: Vec::new(),
         };
         Config {
             origin: epoch::default_origin(),
@@ -139,6 +147,8 @@ impl Default for Config {
             token_secret: None,
             exemption_max_days: 30,
             exemption_writers: Vec::new(),
+            require_approval: true,
+            layer_writers: Vec::new(),
             chaos_pool: ChaosPool {
                 name: "chaospool".into(),
                 vm_size: "Standard_B2s_v2".into(),
@@ -185,8 +195,30 @@ impl Config {
         self.gates.iter().all(|g| g.open)
     }
 
-    /// Parses and validates a config text. `source` names the file in errors.
+    /// Parses and validates a config text. Crew keys must be inline PEM here (there is no file
+    /// system in the core); [`Config::from_yaml_with`] also reads key files.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_with(text, &|path| {
+            Err(format!(
+                "`{path}` is not a PEM public key, and key files cannot be read here: give the PEM inline"
+            ))
+        })
+    }
+
+    /// Whether `user` (with `groups`) is listed in `writers`: by user name, or as `group:NAME`.
+    pub fn listed(writers: &[String], user: &str, groups: &[String]) -> bool {
+        writers.iter().any(|w| match w.strip_prefix("group:") {
+            Some(g) => groups.iter().any(|x| x == g),
+            None => w == user,
+        })
+    }
+
+    /// Parses and validates a config text; `read_key` returns the text of a key file named in
+    /// `crew[].keys` (the caller resolves it, e.g. relative to the config file).
+    pub fn from_yaml_with(
+        text: &str,
+        read_key: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
         let loaded = yaml::load(text);
         if let Some(e) = loaded.errors.first() {
             return Err(ConfigError {
@@ -215,7 +247,7 @@ impl Config {
             let path = if path == "." { String::new() } else { path };
             ConfigError::at(Some(root), &path, &e.inner().to_string())
         })?;
-        raw.validate()
+        raw.validate(read_key)
             .map_err(|(path, msg)| ConfigError::at(Some(root), &path, &msg))
     }
 }
@@ -299,7 +331,7 @@ struct RawConfig {
     #[serde(default)]
     suite: Option<RawSuite>,
     #[serde(default)]
-    layers: BTreeMap<String, RawLayer>,
+    layers: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     gates: BTreeMap<String, RawGate>,
     #[serde(default)]
@@ -334,6 +366,8 @@ struct RawCrew {
     #[serde(default)]
     identity: Option<String>,
     roles: Vec<String>,
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -423,6 +457,8 @@ struct RawExemptions {
     max_days: Option<u32>,
     #[serde(default)]
     writers: Vec<String>,
+    #[serde(default)]
+    require_approval: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -445,7 +481,10 @@ fn parse_layer(path: String, s: &str) -> Result<Layer, Invalid> {
 }
 
 impl RawConfig {
-    fn validate(self) -> Result<Config, Invalid> {
+    fn validate(
+        self,
+        read_key: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, Invalid> {
         let mut cfg = Config::default();
         if self.api_version != "sostle.eose.ca/v1" {
             return Err((
@@ -485,10 +524,29 @@ impl RawConfig {
                     ));
                 }
             }
+            let mut keys = Vec::new();
+            for (j, k) in c.keys.iter().enumerate() {
+                let kpath = format!("{path}.keys[{j}]");
+                let pem = if k.trim_start().starts_with("-----BEGIN") {
+                    k.clone()
+                } else {
+                    read_key(k.trim()).map_err(|m| (kpath.clone(), m))?
+                };
+                let key = CrewKey::from_pem(&pem).map_err(|e| {
+                    let what = if pem.trim_start().starts_with("-----BEGIN") {
+                        String::new()
+                    } else {
+                        format!("{}: ", k.trim())
+                    };
+                    (kpath.clone(), format!("{what}{e}"))
+                })?;
+                keys.push(key);
+            }
             let member = CrewMember {
                 name: c.name,
                 identity: c.identity.filter(|s| !s.is_empty()),
                 roles: c.roles,
+                keys,
             };
             if let Some(id) = &member.identity {
                 if cfg
@@ -629,8 +687,26 @@ impl RawConfig {
                 }
             }
         }
-        for (name, rl) in self.layers {
+        for (name, value) in self.layers {
+            if name == "writers" {
+                cfg.layer_writers = serde_json::from_value(value).map_err(|_| {
+                    (
+                        "layers.writers".to_string(),
+                        "writers is a list of user names (or group:NAME)".to_string(),
+                    )
+                })?;
+                continue;
+            }
             let layer = parse_layer(format!("layers.{name}"), &name)?;
+            let rl: RawLayer = serde_path_to_error::deserialize(value).map_err(|e| {
+                let sub = e.path().to_string();
+                let path = if sub == "." {
+                    format!("layers.{name}")
+                } else {
+                    format!("layers.{name}.{sub}")
+                };
+                (path, e.inner().to_string())
+            })?;
             let Some(spec) = cfg.layers.iter_mut().find(|l| l.layer == layer) else {
                 continue;
             };
@@ -716,6 +792,9 @@ impl RawConfig {
                 cfg.exemption_max_days = d;
             }
             cfg.exemption_writers = e.writers;
+            if let Some(r) = e.require_approval {
+                cfg.require_approval = r;
+            }
         }
         if let Some(c) = self.chaos_pool {
             if let Some(n) = c.name {

@@ -419,9 +419,13 @@ impl Engine {
         let from_missing = ann.from.as_deref().is_none_or(|f| f.trim().is_empty());
         let target = Engine::exemption_target(resource);
         for r in results {
-            if !matches!(r.outcome, Outcome::Fail | Outcome::Warn)
-                || !(from_missing || ann.lists(&r.policy))
-            {
+            if !matches!(r.outcome, Outcome::Fail | Outcome::Warn) {
+                continue;
+            }
+            if !from_missing && !ann.lists(&r.policy) {
+                // Present but not for this policy: say so on the result (SPEC §13), rather than
+                // leave the reader to wonder why the exemption did nothing.
+                r.exemption = Some(Box::new(exemption::not_listed(ann, &r.policy)));
                 continue;
             }
             let subject = exemption::Subject {

@@ -9,7 +9,8 @@
 
 use jiff::Timestamp;
 
-use crate::config::Config;
+use crate::approval;
+use crate::config::{Config, CrewMember};
 use crate::layer::Layer;
 use crate::suite::{ExemptCondition, PolicySpec};
 use crate::yaml::{Node, Pos};
@@ -50,6 +51,9 @@ pub struct Annotations {
     pub reviewed: Option<String>,
     /// `exempt-witness`: `sha256:<64 hex>`.
     pub witness: Option<String>,
+    /// `exempt-approval`: base64 DER ECDSA signature over the witness by the reviewer's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     /// Where the annotations are (the `exempt-from` key, else the first one found).
     #[serde(skip)]
     pub pos: Pos,
@@ -76,6 +80,7 @@ impl Annotations {
                 "owner" => &mut a.owner,
                 "reviewed" => &mut a.reviewed,
                 "witness" => &mut a.witness,
+                "approval" => &mut a.approval,
                 _ => continue,
             };
             any = true;
@@ -237,6 +242,60 @@ fn holders(config: &Config, roles: &[String]) -> String {
         [] => "nobody".to_string(),
         [one] => (*one).to_string(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The judgement on a failing policy that an exemption present on the resource does not list.
+pub fn not_listed(ann: &Annotations, policy: &str) -> Judgement {
+    Judgement {
+        annotations: ann.clone(),
+        valid: false,
+        problems: vec![format!(
+            "exempt-from lists {}, not {policy}",
+            ann.policies().join(",")
+        )],
+        warnings: Vec::new(),
+        days_left: None,
+    }
+}
+
+/// Why an approval does not prove the review by `reviewer` (or, where the layer allows
+/// self-review, by `owner`) of `witness`; `None` when it does.
+fn approval_problem(
+    approval: Option<&str>,
+    witness: &str,
+    reviewer: &CrewMember,
+    owner: Option<&CrewMember>,
+) -> Option<String> {
+    let name = &reviewer.name;
+    let keys: Vec<_> = reviewer
+        .keys
+        .iter()
+        .chain(owner.iter().flat_map(|o| o.keys.iter()))
+        .collect();
+    let Some(value) = approval.filter(|a| !a.trim().is_empty()) else {
+        return Some(format!(
+            "not approved: no signature by a key of {name}: add {} (`sostle exempt approve FILE --key <{name}'s key>`)",
+            approval::ANNOTATION
+        ));
+    };
+    if keys.is_empty() {
+        return Some(format!(
+            "not approved: no signature by a key of {name}: {name} has no registered key (crew[].keys in the config)"
+        ));
+    }
+    let sig = match approval::decode(value) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("not approved: {e}")),
+    };
+    if keys.iter().any(|k| k.verifies(witness, &sig)) {
+        None
+    } else {
+        let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        Some(format!(
+            "not approved: no signature by a key of {name} over this witness (keys {})",
+            ids.join(", ")
+        ))
     }
 }
 
@@ -441,6 +500,22 @@ pub fn judge(
         } else if let Some(l) = ledger {
             if l.witness_registered_at(w).is_none() {
                 problems.push("the witness is not registered in the ledger: register it with `sostle exempt witness`".into());
+            }
+        }
+        // 5b. the approval: a signature over the (well-formed) witness by a key of the reviewer.
+        if let Some(m) = reviewer.filter(|_| well_formed) {
+            if config.require_approval {
+                let self_ok = approvers.iter().any(|a| a == "self");
+                if let Some(p) =
+                    approval_problem(ann.approval.as_deref(), w, m, owner.filter(|_| self_ok))
+                {
+                    problems.push(p);
+                }
+            } else {
+                warnings.push(
+                    "approved by the witness hash only (exemptions.requireApproval is false): the review is not proven by a signature"
+                        .to_string(),
+                );
             }
         }
     }

@@ -6,6 +6,7 @@
 //! Nothing here touches the file system, the network, stdout or the clock: the CLI and the
 //! admission webhook pass those in, and so reach the same decision on the same object.
 
+pub mod approval;
 pub mod config;
 pub mod digest;
 pub mod epoch;

@@ -114,7 +114,9 @@ pub fn config_json(config: &Config) -> J {
         "default_layer": config.default_layer.map(Layer::as_str),
         "namespaces": config.namespaces.iter().map(|(k, v)| (k.clone(), json!(v.as_str()))).collect::<serde_json::Map<_, _>>(),
         "layers": layers,
-        "crew": config.crew.iter().map(|c| json!({"name": c.name, "identity": c.identity, "roles": c.roles})).collect::<Vec<_>>(),
+        "crew": config.crew.iter().map(|c| json!({"name": c.name, "identity": c.identity, "roles": c.roles,
+            "keys": c.keys.iter().map(|k| k.pem()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        "require_approval": config.require_approval,
         "policies": policies,
         "gates_open": config.all_gates_open(),
         "max_days": config.exemption_max_days,
@@ -208,6 +210,27 @@ fn crypto_sha256(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
     )))
 }
 
+/// `sostle.verify_approval(keys, witness, approval)`: whether `approval` (base64 DER) is a
+/// signature over `witness` by one of `keys` (PKIX PEM) — the native engine's check.
+fn verify_approval(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+    let [keys, witness, approval] = args.as_slice() else {
+        anyhow::bail!("sostle.verify_approval takes three arguments")
+    };
+    let witness = witness.as_string()?;
+    let Ok(sig) = sostle_core::approval::decode(approval.as_string()?) else {
+        return Ok(regorus::Value::from(false));
+    };
+    let mut ok = false;
+    for k in keys.as_array()?.iter() {
+        let key = sostle_core::approval::CrewKey::from_pem(k.as_string()?)?;
+        ok |= key.verifies(witness, &sig);
+    }
+    Ok(regorus::Value::from(ok))
+}
+
+/// What replaces `crypto.rego` in sostle's own engine: approvals verified by the extension.
+const CRYPTO_REGORUS: &str = "package main\n\nimport rego.v1\n\napproval_verified(keys, witness, approval) := sostle.verify_approval(keys, witness, approval)\n";
+
 impl Suite {
     /// Compiles the embedded suite with `config` as its data.
     pub fn new(config: &Config) -> anyhow::Result<Suite> {
@@ -217,6 +240,7 @@ impl Suite {
         engine.set_strict_builtin_errors(false);
         for (name, text) in FILES {
             if name == "crypto.rego" {
+                engine.add_policy(format!("policy/{name}"), CRYPTO_REGORUS.to_string())?;
                 continue;
             }
             engine.add_policy(format!("policy/{name}"), text.to_string())?;
@@ -224,6 +248,11 @@ impl Suite {
         engine.add_policy("policy/config.rego".into(), config_rego(config))?;
         // OPA has crypto.sha256 built in; regorus does not, so sostle provides it.
         engine.add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))?;
+        engine.add_extension(
+            "sostle.verify_approval".into(),
+            3,
+            Box::new(verify_approval),
+        )?;
         Ok(Suite {
             engine,
             compiled: Default::default(),

@@ -109,7 +109,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
         None => Config::default(),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            Config::from_yaml(&text)
+            Config::from_yaml_with(&text, &key_file_reader(p))
                 .map_err(|e| format!("{}:{}:{}: invalid config: {e}", p.display(), e.line, e.col))?
         }
     };
@@ -136,6 +136,24 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
         refused,
         token_secret,
     })
+}
+
+/// Reads a key file named in a config's `crew[].keys`: a relative path is relative to the
+/// directory of the config file (so a config and its keys move together).
+pub fn key_file_reader(config_path: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
+    move |name: &str| {
+        let p = Path::new(name);
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            config_path
+                .parent()
+                .unwrap_or_else(|| Path::new(""))
+                .join(p)
+        };
+        std::fs::read_to_string(&full)
+            .map_err(|e| format!("cannot read key {}: {e}", full.display()))
+    }
 }
 
 /// Verified profiles, and refused ones with the reason.

@@ -388,13 +388,18 @@ pub enum ExemptCommand {
     ///
     /// Refuses (exit 1, with every reason) an exemption that would not be honoured at the
     /// resource's layer. The layer comes from --layer, else from the namespace (name pattern or
-    /// config).
+    /// config). With --approve-key (the reviewer's private key) it also prints the eighth
+    /// annotation, the signed approval; without it the reviewer adds that with `exempt approve`.
     New {
         #[command(flatten)]
         values: ExemptValues,
         /// The layer the resource runs at.
         #[arg(long, value_name = "LAYER")]
         layer: Option<String>,
+        /// The reviewer's private key (PKCS#8 PEM, e.g. cosign.key from `sostle key generate`):
+        /// sign the witness and print `sostle.eose.ca/exempt-approval` too.
+        #[arg(long, value_name = "FILE")]
+        approve_key: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -445,6 +450,28 @@ pub enum ExemptCommand {
         common: Common,
         #[command(flatten)]
         ledger: LedgerArgs,
+    },
+    /// Sign the exemptions in manifests as their reviewer: the approval annotation.
+    ///
+    /// For every resource with exemption annotations, checks that the witness matches the
+    /// values and that the key is registered for the `reviewed` crew member (`crew[].keys`),
+    /// then signs the witness (ECDSA P-256, SHA-256; base64 DER) and prints
+    /// `sostle.eose.ca/exempt-approval` for it — or, with --write, puts it into the file under the
+    /// witness (replacing an older approval). Exit 1 when any could not be approved.
+    /// Anyone can check an approval: `openssl dgst -sha256 -verify cosign.pub -signature SIG.der`
+    /// over the witness bytes (`printf %s sha256:…`).
+    Approve {
+        /// Manifest files holding exemptions.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// The reviewer's private key (PKCS#8 PEM).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Write the approval into each file instead of printing it.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        common: Common,
     },
     /// Print the witness hash of the values alone (for scripts).
     ///

@@ -5,6 +5,10 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use sostle_core::approval;
 use sostle_core::exemption::{self, Annotations, Judgement, Values};
 use sostle_core::{Engine, Layer, Outcome};
 
@@ -37,8 +41,15 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
         ExemptCommand::New {
             values: v,
             layer,
+            approve_key,
             common,
-        } => new(&v, layer.as_deref(), &common),
+        } => new(&v, layer.as_deref(), approve_key.as_deref(), &common),
+        ExemptCommand::Approve {
+            files,
+            key,
+            write,
+            common,
+        } => approve(&files, &key, write, &common),
         ExemptCommand::Witness {
             values: v,
             by,
@@ -77,8 +88,40 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result<u8> {
+/// Reads a reviewer's private key.
+fn signing_key(path: &Path) -> anyhow::Result<p256::ecdsa::SigningKey> {
+    let pem = std::fs::read_to_string(path).with_context(|| format!("--key {}", path.display()))?;
+    approval::signing_key_from_pem(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// Whether `key` is registered for the crew member `reviewed` names; the error says what to do.
+fn check_key_is_reviewers(
+    config: &sostle_core::Config,
+    reviewed: &str,
+    key: &p256::ecdsa::SigningKey,
+) -> Result<(), String> {
+    let ck = approval::CrewKey::new(*key.verifying_key());
+    let Some(m) = config.crew_member(reviewed) else {
+        return Err(format!("reviewer {reviewed} is not registered crew"));
+    };
+    if m.keys.contains(&ck) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the key {} is not registered for {} (crew[].keys in the config): the approval would not be honoured",
+            ck.id, m.name
+        ))
+    }
+}
+
+fn new(
+    v: &ExemptValues,
+    layer: Option<&str>,
+    approve_key: Option<&Path>,
+    common: &Common,
+) -> anyhow::Result<u8> {
     let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let signer = approve_key.map(signing_key).transpose()?;
     let now = crate::now_from(common)?;
     let vals = values(v);
     let Some((ns, _name)) = vals.applies_to.split_once('/') else {
@@ -93,6 +136,7 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
             anyhow::anyhow!("namespace {ns} has no layer by name or config: give --layer")
         })?,
     };
+    let witness = exemption::witness(&vals);
     let ann = Annotations {
         from: Some(vals.from.clone()),
         applies_to: Some(vals.applies_to.clone()),
@@ -100,7 +144,8 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
         expires: Some(vals.expires.clone()),
         owner: Some(vals.owner.clone()),
         reviewed: Some(vals.reviewed.clone()),
-        witness: Some(exemption::witness(&vals)),
+        approval: signer.as_ref().map(|k| approval::sign(k, &witness)),
+        witness: Some(witness),
         pos: Default::default(),
     };
     let mut problems: Vec<String> = Vec::new();
@@ -127,6 +172,10 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
             None,
         );
         for pr in j.problems {
+            // Without --approve-key the approval is the reviewer's next step, not a problem.
+            if signer.is_none() && pr.starts_with("not approved: no signature") {
+                continue;
+            }
             if !problems.contains(&pr) {
                 problems.push(pr);
             }
@@ -173,6 +222,14 @@ fn new(v: &ExemptValues, layer: Option<&str>, common: &Common) -> anyhow::Result
         exemption::PREFIX,
         q(ann.witness.as_deref().unwrap_or(""))
     )?;
+    match &ann.approval {
+        Some(a) => writeln!(out, "    {}: {}", approval::ANNOTATION, q(a))?,
+        None if config.require_approval => eprintln!(
+            "hint: {} must sign it before it is honoured: sostle exempt approve FILE --key <their key>",
+            vals.reviewed
+        ),
+        None => {}
+    }
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -455,4 +512,148 @@ fn print_rows(rows: &[Row], w: &mut dyn Write) -> io::Result<()> {
         count("unused"),
         count("refused")
     )
+}
+
+/// `sostle exempt approve FILE… --key FILE [--write]`.
+fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyhow::Result<u8> {
+    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let signer = signing_key(key)?;
+    let mut out = io::stdout().lock();
+    let mut refused = 0usize;
+    let mut approved = 0usize;
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+        let loaded = sostle_core::yaml::load(&text);
+        if let Some(e) = loaded.errors.first() {
+            anyhow::bail!("{name}:{}:{}: {}", e.line, e.col, e.message);
+        }
+        // (line of the witness key, indentation, existing approval line, approval) per resource.
+        let mut edits: Vec<(usize, usize, Option<usize>, String)> = Vec::new();
+        for doc in &loaded.documents {
+            let Some(ann) = Annotations::read(&doc.root) else {
+                continue;
+            };
+            let what = describe(&doc.root);
+            let here = format!("{name}:{}: {what}", ann.pos.line);
+            let computed = ann.computed_witness();
+            let problem = match (ann.witness.as_deref(), ann.reviewed.as_deref()) {
+                (None, _) => Some("it has no witness: write it with `sostle exempt new`".to_string()),
+                (_, None) => Some("it names no reviewer (exempt-reviewed)".to_string()),
+                (Some(w), _) if w != computed => Some(format!(
+                    "the witness does not match the values (they hash to {computed}): a value was changed; review the values, then write the witness again"
+                )),
+                (Some(_), Some(r)) => check_key_is_reviewers(&config, r, &signer).err(),
+            };
+            if let Some(p) = problem {
+                eprintln!("refused: {here}: {p}");
+                refused += 1;
+                continue;
+            }
+            let sig = approval::sign(&signer, &computed);
+            approved += 1;
+            if !write {
+                writeln!(out, "# {here}")?;
+                writeln!(
+                    out,
+                    "{}: {}",
+                    approval::ANNOTATION,
+                    serde_json::to_string(&sig)?
+                )?;
+                continue;
+            }
+            let Some(entries) = doc
+                .root
+                .get_path(&["metadata", "annotations"])
+                .and_then(sostle_core::yaml::Node::as_map)
+            else {
+                continue;
+            };
+            let line_of = |key: &str| {
+                entries
+                    .iter()
+                    .find(|e| e.key == key)
+                    .map(|e| (e.key_pos.line as usize, e.key_pos.col as usize))
+            };
+            let witness_key = format!("{}witness", exemption::PREFIX);
+            let Some((wline, wcol)) = line_of(&witness_key) else {
+                continue;
+            };
+            let existing = line_of(approval::ANNOTATION).map(|(l, _)| l);
+            edits.push((wline, wcol.saturating_sub(1), existing, sig));
+        }
+        if write && !edits.is_empty() {
+            let new_text = insert_approvals(&text, &edits).map_err(|m| anyhow!("{name}: {m}"))?;
+            std::fs::write(file, new_text).with_context(|| format!("cannot write {name}"))?;
+            eprintln!(
+                "{name}: {} approval{} written",
+                edits.len(),
+                if edits.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if approved == 0 && refused == 0 {
+        eprintln!("no exemption annotations found");
+        return Ok(1);
+    }
+    Ok(if refused > 0 { 1 } else { 0 })
+}
+
+/// `Kind/namespace/name` of a document, for messages.
+fn describe(root: &sostle_core::yaml::Node) -> String {
+    let s = |path: &[&str]| {
+        root.get_path(path)
+            .and_then(sostle_core::yaml::Node::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!(
+        "{}/{}/{}",
+        s(&["kind"]),
+        root.get_path(&["metadata", "namespace"])
+            .and_then(sostle_core::yaml::Node::as_str)
+            .unwrap_or("default"),
+        s(&["metadata", "name"])
+    )
+}
+
+/// Puts each approval on its own line under the witness line (block-style annotations),
+/// replacing an existing approval line.
+fn insert_approvals(
+    text: &str,
+    edits: &[(usize, usize, Option<usize>, String)],
+) -> Result<String, String> {
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    // Bottom-up, so earlier line numbers stay valid.
+    let mut sorted: Vec<_> = edits.iter().collect();
+    sorted.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (wline, indent, existing, sig) in sorted {
+        let block = |line: usize| {
+            lines.get(line.wrapping_sub(1)).is_some_and(|l| {
+                l.len() > *indent
+                    && l.bytes().take(*indent).all(|b| b == b' ')
+                    && !l[*indent..].starts_with(' ')
+            })
+        };
+        if !block(*wline) || existing.is_some_and(|l| !block(l)) {
+            return Err(format!(
+                "line {wline}: the annotations are not in block style; add the approval by hand (run without --write to print it)"
+            ));
+        }
+        let entry = format!(
+            "{}{}: {}",
+            " ".repeat(*indent),
+            approval::ANNOTATION,
+            serde_json::to_string(sig).unwrap_or_default()
+        );
+        match existing {
+            Some(l) => {
+                if let Some(slot) = lines.get_mut(l - 1) {
+                    *slot = entry;
+                }
+            }
+            None => lines.insert(*wline, entry),
+        }
+    }
+    Ok(lines.join("\n"))
 }

@@ -19,13 +19,18 @@
 //!   deny_no_limits: {valid: false, problems: ["expired"], warnings: []}
 //! ```
 //!
-//! `{{witness}}` in the input is replaced by the witness hash of its own exemption annotations.
+//! `{{witness}}` in the input is replaced by the witness hash of its own exemption annotations,
+//! then `{{approval}}` by that witness signed with the reviewer's test key (`{{approval:NAME}}`:
+//! with NAME's). Every crew member of the case's config gets a test key registered (a key
+//! derived from the name: public, so only for tests), except those under `unkeyed`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use sostle_core::{yaml, Config, Engine, EvalContext, Layer};
+
+use crate::testkeys::{register_test_keys, substitute_approval};
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +46,9 @@ struct Case {
     namespaces: BTreeMap<String, String>,
     #[serde(default)]
     token_secret: Option<String>,
+    /// Crew members who get no test key.
+    #[serde(default)]
+    unkeyed: Vec<String>,
     input: String,
     want: BTreeMap<String, String>,
     #[serde(default)]
@@ -107,16 +115,18 @@ fn run_case(path: &Path) -> Result<(), String> {
     }
     let json = loaded.documents.first().ok_or("empty case")?.root.to_json();
     let case: Case = serde_json::from_value(json).map_err(|e| format!("case file: {e}"))?;
-    let config = match &case.config {
+    let mut config = match &case.config {
         Some(c) => Config::from_yaml(c).map_err(|e| format!("config: {e}"))?,
         None => Config::default(),
     };
-    let engine = Engine::new(Arc::new(config));
+    register_test_keys(&mut config, &case.unkeyed);
     let input = match &case.token_secret {
         Some(s) => substitute_tokens(&case.input, s),
         None => case.input.clone(),
     };
     let input = substitute_witness(&input);
+    let input = substitute_approval(&input, &config);
+    let engine = Engine::new(Arc::new(config));
     let doc = yaml::load(&input);
     if let Some(e) = doc.errors.first() {
         return Err(format!("input: {}:{}: {}", e.line, e.col, e.message));

@@ -1,5 +1,6 @@
-//! Exemptions that cannot be forged: a property test that changing any one of the seven values,
-//! or moving the annotations to another resource, breaks an honoured exemption; and the ledger
+//! Exemptions that cannot be forged: property tests that changing any one of the seven values
+//! (even with the witness recomputed, as anyone can), or moving the annotations to another
+//! resource, breaks an honoured, approved exemption; and the ledger
 //! seam (registered witnesses, trial existence, L4's open-trial rule) through a test ledger.
 
 use std::collections::HashMap;
@@ -28,17 +29,26 @@ fn values(ns: &str) -> Values {
     }
 }
 
-/// A pod at `ns` named `name` failing deny_no_limits, with the given seven annotation values.
+/// A pod at `ns` named `name` failing deny_no_limits, with the given seven annotation values
+/// and `witness` approved by the reviewer IMHOTEP's test key.
 fn manifest(ns: &str, name: &str, v: &Values, witness: &str) -> String {
+    let approval = sostle_core::approval::sign(&crate::testkeys::test_key("IMHOTEP"), witness);
+    manifest_approved(ns, name, v, witness, &approval)
+}
+
+/// The same with the given approval annotation.
+fn manifest_approved(ns: &str, name: &str, v: &Values, witness: &str, approval: &str) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap();
     format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    sostle.eose.ca/exempt-from: {}\n    sostle.eose.ca/exempt-applies-to: {}\n    sostle.eose.ca/exempt-reason: {}\n    sostle.eose.ca/exempt-expires: {}\n    sostle.eose.ca/exempt-owner: {}\n    sostle.eose.ca/exempt-reviewed: {}\n    sostle.eose.ca/exempt-witness: {}\nspec:\n  containers:\n  - name: app\n    image: app:1.0\n",
-        q(&v.from), q(&v.applies_to), q(&v.reason), q(&v.expires), q(&v.owner), q(&v.reviewed), q(witness)
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    sostle.eose.ca/exempt-from: {}\n    sostle.eose.ca/exempt-applies-to: {}\n    sostle.eose.ca/exempt-reason: {}\n    sostle.eose.ca/exempt-expires: {}\n    sostle.eose.ca/exempt-owner: {}\n    sostle.eose.ca/exempt-reviewed: {}\n    sostle.eose.ca/exempt-witness: {}\n    sostle.eose.ca/exempt-approval: {}\nspec:\n  containers:\n  - name: app\n    image: app:1.0\n",
+        q(&v.from), q(&v.applies_to), q(&v.reason), q(&v.expires), q(&v.owner), q(&v.reviewed), q(witness), q(approval)
     )
 }
 
 fn outcome(text: &str, ledger: Option<&dyn ExemptionLedger>) -> (Outcome, Vec<String>) {
-    let engine = Engine::new(Arc::new(Config::default()));
+    let mut config = Config::default();
+    crate::testkeys::register_test_keys(&mut config, &[]);
+    let engine = Engine::new(Arc::new(config));
     let l = yaml::load(text);
     assert!(l.errors.is_empty(), "{:?}", l.errors);
     let ctx = EvalContext {
@@ -110,9 +120,30 @@ proptest! {
             || edited.expires.trim() != v.expires || edited.owner.trim() != v.owner || edited.reviewed.trim() != v.reviewed || which == 6);
         let (o, problems) = outcome(&manifest("chaos-trial", "subject", &edited, &witness), None);
         prop_assert_ne!(o, Outcome::Exempted, "edit of value {} with {:?} still honoured", which, extra);
-        // Editing exempt-from may simply stop listing the policy (then there is nothing to judge);
-        // every other edit is reported as a problem.
-        prop_assert!(which == 0 || !problems.is_empty());
+        // Every edit is reported, an exempt-from that no longer lists the policy included.
+        prop_assert!(!problems.is_empty());
+    }
+
+    /// Anyone can recompute the witness after an edit; nobody but the reviewer can sign it: the
+    /// old approval over the old witness does not carry over to any edited value.
+    #[test]
+    fn changing_any_value_breaks_the_approval(which in 0usize..6, extra in "[a-f0-9,x ]{1,6}") {
+        let v = values("chaos-trial");
+        let approval = sostle_core::approval::sign(&crate::testkeys::test_key("IMHOTEP"), &exemption::witness(&v));
+        let mut edited = v.clone();
+        mutate(&mut edited, which, &extra);
+        let witness = exemption::witness(&edited);
+        prop_assume!(witness != exemption::witness(&v));
+        let (o, problems) = outcome(&manifest_approved("chaos-trial", "subject", &edited, &witness, &approval), None);
+        prop_assert_ne!(o, Outcome::Exempted, "edit of value {} with {:?} still honoured", which, extra);
+        // The reviewer named is still IMHOTEP (unless that is the edit) and the policy still
+        // listed (unless the edit dropped it): then the approval itself is what fails.
+        let still_listed = edited.from.split(',').any(|p| p.trim() == "deny_no_limits");
+        if which != 5 && still_listed {
+            prop_assert!(problems.iter().any(|p| p.starts_with("not approved: no signature by a key of IMHOTEP over this witness")), "{:?}", problems);
+        } else {
+            prop_assert!(!problems.is_empty());
+        }
     }
 
     /// The same seven annotations on another resource (other name or namespace) are refused.

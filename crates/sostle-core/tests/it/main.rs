@@ -11,3 +11,4 @@
 mod cases;
 mod exemptions;
 mod loader;
+mod testkeys;

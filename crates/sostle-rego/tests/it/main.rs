@@ -17,6 +17,9 @@ use sostle_core::eval::NoLabels;
 use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome};
 use sostle_rego::Suite;
 
+#[path = "../../../sostle-core/tests/it/testkeys.rs"]
+mod testkeys;
+
 fn files(dir: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -149,10 +152,20 @@ fn case_parity() {
         if case.get("token_secret").is_some() || case.get("namespaces").is_some() {
             continue;
         }
-        let config = match case.get("config").and_then(|c| c.as_str()) {
+        let mut config = match case.get("config").and_then(|c| c.as_str()) {
             Some(text) => Config::from_yaml(text).unwrap(),
             None => Config::default(),
         };
+        let unkeyed: Vec<String> = case
+            .get("unkeyed")
+            .and_then(|u| u.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        testkeys::register_test_keys(&mut config, &unkeyed);
         let engine = Engine::new(Arc::new(config.clone()));
         let mut suite = Suite::new(&config).unwrap();
         let mut input = case["input"].as_str().unwrap().to_string();
@@ -161,6 +174,7 @@ fn case_parity() {
             let a = sostle_core::exemption::Annotations::read(&l.documents[0].root).unwrap();
             input = input.replace("{{witness}}", &a.computed_witness());
         }
+        let input = testkeys::substitute_approval(&input, &config);
         let doc = yaml::load(&input).documents.remove(0);
         let now = sostle_core::epoch::parse_rfc3339(
             case.get("now")
