@@ -29,6 +29,9 @@ pub const KEYS: [&str; 7] = [
     "witness",
 ];
 
+/// The warning on every exemption honoured without a signed approval (approvals turned off).
+pub const HASH_ONLY_WARNING: &str = "approved by the witness hash only (exemptions.requireApproval is false): the review is not proven by a signature";
+
 /// Days before expiry from which an exemption warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
 
@@ -512,10 +515,7 @@ pub fn judge(
                     problems.push(p);
                 }
             } else {
-                warnings.push(
-                    "approved by the witness hash only (exemptions.requireApproval is false): the review is not proven by a signature"
-                        .to_string(),
-                );
+                warnings.push(HASH_ONLY_WARNING.to_string());
             }
         }
     }

@@ -448,6 +448,7 @@ impl IntoResponse for ApiError {
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/validate/namespaces", post(namespaces_handler))
         .route("/validate/{layer}", post(validate_handler))
         .route("/mutate/{layer}", post(mutate_handler))
         .route("/healthz", get(|| async { "ok" }))
@@ -857,13 +858,9 @@ pub fn validate(
             .map(|(k, _)| *k)
             .collect();
         let user = req.user_info.username.as_deref().unwrap_or_default();
+        let groups = req.user_info.groups.clone().unwrap_or_default();
         if !changed.is_empty()
-            && !loaded
-                .engine
-                .config()
-                .exemption_writers
-                .iter()
-                .any(|w| w == user)
+            && !Config::listed(&loaded.engine.config().exemption_writers, user, &groups)
         {
             fail(&[
                 "exemption annotations changed by ",
@@ -1009,6 +1006,104 @@ async fn validate_handler(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     handle(s, layer, body, false).await
+}
+
+async fn namespaces_handler(
+    State(s): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let req = match parse_review(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            s.metrics.error("bad_request");
+            return Err(e);
+        }
+    };
+    let decision = validate_namespace(s.loaded().engine.config(), &req);
+    let verdict = if decision.allowed { "allow" } else { "deny" };
+    s.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            layer: "namespaces",
+            operation: operation_name(&req.operation),
+            verdict,
+        })
+        .inc();
+    s.metrics.latency.observe(started.elapsed().as_secs_f64());
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        review_response(&req.uid, &decision),
+    )
+        .into_response())
+}
+
+/// The layer a Namespace object claims: its `sostle-layer` label as written, and the layer its
+/// name maps to by the config (explicit assignment, a layer's namespace, the name pattern).
+fn namespace_claims(
+    config: &Config,
+    obj: Option<&AdmissionObject>,
+) -> (Option<String>, Option<Layer>) {
+    let Some(o) = obj else {
+        return (None, None);
+    };
+    let label = o
+        .tree
+        .get_path(&["metadata", "labels", "sostle-layer"])
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    let name = o
+        .tree
+        .get_path(&["metadata", "name"])
+        .and_then(Node::as_str)
+        .unwrap_or_default();
+    (label, config.namespace_layer(name))
+}
+
+/// Decides a request on a Namespace (`/validate/namespaces`): adding, changing or removing its
+/// `sostle-layer` label, or creating a namespace whose name puts it in a layer, is allowed only
+/// to `layers.writers` (SPEC §10: a layer cannot be escaped, or entered, by relabelling).
+/// Everything else about a Namespace is admitted.
+pub fn validate_namespace(config: &Config, req: &AdmissionRequest<AdmissionObject>) -> Decision {
+    if req.kind.kind != "Namespace"
+        || !matches!(req.operation, Operation::Create | Operation::Update)
+    {
+        return Decision::allow();
+    }
+    let (new_label, new_by_name) = namespace_claims(config, req.object.as_ref());
+    let (old_label, old_by_name) = namespace_claims(config, req.old_object.as_ref());
+    let change = match req.operation {
+        Operation::Create => match (&new_label, new_by_name) {
+            (Some(l), _) => Some(format!("creates it with sostle-layer={l}")),
+            (None, Some(l)) => Some(format!("creates it with a name of layer {l}")),
+            (None, None) => None,
+        },
+        _ if new_label != old_label => Some(match (&old_label, &new_label) {
+            (None, Some(n)) => format!("adds sostle-layer={n}"),
+            (Some(o), None) => format!("removes sostle-layer={o}"),
+            (Some(o), Some(n)) => format!("changes sostle-layer from {o} to {n}"),
+            (None, None) => String::new(),
+        }),
+        _ if new_by_name != old_by_name => Some("changes the layer its name maps to".to_string()),
+        _ => None,
+    };
+    let Some(change) = change else {
+        return Decision::allow();
+    };
+    let user = req.user_info.username.as_deref().unwrap_or_default();
+    let groups = req.user_info.groups.clone().unwrap_or_default();
+    if Config::listed(&config.layer_writers, user, &groups) {
+        return Decision::allow();
+    }
+    let name = req.name.as_str();
+    Decision {
+        allowed: false,
+        message: format!(
+            "namespace {name}: {user} {change}, and is not in layers.writers: a namespace's layer is changed only by a layer writer"
+        ),
+        warnings: Vec::new(),
+        patch: Vec::new(),
+    }
 }
 
 async fn mutate_handler(

@@ -245,9 +245,27 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
             "matchPolicy": "Equivalent",
         })
     };
+    // A namespace's layer label is changed only by `layers.writers` (SPEC §10): every CREATE and
+    // UPDATE of a Namespace (but the never-governed ones and sostle's own) goes to sostle,
+    // failing closed.
+    let mut never: Vec<&str> = sostle_core::eval::UNGOVERNED.to_vec();
+    never.push(ns);
+    let namespaces_entry = json!({
+        "name": "namespaces.validate.sostle.eose.ca",
+        "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": "/validate/namespaces", "port": 443}},
+        "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": never}]},
+        "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces"], "scope": "Cluster"}],
+        "failurePolicy": "Fail",
+        "timeoutSeconds": 5,
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "matchPolicy": "Equivalent",
+    });
+    let mut validating: Vec<J> = Layer::ALL.iter().map(|l| entry(*l, "validate")).collect();
+    validating.push(namespaces_entry);
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "sostle-validate", "annotations": inject},
-        "webhooks": Layer::ALL.iter().map(|l| entry(*l, "validate")).collect::<Vec<_>>()}));
+        "webhooks": validating}));
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": "sostle-mutate", "annotations": inject},
         "webhooks": [entry(Layer::Trial, "mutate")]}));
@@ -275,7 +293,11 @@ Apply in this order:
 4. `kubectl apply -f webhook.yaml` — Deployment (3 replicas, anti-affinity, PDB), Service,
    ConfigMap with the SostleConfig, and the validating (one entry per layer) and mutating
    (trial) webhook configurations. L0–L2 fail open (`Ignore`, 2 s), L3 and up and trial fail
-   closed (`Fail`, 5 s).
+   closed (`Fail`, 5 s). One more validating entry, `namespaces.validate.sostle.eose.ca`
+   (`Fail`), lets only the config's `layers.writers` add, change or remove a namespace's
+   `sostle-layer` label or create a namespace whose name puts it in a layer: before applying,
+   list there who may (e.g. `group:system:masters`, your GitOps service account). Exemptions
+   are honoured only with an approval signed by a key in the reviewer's `crew[].keys`.
 
 5. `policy/` — the suite as Rego for conftest, in CI or on a laptop:
    `conftest test --all-namespaces -p policy -d policy/data.json manifest.yaml`.

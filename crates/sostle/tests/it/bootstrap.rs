@@ -81,8 +81,25 @@ fn bootstrap_tree_is_valid_and_stable() {
             "ValidatingWebhookConfiguration" => {
                 strict::<ValidatingWebhookConfiguration>(&d);
                 let hooks = d["webhooks"].as_array().unwrap();
-                assert_eq!(hooks.len(), 9);
-                for h in hooks {
+                // One entry per layer, then the Namespace entry (layers.writers), failing closed.
+                assert_eq!(hooks.len(), 10);
+                let (layer_hooks, ns_hook) = hooks.split_at(9);
+                let ns_hook = &ns_hook[0];
+                assert_eq!(ns_hook["name"], "namespaces.validate.sostle.eose.ca");
+                assert_eq!(ns_hook["failurePolicy"], "Fail");
+                assert_eq!(
+                    ns_hook["clientConfig"]["service"]["path"],
+                    "/validate/namespaces"
+                );
+                assert_eq!(
+                    ns_hook["rules"][0]["resources"],
+                    serde_json::json!(["namespaces"])
+                );
+                assert_eq!(
+                    ns_hook["rules"][0]["operations"],
+                    serde_json::json!(["CREATE", "UPDATE"])
+                );
+                for h in layer_hooks {
                     let layer = h["namespaceSelector"]["matchLabels"]["sostle-layer"]
                         .as_str()
                         .unwrap();

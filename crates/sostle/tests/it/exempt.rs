@@ -5,16 +5,35 @@ use crate::sostle;
 
 const NOW: &str = "2026-05-11T21:00:00Z";
 
+/// The examples' config: the crew with the demo reviewer keys that signed examples/exemptions.
+pub const CONFIG: &str = "examples/sostle.yaml";
+
 #[test]
 fn check_explains_every_exemption() {
-    let r = sostle(&["exempt", "check", "--now", NOW, "examples/exemptions"]);
+    let r = sostle(&[
+        "exempt",
+        "check",
+        "--config",
+        CONFIG,
+        "--now",
+        NOW,
+        "examples/exemptions",
+    ]);
     assert_eq!(r.code, 1, "some exemptions are refused");
     insta::assert_snapshot!(r.snapshot());
 }
 
 #[test]
 fn list_shows_every_state() {
-    let r = sostle(&["exempt", "list", "--now", NOW, "examples/exemptions"]);
+    let r = sostle(&[
+        "exempt",
+        "list",
+        "--config",
+        CONFIG,
+        "--now",
+        NOW,
+        "examples/exemptions",
+    ]);
     assert_eq!(r.code, 0);
     insta::assert_snapshot!(r.snapshot());
 }
@@ -24,6 +43,8 @@ fn list_json() {
     let r = sostle(&[
         "exempt",
         "list",
+        "--config",
+        CONFIG,
         "--now",
         NOW,
         "-o",
@@ -44,6 +65,8 @@ fn list_json() {
     let later = sostle(&[
         "exempt",
         "list",
+        "--config",
+        CONFIG,
         "--now",
         "2026-05-19T00:00:00Z",
         "-o",
@@ -58,7 +81,16 @@ fn list_json() {
 
 #[test]
 fn test_output_shows_exempted_results() {
-    let r = sostle(&["test", "--now", NOW, "-o", "json", "examples/exemptions"]);
+    let r = sostle(&[
+        "test",
+        "--config",
+        CONFIG,
+        "--now",
+        NOW,
+        "-o",
+        "json",
+        "examples/exemptions",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let exempted: Vec<&serde_json::Value> = v["results"]
         .as_array()
@@ -95,9 +127,27 @@ fn test_output_shows_exempted_results() {
         .unwrap()
         .contains("cannot be copied"));
     // SARIF marks exempted results as suppressed; JUnit as skipped with the reason.
-    let sarif = sostle(&["test", "--now", NOW, "-o", "sarif", "examples/exemptions"]);
+    let sarif = sostle(&[
+        "test",
+        "--config",
+        CONFIG,
+        "--now",
+        NOW,
+        "-o",
+        "sarif",
+        "examples/exemptions",
+    ]);
     assert!(sarif.stdout.contains("\"suppressions\""));
-    let junit = sostle(&["test", "--now", NOW, "-o", "junit", "examples/exemptions"]);
+    let junit = sostle(&[
+        "test",
+        "--config",
+        CONFIG,
+        "--now",
+        NOW,
+        "-o",
+        "junit",
+        "examples/exemptions",
+    ]);
     assert!(junit
         .stdout
         .contains("<skipped message=\"exempted: TRB-CHAOS-001"));
@@ -185,17 +235,35 @@ fn expiring_exemptions_count_for_fail_on_warn() {
     std::fs::write(&f, first).unwrap();
     let f = f.to_str().unwrap();
     assert_eq!(
-        sostle(&["test", "--now", NOW, f]).code,
+        sostle(&["test", "--config", CONFIG, "--now", NOW, f]).code,
         0,
         "honoured: no failure"
     );
     assert_eq!(
-        sostle(&["test", "--now", NOW, "--fail-on-warn", f]).code,
+        sostle(&[
+            "test",
+            "--config",
+            CONFIG,
+            "--now",
+            NOW,
+            "--fail-on-warn",
+            f
+        ])
+        .code,
         1,
         "expires in 7 days is a warning"
     );
     assert_eq!(
-        sostle(&["test", "--now", "2026-05-01T00:00:00Z", "--fail-on-warn", f]).code,
+        sostle(&[
+            "test",
+            "--config",
+            CONFIG,
+            "--now",
+            "2026-05-01T00:00:00Z",
+            "--fail-on-warn",
+            f
+        ])
+        .code,
         0,
         "17 days left: no warning"
     );

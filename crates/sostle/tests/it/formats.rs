@@ -13,7 +13,15 @@ pub const MANIFESTS: [&str; 4] = [
 ];
 
 fn format(f: &str) -> String {
-    let mut args = vec!["test", "--now", NOW, "-o", f];
+    let mut args = vec![
+        "test",
+        "--config",
+        crate::exempt::CONFIG,
+        "--now",
+        NOW,
+        "-o",
+        f,
+    ];
     args.extend(MANIFESTS);
     sostle(&args).snapshot()
 }

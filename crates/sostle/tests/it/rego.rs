@@ -296,21 +296,47 @@ fn user_rules_skip_out_of_scope_and_can_be_exempted() {
     let mut args = vec!["exempt", "hash"];
     args.extend(values);
     let witness = sostle(&args).stdout.trim().to_string();
-    let manifest = |ns: &str, annotated: bool| {
-        let ann = if annotated {
+    // BOSUN's approval, made with the demo key the examples' config registers: `exempt approve`
+    // on the annotated manifest prints it.
+    let approval_of = |text: &str| -> String {
+        let f = d.join("to-approve.yaml");
+        std::fs::write(&f, text).unwrap();
+        let r = sostle(&[
+            "exempt",
+            "approve",
+            "--config",
+            crate::exempt::CONFIG,
+            "--key",
+            "examples/keys/BOSUN.demo.key",
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.snapshot());
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with("sostle.eose.ca/exempt-approval:"))
+            .unwrap()
+            .to_string()
+    };
+    let unsigned = |ns: &str, approval_line: &str| {
+        let ann = if !approval_line.is_empty() {
             format!(
-                "  annotations:\n    sostle.eose.ca/exempt-from: rego:main/deny_big\n    sostle.eose.ca/exempt-applies-to: sostle-l3-crew/big\n    sostle.eose.ca/exempt-reason: \"TRB-CHAOS-001 — load test\"\n    sostle.eose.ca/exempt-expires: \"2026-05-20T00:00:00Z\"\n    sostle.eose.ca/exempt-owner: RICK\n    sostle.eose.ca/exempt-reviewed: BOSUN\n    sostle.eose.ca/exempt-witness: \"{witness}\"\n"
+                "  annotations:\n    sostle.eose.ca/exempt-from: rego:main/deny_big\n    sostle.eose.ca/exempt-applies-to: sostle-l3-crew/big\n    sostle.eose.ca/exempt-reason: \"TRB-CHAOS-001 — load test\"\n    sostle.eose.ca/exempt-expires: \"2026-05-20T00:00:00Z\"\n    sostle.eose.ca/exempt-owner: RICK\n    sostle.eose.ca/exempt-reviewed: BOSUN\n    sostle.eose.ca/exempt-witness: \"{witness}\"\n    {approval_line}\n"
             )
         } else {
             String::new()
         };
         format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: big\n  namespace: {ns}\n{ann}spec:\n  replicas: 5\n")
     };
+    // The annotated manifest, then the same with BOSUN's approval under the witness.
+    let approval = approval_of(&unsigned("sostle-l3-crew", "# no approval yet"));
+    let manifest = |ns: &str, annotated: bool| unsigned(ns, if annotated { &approval } else { "" });
     let outcome = |text: String| -> serde_json::Value {
         let f = d.join("m.yaml");
         std::fs::write(&f, text).unwrap();
         let r = sostle(&[
             "test",
+            "--config",
+            crate::exempt::CONFIG,
             "--now",
             "2026-05-11T12:00:00Z",
             "--policy",

@@ -674,7 +674,14 @@ fn registered_witnesses_are_required_with_a_ledger() {
             &root(),
             &ledger,
             now,
-            &["test", "-o", "json", "examples/exemptions"],
+            &[
+                "test",
+                "--config",
+                crate::exempt::CONFIG,
+                "-o",
+                "json",
+                "examples/exemptions",
+            ],
             None,
         )
     };
@@ -690,6 +697,8 @@ fn registered_witnesses_are_required_with_a_ledger() {
         &[
             "exempt",
             "witness",
+            "--config",
+            crate::exempt::CONFIG,
             "--by",
             "Kay",
             "--resource",
