@@ -834,6 +834,14 @@ pub fn validate(
                 if r.violations.is_empty() {
                     fail(&[&r.policy, " failed"]);
                 }
+                // An exemption was there but not honoured: say why, once per policy.
+                if let Some(j) = r.exemption.as_deref() {
+                    fail(&[
+                        &r.policy,
+                        " exemption not honoured: ",
+                        &j.problems.join("; "),
+                    ]);
+                }
             }
             Outcome::Warn => {
                 for v in &r.violations {

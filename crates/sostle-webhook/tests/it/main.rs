@@ -21,6 +21,9 @@ use serde_json::{json, Value as J};
 use sostle_webhook::{parse_review, router, AppState, Settings};
 use tower::ServiceExt;
 
+mod approvals;
+mod mallory;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/admission")
 }

@@ -153,7 +153,7 @@ fn test_output_shows_exempted_results() {
         .contains("<skipped message=\"exempted: TRB-CHAOS-001"));
 }
 
-const VALUES: [&str; 12] = [
+pub const VALUES: [&str; 12] = [
     "--resource",
     "chaos-trial/mefine-static",
     "--policies",

@@ -1,6 +1,7 @@
 //! Integration tests of the `sostle` binary: every output format and exit code as snapshots,
 //! bad input, config errors, tokens, and the whole corpus.
 
+mod approvals;
 mod bad_input;
 mod bootstrap;
 mod corpus;

@@ -23,7 +23,7 @@ fn openssl(args: &[&str], dir: &Path) {
 }
 
 /// A CA and a serving certificate for localhost signed by it, named `<name>.pem`/`<name>.key`.
-fn certs(dir: &Path, ca: &str, name: &str) {
+pub fn certs(dir: &Path, ca: &str, name: &str) {
     if !dir.join(format!("{ca}.pem")).exists() {
         openssl(
             &[
@@ -98,7 +98,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server {
+pub struct Server {
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -111,7 +111,7 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &Path, extra: &[&str]) -> Server {
+pub fn start(dir: &Path, extra: &[&str]) -> Server {
     let port = free_port();
     let mut args = vec![
         "webhook".to_string(),
@@ -175,7 +175,7 @@ impl Server {
         )
     }
 
-    fn post(&self, path: &str, body_file: &Path) -> serde_json::Value {
+    pub fn post(&self, path: &str, body_file: &Path) -> serde_json::Value {
         let (out, code) = self.curl(
             "ca.pem",
             &[

@@ -1,0 +1,345 @@
+//! Signed approvals (issue #12) through the binary: the cases of the webhook crate's
+//! `mallory.rs` through `sostle test` without and with a ledger (same decisions), and through
+//! `sostle webhook` over real TLS; `exempt approve` writing approvals that `sostle test`
+//! honours and that openssl verifies; `exempt new --approve-key`.
+
+use std::path::Path;
+
+use crate::{root, sostle, sostle_with};
+
+#[path = "../../../sostle-webhook/tests/it/mallory.rs"]
+mod mallory;
+
+/// Writes the config and one JSON file per case into `dir`.
+fn setup(dir: &Path) -> Vec<mallory::Case> {
+    std::fs::write(dir.join("sostle.yaml"), mallory::config_yaml("")).unwrap();
+    let cases = mallory::cases();
+    for (i, c) in cases.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("case-{i:02}.json")),
+            serde_json::to_vec_pretty(&c.object).unwrap(),
+        )
+        .unwrap();
+    }
+    cases
+}
+
+/// Runs `sostle test` on the cases and checks each decision (`env` adds a ledger). With a
+/// ledger the lock check is no longer static: the test images have no lock there, so
+/// `deny_no_mecipol_image` fails too, which is not what these cases are about.
+fn check_decisions(dir: &Path, cases: &[mallory::Case], env: &[(&str, &str)]) {
+    let with_ledger = !env.is_empty();
+    let r = sostle_with(
+        dir,
+        &["test", "--config", "sostle.yaml", "-o", "json", "."],
+        env,
+        None,
+    );
+    assert_eq!(r.code, 1, "some cases fail: {}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for (i, c) in cases.iter().enumerate() {
+        let file = format!("case-{i:02}.json");
+        let results: Vec<&serde_json::Value> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["file"].as_str().unwrap().ends_with(&file))
+            .collect();
+        let failing: Vec<&str> = results
+            .iter()
+            .filter(|r| r["outcome"] == "fail")
+            .map(|r| r["policy"].as_str().unwrap())
+            .filter(|p| !(with_ledger && *p == "deny_no_mecipol_image"))
+            .collect();
+        let exempted = results
+            .iter()
+            .find(|r| r["policy"] == c.policy)
+            .unwrap_or_else(|| panic!("{}: no result for {}", c.name, c.policy));
+        if c.allowed {
+            assert!(failing.is_empty(), "{}: {failing:?}", c.name);
+            assert_eq!(exempted["outcome"], "exempted", "{}", c.name);
+        } else {
+            assert_eq!(failing, [c.policy], "{}", c.name);
+            let problems = exempted["exemption"]["problems"].to_string();
+            assert!(problems.contains(c.reason), "{}: {problems}", c.name);
+        }
+    }
+}
+
+#[test]
+fn sostle_test_decides_as_the_door_without_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = setup(dir.path());
+    check_decisions(dir.path(), &cases, &[]);
+}
+
+#[test]
+fn sostle_test_decides_as_the_door_with_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = setup(d);
+    let ledger = d.join("ledger.db");
+    let ledger = ledger.to_str().unwrap();
+    let env = [("SOSTLE_LEDGER", ledger)];
+    // The reason's trial must exist, and each witness be registered.
+    let manifest = root().join("examples/mefine-static/deployment.yaml");
+    let r = sostle_with(
+        d,
+        &[
+            "trial",
+            "charge",
+            manifest.to_str().unwrap(),
+            "--target",
+            "L2",
+        ],
+        &env,
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for c in &cases {
+        let a = &c.object["metadata"]["annotations"];
+        let get = |k: &str| {
+            a[format!("sostle.eose.ca/exempt-{k}")]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (res, pol, reason, exp, owner, rev) = (
+            get("applies-to"),
+            get("from"),
+            get("reason"),
+            get("expires"),
+            get("owner"),
+            get("reviewed"),
+        );
+        let r = sostle_with(
+            d,
+            &[
+                "exempt",
+                "witness",
+                "--config",
+                "sostle.yaml",
+                "--by",
+                "Kay",
+                "--resource",
+                &res,
+                "--policies",
+                &pol,
+                "--reason",
+                &reason,
+                "--expires",
+                &exp,
+                "--owner",
+                &owner,
+                "--reviewed",
+                &rev,
+            ],
+            &env,
+            None,
+        );
+        assert_eq!(r.code, 0, "{}: {}", c.name, r.stderr);
+        assert!(r.stdout.contains(&c.witness), "{}: {}", c.name, r.stdout);
+    }
+    check_decisions(d, &cases, &env);
+}
+
+#[test]
+fn the_webhook_over_tls_decides_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::webhook::certs(d, "ca", "server");
+    let cases = setup(d);
+    let s = crate::webhook::start(d, &["--config", "sostle.yaml"]);
+    for (i, c) in cases.iter().enumerate() {
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": format!("case-{i}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": c.object["metadata"]["name"], "namespace": "sostle-l3-crew", "operation": "CREATE",
+                "userInfo": {"username": "mallory"}, "object": c.object}
+        });
+        let f = d.join(format!("review-{i}.json"));
+        std::fs::write(&f, serde_json::to_vec(&body).unwrap()).unwrap();
+        let v = s.post("/validate/L3", &f);
+        let msg = v["response"]["status"]["message"].as_str().unwrap_or("");
+        assert_eq!(v["response"]["allowed"], c.allowed, "{}: {msg}", c.name);
+        assert!(msg.contains(c.reason), "{}: {msg}", c.name);
+    }
+}
+
+#[test]
+fn exempt_approve_writes_approvals_that_test_honours_and_openssl_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = std::fs::read_to_string(root().join("examples/exemptions/exemptions.yaml")).unwrap();
+    // The first resource, with its approval removed: what the owner hands the reviewer.
+    let first = text.split("\n---\n").next().unwrap();
+    let unsigned: String = first
+        .lines()
+        .filter(|l| !l.contains("exempt-approval"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let f = d.join("one.yaml");
+    std::fs::write(&f, &unsigned).unwrap();
+    let f = f.to_str().unwrap();
+    let config = root().join("examples/sostle.yaml");
+    let config = config.to_str().unwrap();
+    let now = "2026-05-11T21:00:00Z";
+    let exempted = |path: &str| -> u64 {
+        let r = sostle(&["test", "--config", config, "--now", now, "-o", "json", path]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["summary"]["exempted"].as_u64().unwrap()
+    };
+    assert_eq!(exempted(f), 0, "not yet approved");
+    // A key registered for someone else (BOSUN) signs nothing of Kay's.
+    let bosun = root().join("examples/keys/BOSUN.demo.key");
+    let r = sostle(&[
+        "exempt",
+        "approve",
+        "--config",
+        config,
+        "--key",
+        bosun.to_str().unwrap(),
+        "--write",
+        f,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("skipped") && r.stderr.contains("reviewed by kayyo@pemos.ca"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(f).unwrap(),
+        unsigned,
+        "nothing written"
+    );
+    // A key nobody registered is refused.
+    let stray = d.join("stray");
+    assert_eq!(
+        sostle(&["key", "generate", "--out", stray.to_str().unwrap()]).code,
+        0
+    );
+    let r = sostle(&[
+        "exempt",
+        "approve",
+        "--config",
+        config,
+        "--key",
+        stray.join("cosign.key").to_str().unwrap(),
+        f,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("is not registered for Kay"),
+        "{}",
+        r.stderr
+    );
+    // Kay's key writes the approval under the witness; the exemption is then honoured.
+    let kay = root().join("examples/keys/Kay.demo.key");
+    let r = sostle(&[
+        "exempt",
+        "approve",
+        "--config",
+        config,
+        "--key",
+        kay.to_str().unwrap(),
+        "--write",
+        f,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let signed = std::fs::read_to_string(f).unwrap();
+    let lines: Vec<&str> = signed.lines().collect();
+    let w = lines
+        .iter()
+        .position(|l| l.contains("exempt-witness"))
+        .unwrap();
+    assert!(
+        lines[w + 1].starts_with("    sostle.eose.ca/exempt-approval: \""),
+        "{signed}"
+    );
+    assert_eq!(exempted(f), 2, "deny_no_limits and deny_no_readonly");
+    // Signing again replaces the approval rather than adding a second.
+    sostle(&[
+        "exempt",
+        "approve",
+        "--config",
+        config,
+        "--key",
+        kay.to_str().unwrap(),
+        "--write",
+        f,
+    ]);
+    let again = std::fs::read_to_string(f).unwrap();
+    assert_eq!(again.matches("exempt-approval").count(), 1);
+    // openssl verifies it with Kay's public key over the witness bytes.
+    let witness = lines[w].split('"').nth(1).unwrap();
+    let approval = lines[w + 1].split('"').nth(1).unwrap();
+    let b64 = d.join("sig.b64");
+    std::fs::write(&b64, approval).unwrap();
+    std::fs::write(d.join("witness.txt"), witness).unwrap();
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = sh(&format!(
+        "base64 -d sig.b64 > sig.der && openssl dgst -sha256 -verify {} -signature sig.der witness.txt",
+        root().join("examples/keys/Kay.demo.pub").display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verified OK");
+    // Over another witness openssl refuses it too.
+    std::fs::write(d.join("witness.txt"), witness.replace('a', "b")).unwrap();
+    let out = sh(&format!(
+        "openssl dgst -sha256 -verify {} -signature sig.der witness.txt",
+        root().join("examples/keys/Kay.demo.pub").display()
+    ));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn exempt_new_with_the_reviewers_key_prints_the_approval() {
+    let kay = root().join("examples/keys/Kay.demo.key");
+    let mut args = vec![
+        "exempt",
+        "new",
+        "--config",
+        "examples/sostle.yaml",
+        "--now",
+        "2026-05-11T21:00:00Z",
+        "--approve-key",
+        kay.to_str().unwrap(),
+    ];
+    args.extend(crate::exempt::VALUES);
+    let r = sostle(&args);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // Eight annotations, the approval last; ECDSA with RFC 6979 is deterministic, so the same
+    // values and key give the same approval.
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("sostle.eose.ca/exempt-approval: \""))
+        .unwrap_or_else(|| panic!("{}", r.stdout))
+        .to_string();
+    assert_eq!(r.stdout.matches("sostle.eose.ca/exempt-").count(), 8);
+    assert!(sostle(&args).stdout.contains(&line));
+    // With BOSUN's key instead (the owner), it is refused: not Kay's signature.
+    let bosun = root().join("examples/keys/BOSUN.demo.key");
+    args[7] = bosun.to_str().unwrap();
+    let r = sostle(&args);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("not approved: no signature by a key of Kay over this witness"),
+        "{}",
+        r.stderr
+    );
+}
