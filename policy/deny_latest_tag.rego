@@ -3,7 +3,8 @@ package main
 
 import rego.v1
 
-# deny_latest_tag: every image has a tag other than latest, or a sha256 digest.
+# deny_latest_tag: every container has an image, and every image a tag other than latest, or a
+# sha256 digest.
 image_rest(image) := split(image, "@")[0]
 
 digest_ok(image) if {
@@ -31,3 +32,14 @@ v_deny_latest_tag contains violation(msg, sprintf("%s.image", [e.path])) if {
 latest_msg(image) := sprintf("image %s has no tag and no digest", [image]) if not image_tag(image)
 
 latest_msg(image) := sprintf("image %s uses the `latest` tag", [image]) if image_tag(image) == "latest"
+
+# A container without an image (missing, not a string, or empty) is judged, not skipped.
+v_deny_latest_tag contains violation(sprintf("container %s has no image", [e.name]), sprintf("%s.image", [e.path])) if {
+	some e in containers
+	not image_set(e.c)
+}
+
+image_set(c) if {
+	is_string(c.image)
+	trim_space(c.image) != ""
+}

@@ -413,7 +413,15 @@ fn is_digest(d: &str) -> bool {
 fn deny_latest_tag(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
     for c in w.map(|w| w.containers(ALL)).into_iter().flatten() {
-        let Some(image) = c.image() else { continue };
+        // A container without an image is judged, not skipped (as checkov and Kyverno do).
+        let Some(image) = c.image().filter(|i| !i.trim().is_empty()) else {
+            out.push(c.violation(
+                &["image"],
+                format!("container {} has no image", c.name()),
+                "set the container's image, pinned to a version tag or a digest",
+            ));
+            continue;
+        };
         let r = parse_image(image);
         if r.digest.is_some_and(is_digest) {
             continue;

@@ -24,12 +24,17 @@ fn best<F: FnMut() -> usize>(iterations: u32, mut f: F) -> (Duration, usize) {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let mut errors = Vec::new();
-    let sources = check::collect_sources(&args.paths, &mut errors);
+    // Every file of the corpus, hidden directories included (the corpus keeps some there).
+    let walk = crate::inputs::WalkOptions {
+        hidden: true,
+        ..Default::default()
+    };
+    let sources = crate::inputs::collect(&args.paths, &walk, &mut errors).sources;
     let texts: Vec<Vec<u8>> = sources
         .iter()
         .filter_map(|s| match s {
             Source::File(p) => std::fs::read(p).ok(),
-            Source::Stdin(b) => Some(b.to_vec()),
+            Source::Stdin(b) | Source::Rendered { bytes: b, .. } => Some(b.to_vec()),
         })
         .collect();
     let bytes: usize = texts.iter().map(Vec::len).sum();

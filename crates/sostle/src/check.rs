@@ -45,6 +45,16 @@ pub enum Source {
     File(PathBuf),
     /// Standard input, read once.
     Stdin(Arc<Vec<u8>>),
+    /// The output of a renderer (`helm template`, `kustomize build`), with the file each of
+    /// its documents came from.
+    Rendered {
+        /// The command, as findings name it (`helm template charts/podinfo`).
+        name: String,
+        /// Its output.
+        bytes: Arc<Vec<u8>>,
+        /// (first output line of a document, the file it came from), in order.
+        origins: Arc<crate::inputs::Origins>,
+    },
 }
 
 impl Source {
@@ -53,9 +63,43 @@ impl Source {
         match self {
             Source::File(p) => p.display().to_string(),
             Source::Stdin(_) => "-".to_string(),
+            Source::Rendered { name, .. } => name.clone(),
         }
     }
+
+    /// The file a document starting at `line` came from, for rendered sources.
+    fn origin(&self, line: u32) -> Option<Arc<str>> {
+        let Source::Rendered { origins, .. } = self else {
+            return None;
+        };
+        origins
+            .iter()
+            .take_while(|(l, _)| *l <= line)
+            .last()
+            .map(|(_, f)| f.clone())
+    }
 }
+
+/// A document (or a whole file) that is not a Kubernetes object: skipped and counted, not an
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The input.
+    pub file: Arc<str>,
+    /// Where the document starts (0: the whole file).
+    pub line: u32,
+    /// The document number, when one document was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// Why a document was skipped: it has no `kind`.
+pub const NOT_KUBERNETES: &str = "no kind: not a Kubernetes object";
+/// Why a file was skipped: it does not parse and holds template expressions.
+pub const TEMPLATE: &str =
+    "a template ({{ … }}) that does not parse as YAML: render it and check the output";
 
 /// A problem of the run: an input that could not be read or parsed, an object of the wrong shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +123,21 @@ pub struct Located {
     pub document: usize,
     /// The evaluation.
     pub report: ResourceReport,
+    /// For a rendered input: the file the document came from (a chart template, a kustomize
+    /// base).
+    pub origin: Option<Arc<str>>,
+    /// The source lines findings point at (line number, text), for showing them.
+    pub lines: Vec<(u32, Box<str>)>,
+}
+
+impl Located {
+    /// The text of source line `line`, when a finding points at it.
+    pub fn line_text(&self, line: u32) -> Option<&str> {
+        self.lines
+            .iter()
+            .find(|(l, _)| *l == line)
+            .map(|(_, t)| &**t)
+    }
 }
 
 /// The whole run.
@@ -92,6 +151,36 @@ pub struct Report {
     pub resources: Vec<Located>,
     /// Run errors in input order.
     pub errors: Vec<RunError>,
+    /// Documents and files that are not Kubernetes objects, in input order.
+    pub skipped: Vec<Skipped>,
+    /// Helm charts whose templates were not read (and whether they were rendered).
+    pub charts: Vec<Chart>,
+}
+
+/// A Helm chart met in the input.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Chart {
+    /// Its directory.
+    pub path: String,
+    /// Whether its rendered output was checked (`--render-charts`).
+    pub rendered: bool,
+}
+
+impl Chart {
+    /// The note a person reads.
+    pub fn note(&self) -> String {
+        if self.rendered {
+            format!(
+                "chart {}: rendered with `helm template {}` and checked",
+                self.path, self.path
+            )
+        } else {
+            format!(
+                "chart {}: render it, e.g. helm template {} | sostle test -",
+                self.path, self.path
+            )
+        }
+    }
 }
 
 /// Counts per outcome.
@@ -134,6 +223,21 @@ impl Report {
         s
     }
 
+    /// (files whose every document was skipped, other skipped documents).
+    pub fn not_kubernetes(&self) -> (usize, usize) {
+        let with_resources: HashSet<&str> = self.resources.iter().map(|l| &*l.file).collect();
+        let mut files = HashSet::new();
+        let mut docs = 0;
+        for sk in &self.skipped {
+            if with_resources.contains(&*sk.file) {
+                docs += 1;
+            } else {
+                files.insert(&*sk.file);
+            }
+        }
+        (files.len(), docs)
+    }
+
     /// Honoured exemptions that warn `expires in N days`.
     pub fn expiring_exemptions(&self) -> usize {
         self.resources
@@ -166,87 +270,10 @@ impl Report {
     }
 }
 
-/// Expands paths into sources: directories recursively (`.yaml`, `.yml`, `.json`), sorted.
+/// Expands paths into sources with the default walk (ignore files honoured, hidden entries
+/// and chart templates left out).
 pub fn collect_sources(paths: &[PathBuf], errors: &mut Vec<RunError>) -> Vec<Source> {
-    let mut out = Vec::new();
-    let mut stdin_read = false;
-    for p in paths {
-        if p.as_os_str() == "-" {
-            if stdin_read {
-                continue;
-            }
-            stdin_read = true;
-            let mut buf = Vec::new();
-            match std::io::stdin()
-                .lock()
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_end(&mut buf)
-            {
-                Ok(_) if buf.len() as u64 > MAX_FILE_BYTES => errors.push(RunError {
-                    file: "-".into(),
-                    line: 0,
-                    column: 0,
-                    message: format!(
-                        "stdin is larger than {} MiB; not read",
-                        MAX_FILE_BYTES >> 20
-                    ),
-                }),
-                Ok(_) => out.push(Source::Stdin(Arc::new(buf))),
-                Err(e) => errors.push(RunError {
-                    file: "-".into(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read stdin: {e}"),
-                }),
-            }
-            continue;
-        }
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => walk(p, &mut out, errors),
-            Ok(_) => out.push(Source::File(p.clone())),
-            Err(e) => errors.push(RunError {
-                file: p.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<Source>, errors: &mut Vec<RunError>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            errors.push(RunError {
-                file: dir.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read directory: {e}"),
-            });
-            return;
-        }
-    };
-    let mut items: Vec<(PathBuf, bool)> = Vec::new();
-    for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let path = entry.path();
-        // Directory symlinks are not followed (no loops); file symlinks are.
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        items.push((path, is_dir));
-    }
-    items.sort();
-    for (path, is_dir) in items {
-        if is_dir {
-            walk(&path, out, errors);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(Source::File(path));
-        }
-    }
+    crate::inputs::collect(paths, &crate::inputs::WalkOptions::default(), errors).sources
 }
 
 /// Records the namespaces a file asked about, answering from the labels known so far.
@@ -269,13 +296,16 @@ impl NamespaceLabels for Recorder<'_> {
 struct FileOutcome {
     resources: Vec<Located>,
     errors: Vec<RunError>,
+    skipped: Vec<Skipped>,
     labels: Vec<(String, Layer)>,
     asked: HashSet<String>,
 }
 
 fn read_source(src: &Source) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     match src {
-        Source::Stdin(b) => Ok(std::borrow::Cow::Borrowed(b.as_slice())),
+        Source::Stdin(b) | Source::Rendered { bytes: b, .. } => {
+            Ok(std::borrow::Cow::Borrowed(b.as_slice()))
+        }
         Source::File(p) => {
             let f = std::fs::File::open(p).map_err(|e| format!("cannot read: {e}"))?;
             let mut buf = Vec::new();
@@ -303,6 +333,7 @@ fn check_one(
     let mut out = FileOutcome {
         resources: Vec::new(),
         errors: Vec::new(),
+        skipped: Vec::new(),
         labels: Vec::new(),
         asked: HashSet::new(),
     };
@@ -320,7 +351,21 @@ fn check_one(
         }
     };
     let loaded = yaml::load_bytes(&bytes);
-    drop(bytes);
+    // A file of template expressions (`{{ … }}`) that does not parse is not a manifest yet:
+    // skipped whole, with the hint to render it. A file that does not parse otherwise is an
+    // error, as ever.
+    if !loaded.errors.is_empty()
+        && matches!(src, Source::File(_))
+        && bytes.windows(2).any(|w| w == b"{{")
+    {
+        out.skipped.push(Skipped {
+            file: name,
+            line: 0,
+            document: None,
+            reason: TEMPLATE,
+        });
+        return out;
+    }
     let recorder = Recorder {
         known,
         asked: RefCell::new(HashSet::new()),
@@ -342,6 +387,17 @@ fn check_one(
     // One engine clone per file (and so per worker thread at a time).
     let mut user = s.user.clone();
     for doc in &loaded.documents {
+        // A document without `kind` (a workflow, a values file, a kustomization without kind)
+        // is not a Kubernetes object: skipped and counted. One with `kind` is judged, broken or not.
+        if doc.root.as_map().is_none() || doc.root.get("kind").is_none() {
+            out.skipped.push(Skipped {
+                file: name.clone(),
+                line: doc.root.pos.line,
+                document: Some(doc.index),
+                reason: NOT_KUBERNETES,
+            });
+            continue;
+        }
         let mut report = engine.evaluate(&doc.root, &ctx);
         if let Some(u) = user.as_mut() {
             let native = report.results.len();
@@ -425,10 +481,13 @@ fn check_one(
             out.errors
                 .push(err(e.pos.line, e.pos.col, format!("{field}{}", e.message)));
         }
+        let lines = source_lines(&bytes, &report);
         out.resources.push(Located {
             file: name.clone(),
             document: doc.index,
+            origin: src.origin(doc.root.pos.line),
             report,
+            lines,
         });
     }
     // Errors after the documents they follow (a syntax error ends the file).
@@ -439,6 +498,104 @@ fn check_one(
     out
 }
 
+/// The source lines the findings of `report` point at (each once, at most 240 characters).
+fn source_lines(bytes: &[u8], report: &ResourceReport) -> Vec<(u32, Box<str>)> {
+    let mut wanted: Vec<u32> = report
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                sostle_core::Outcome::Fail | sostle_core::Outcome::Warn
+            )
+        })
+        .flat_map(|r| r.violations.iter().map(|v| v.pos.line))
+        .filter(|l| *l > 0)
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut want = wanted.iter().peekable();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let Some(&&w) = want.peek() else { break };
+        if n == w {
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim_end_matches('\r');
+            let clipped: String = text.chars().take(240).collect();
+            out.push((n, clipped.into_boxed_str()));
+            want.next();
+        }
+    }
+    out
+}
+
+/// A progress line on stderr (`checked N/M files`) for runs longer than a second, only when
+/// stderr is a terminal; cleared when the run ends.
+struct Progress {
+    done: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        if total == 0 || !std::io::stderr().is_terminal() {
+            return Progress {
+                done,
+                stop: None,
+                thread: None,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let seen = done.clone();
+        let thread = std::thread::spawn(move || {
+            use std::io::Write;
+            use std::sync::mpsc::RecvTimeoutError;
+            if !matches!(
+                rx.recv_timeout(std::time::Duration::from_secs(1)),
+                Err(RecvTimeoutError::Timeout)
+            ) {
+                return;
+            }
+            loop {
+                let n = seen.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = write!(std::io::stderr(), "\rchecked {n}/{total} files");
+                if !matches!(
+                    rx.recv_timeout(std::time::Duration::from_millis(100)),
+                    Err(RecvTimeoutError::Timeout)
+                ) {
+                    let _ = write!(std::io::stderr(), "\r\x1b[2K");
+                    return;
+                }
+            }
+        });
+        Progress {
+            done,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn tick(&self) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs the check over all sources.
 pub fn run(
     engine: &Engine,
@@ -447,10 +604,16 @@ pub fn run(
     mut errors: Vec<RunError>,
 ) -> Report {
     let empty = HashMap::new();
+    let progress = Progress::start(sources.len());
     let mut outcomes: Vec<FileOutcome> = sources
         .par_iter()
-        .map(|src| check_one(engine, s, src, &empty))
+        .map(|src| {
+            let o = check_one(engine, s, src, &empty);
+            progress.tick();
+            o
+        })
         .collect();
+    drop(progress);
     // Namespace labels found anywhere in the input.
     let mut labels: HashMap<String, Layer> = HashMap::new();
     for o in &outcomes {
@@ -487,6 +650,7 @@ pub fn run(
     for o in outcomes {
         report.resources.extend(o.resources);
         errors.extend(o.errors);
+        report.skipped.extend(o.skipped);
     }
     report.errors = errors;
     report

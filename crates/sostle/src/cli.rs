@@ -159,8 +159,34 @@ pub struct Common {
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Files, directories, or `-` for stdin.
-    #[arg(value_name = "PATH", required = true)]
+    ///
+    /// Directories are walked like ripgrep walks them: `.gitignore`, `.ignore` and
+    /// `.sostleignore` are honoured and hidden entries skipped; `.yaml`, `.yml` and `.json` files
+    /// are read. A file named here is always read. Documents without `kind` (workflows, values
+    /// files, kustomizations without kind) are skipped and counted, not errors. The `templates/`
+    /// of a Helm chart (a directory with `Chart.yaml`) are not read: see --render-charts.
+    #[arg(value_name = "PATH", required_unless_present = "kustomize")]
     pub paths: Vec<PathBuf>,
+    /// Walk hidden files and directories too.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Do not honour .gitignore, .ignore or .sostleignore files.
+    #[arg(long)]
+    pub no_ignore: bool,
+    /// Leave out paths matching this glob (gitignore syntax; repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Render each Helm chart found with `helm template` (default values) and check the output;
+    /// findings name the template (from helm's `# Source:` comments) and the output line.
+    #[arg(long)]
+    pub render_charts: bool,
+    /// Check the output of `kustomize build DIR` (or `kubectl kustomize DIR`); repeatable.
+    /// Findings name the overlay and the file each object came from, where known.
+    #[arg(long, value_name = "DIR")]
+    pub kustomize: Vec<PathBuf>,
+    /// List the skipped (not Kubernetes) files and documents.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Judge every resource at this layer (L0…L7 or trial), whatever its namespace.
     #[arg(long, value_name = "LAYER")]
     pub sostle_layer: Option<String>,

@@ -6,6 +6,7 @@ mod bootstrap;
 mod check;
 mod cli;
 mod exempt;
+mod inputs;
 mod output;
 mod trendal;
 mod trial;
@@ -150,13 +151,70 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
     };
     let engine = Engine::new(Arc::new(config));
     let mut errors = Vec::new();
-    let sources = check::collect_sources(&settings.paths, &mut errors);
-    let report = check::run(&engine, &settings, &sources, errors);
+    let walk = inputs::WalkOptions {
+        hidden: args.hidden,
+        no_ignore: args.no_ignore,
+        exclude: args.exclude.clone(),
+    };
+    let collected = inputs::collect(&settings.paths, &walk, &mut errors);
+    let mut sources = collected.sources;
+    let mut charts = Vec::new();
+    for chart in &collected.charts {
+        let path = chart.display().to_string();
+        let mut rendered = false;
+        if args.render_charts {
+            if !inputs::on_path("helm") {
+                errors.push(check::RunError {
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: "--render-charts: helm is not on PATH".into(),
+                });
+            } else {
+                match inputs::render_chart(chart) {
+                    Ok((bytes, origins)) => {
+                        sources.push(check::Source::Rendered {
+                            name: format!("helm template {path}"),
+                            bytes: Arc::new(bytes),
+                            origins: Arc::new(origins),
+                        });
+                        rendered = true;
+                    }
+                    Err(m) => errors.push(check::RunError {
+                        file: path.clone(),
+                        line: 0,
+                        column: 0,
+                        message: m,
+                    }),
+                }
+            }
+        }
+        charts.push(check::Chart { path, rendered });
+    }
+    for dir in &args.kustomize {
+        let shown = dir.display().to_string();
+        match inputs::render_kustomize(dir) {
+            Ok((bytes, origins)) => sources.push(check::Source::Rendered {
+                name: format!("kustomize build {shown}"),
+                bytes: Arc::new(bytes),
+                origins: Arc::new(origins),
+            }),
+            Err(m) => errors.push(check::RunError {
+                file: shown,
+                line: 0,
+                column: 0,
+                message: format!("--kustomize: {m}"),
+            }),
+        }
+    }
+    let mut report = check::run(&engine, &settings, &sources, errors);
+    report.charts = charts;
     let stdout = io::stdout();
     let mut w = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let opts = output::PrintOptions {
         color: use_color(),
         now_seconds: now.as_second(),
+        verbose: args.verbose,
     };
     match args.output {
         Format::Human => output::human(&report, opts, &mut w)?,
@@ -168,6 +226,12 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         Format::Policyreport => output::policyreport(&report, opts, &mut w)?,
     }
     w.flush()?;
+    {
+        let mut e = io::stderr().lock();
+        for c in &report.charts {
+            writeln!(e, "note: {}", c.note())?;
+        }
+    }
     if args.output != Format::Human && !report.errors.is_empty() {
         // Machine formats carry the errors; say so on stderr too so a person sees them.
         let mut e = io::stderr().lock();

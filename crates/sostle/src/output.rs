@@ -18,6 +18,8 @@ pub struct PrintOptions {
     pub color: bool,
     /// Epoch seconds stamped on PolicyReport results.
     pub now_seconds: i64,
+    /// List skipped files and documents (human).
+    pub verbose: bool,
 }
 
 #[derive(Serialize)]
@@ -27,6 +29,8 @@ struct JsonReport<'a> {
     summary: crate::check::Summary,
     results: Vec<JsonResult<'a>>,
     errors: Vec<JsonError<'a>>,
+    skipped: &'a [crate::check::Skipped],
+    charts: &'a [crate::check::Chart],
 }
 
 #[derive(Serialize)]
@@ -41,6 +45,9 @@ struct JsonResource<'a> {
 #[derive(Serialize)]
 struct JsonResult<'a> {
     file: &'a str,
+    /// For rendered input: the file the document came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     line: u32,
     document: usize,
     resource: JsonResource<'a>,
@@ -91,6 +98,7 @@ fn push_results<'a>(resources: &'a [Located], results: &mut Vec<JsonResult<'a>>)
         for r in &l.report.results {
             results.push(JsonResult {
                 file: &l.file,
+                source: l.origin.as_deref(),
                 line: l.report.pos.line,
                 document: l.document,
                 resource: resource_json(l),
@@ -123,6 +131,8 @@ pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         report: "sostle/v1",
         epoch_day: report.epoch_day,
         summary: report.summary(),
+        skipped: &report.skipped,
+        charts: &report.charts,
         results,
         errors: report
             .errors
@@ -193,7 +203,13 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
                     l.report.resource.display(),
                     l.report.layer.as_str()
                 )?;
+                if let Some(o) = &l.origin {
+                    writeln!(w, "      in {o}")?;
+                }
                 writeln!(w, "      {}", v.message)?;
+                if let Some(text) = l.line_text(v.pos.line) {
+                    snippet(w, &p, code, v.pos.line, v.pos.col, text)?;
+                }
                 writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
             }
             if let Some(j) = r.exemption.as_deref() {
@@ -260,13 +276,36 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
         };
         writeln!(w, "{} {at}: {}", p.wrap("31;1", "error:"), e.message)?;
     }
+    if opts.verbose {
+        for sk in &report.skipped {
+            let at = match (sk.line, sk.document) {
+                (0, _) | (_, None) => sk.file.to_string(),
+                (l, Some(d)) => format!("{}:{l} (document {d})", sk.file),
+            };
+            writeln!(w, "{} {at}: {}", p.wrap("2", "skipped:"), sk.reason)?;
+        }
+    }
     let s = report.summary();
     let fail = format!("{} fail", s.fail);
     let warn = format!("{} warn", s.warn);
     let errors = format!("{} error{}", s.errors, if s.errors == 1 { "" } else { "s" });
+    let (files, docs) = report.not_kubernetes();
+    let mut skipped = String::new();
+    if files > 0 {
+        skipped.push_str(&format!(
+            "; {files} file{} not Kubernetes (skipped)",
+            if files == 1 { "" } else { "s" }
+        ));
+    }
+    if docs > 0 {
+        skipped.push_str(&format!(
+            "; {docs} other document{} not Kubernetes (skipped)",
+            if docs == 1 { "" } else { "s" }
+        ));
+    }
     writeln!(
         w,
-        "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {})",
+        "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {}){skipped}",
         s.resources,
         s.pass,
         if s.fail > 0 {
@@ -287,6 +326,32 @@ pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Resu
             errors
         },
         report.epoch_day
+    )
+}
+
+/// The source line a finding points at, with a caret under its column (as rustc and ruff show
+/// them); tabs before the column are kept so the caret lines up.
+fn snippet(
+    w: &mut dyn Write,
+    p: &Paint,
+    code: &str,
+    line: u32,
+    col: u32,
+    text: &str,
+) -> io::Result<()> {
+    let number = line.to_string();
+    let gutter = " ".repeat(number.len());
+    let pad: String = text
+        .chars()
+        .take(col.saturating_sub(1) as usize)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    writeln!(w, "      {} {text}", p.wrap("34", &format!("{number} |")))?;
+    writeln!(
+        w,
+        "      {} {pad}{}",
+        p.wrap("34", &format!("{gutter} |")),
+        p.wrap(code, "^")
     )
 }
 

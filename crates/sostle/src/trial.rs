@@ -126,7 +126,7 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, Stri
             check::Source::File(p) => {
                 std::fs::read(p).with_context(|| format!("{}", p.display()))?
             }
-            check::Source::Stdin(b) => b.to_vec(),
+            check::Source::Stdin(b) | check::Source::Rendered { bytes: b, .. } => b.to_vec(),
         };
         let loaded = yaml::load_bytes(&bytes);
         if let Some(e) = loaded.errors.first() {

@@ -5,7 +5,15 @@
 use crate::sostle;
 
 fn summary(layer: Option<&str>) -> (serde_json::Value, serde_json::Value) {
-    let mut args = vec!["test", "--now", "2026-11-27T00:00:00Z", "-o", "json"];
+    // --hidden: the corpus keeps some manifests under hidden directories (.github, .workshop).
+    let mut args = vec![
+        "test",
+        "--hidden",
+        "--now",
+        "2026-11-27T00:00:00Z",
+        "-o",
+        "json",
+    ];
     if let Some(l) = layer {
         args.extend(["--sostle-layer", l]);
     }

@@ -8,6 +8,7 @@ mod corpus;
 mod docs;
 mod exempt;
 mod formats;
+mod realrepo;
 mod rego;
 mod token;
 mod trendal;

@@ -504,6 +504,7 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
         let out = Command::new(env!("CARGO_BIN_EXE_sostle"))
             .args([
                 "test",
+                "--hidden",
                 "-o",
                 "json",
                 "--sostle-layer",

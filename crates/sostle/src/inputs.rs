@@ -1,0 +1,395 @@
+//! Where `sostle test` finds its inputs: paths walked the way ripgrep walks them (the `ignore`
+//! crate: `.gitignore`, `.ignore`, `.sostleignore`, hidden entries skipped), Helm charts noted
+//! (their `templates/` are not manifests) or rendered with `helm template`, and kustomize
+//! overlays rendered with `kustomize build` (or `kubectl kustomize`).
+//!
+//! Rendering runs the user's own tools on PATH; their output becomes an in-memory source whose
+//! documents remember the file they came from (helm's `# Source:` comments, kustomize's origin
+//! annotations or the object's identity), so findings still name a file a person can open.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::check::{RunError, Source, MAX_FILE_BYTES};
+
+/// How directories are walked.
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Walk hidden files and directories too (`--hidden`).
+    pub hidden: bool,
+    /// Do not honour `.gitignore`, `.ignore` or `.sostleignore` (`--no-ignore`).
+    pub no_ignore: bool,
+    /// Globs to leave out (`--exclude`, repeatable).
+    pub exclude: Vec<String>,
+}
+
+/// What walking the paths found.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The inputs, in order.
+    pub sources: Vec<Source>,
+    /// Directories holding `Chart.yaml` whose `templates/` were left out.
+    pub charts: Vec<PathBuf>,
+}
+
+fn run_error(file: String, message: String) -> RunError {
+    RunError {
+        file,
+        line: 0,
+        column: 0,
+        message,
+    }
+}
+
+/// Expands `paths` into sources. A file named on the command line is always read; directories
+/// are walked (`.yaml`, `.yml`, `.json`), sorted by name, honouring ignore files unless told
+/// not to, skipping the `templates/` of Helm charts (noted in `charts`).
+pub fn collect(paths: &[PathBuf], opts: &WalkOptions, errors: &mut Vec<RunError>) -> Collected {
+    let mut out = Collected::default();
+    let mut stdin_read = false;
+    for p in paths {
+        if p.as_os_str() == "-" {
+            if stdin_read {
+                continue;
+            }
+            stdin_read = true;
+            let mut buf = Vec::new();
+            match std::io::stdin()
+                .lock()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut buf)
+            {
+                Ok(_) if buf.len() as u64 > MAX_FILE_BYTES => errors.push(run_error(
+                    "-".into(),
+                    format!(
+                        "stdin is larger than {} MiB; not read",
+                        MAX_FILE_BYTES >> 20
+                    ),
+                )),
+                Ok(_) => out.sources.push(Source::Stdin(Arc::new(buf))),
+                Err(e) => errors.push(run_error("-".into(), format!("cannot read stdin: {e}"))),
+            }
+            continue;
+        }
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, opts, &mut out, errors),
+            Ok(_) => out.sources.push(Source::File(p.clone())),
+            Err(e) => errors.push(run_error(
+                p.display().to_string(),
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+fn is_manifest_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+fn walk(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &mut Vec<RunError>) {
+    let mut b = ignore::WalkBuilder::new(dir);
+    let honour = !opts.no_ignore;
+    b.hidden(!opts.hidden)
+        .ignore(honour)
+        .git_ignore(honour)
+        .git_global(honour)
+        .git_exclude(honour)
+        .parents(honour)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    if honour {
+        b.add_custom_ignore_filename(".sostleignore");
+    }
+    if !opts.exclude.is_empty() {
+        let mut o = ignore::overrides::OverrideBuilder::new(dir);
+        for g in &opts.exclude {
+            if let Err(e) = o.add(&format!("!{g}")) {
+                errors.push(run_error(
+                    format!("--exclude {g}"),
+                    format!("not a glob: {e}"),
+                ));
+            }
+        }
+        match o.build() {
+            Ok(ov) => {
+                b.overrides(ov);
+            }
+            Err(e) => errors.push(run_error("--exclude".into(), e.to_string())),
+        }
+    }
+    let charts: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let found = charts.clone();
+    b.filter_entry(move |e| {
+        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+        if is_dir && e.depth() > 0 && e.file_name() == "templates" {
+            if let Some(chart) = e.path().parent() {
+                if chart.join("Chart.yaml").is_file() {
+                    if let Ok(mut c) = found.lock() {
+                        c.push(chart.to_path_buf());
+                    }
+                    return false;
+                }
+            }
+        }
+        true
+    });
+    for entry in b.build() {
+        match entry {
+            Ok(e) => {
+                if e.file_type().is_some_and(|t| t.is_file() || t.is_symlink())
+                    && is_manifest_name(e.path())
+                    && !e.path().is_dir()
+                {
+                    out.sources.push(Source::File(e.into_path()));
+                }
+            }
+            Err(e) => errors.push(run_error(
+                dir.display().to_string(),
+                format!("cannot walk: {e}"),
+            )),
+        }
+    }
+    let found: Vec<PathBuf> = charts
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default();
+    out.charts.extend(found);
+}
+
+/// Longest a rendering tool may run.
+const RENDER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `program args` and returns its stdout, or an error that names the command and quotes
+/// the first lines of what it said on stderr. Bounded in time and size.
+fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
+    let shown = format!("{program} {}", args.join(" "));
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(1 << 20).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let deadline = Instant::now() + RENDER_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{shown}` did not finish within {} s",
+                    RENDER_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("`{shown}`: {e}")),
+        }
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        let said: Vec<String> = String::from_utf8_lossy(&err)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .map(str::to_string)
+            .collect();
+        return Err(format!("`{shown}` failed ({status}): {}", said.join(" / ")));
+    }
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "`{shown}` printed more than {} MiB",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether `program` is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            let p = d.join(program);
+            p.is_file()
+                && std::fs::metadata(&p)
+                    .map(|m| {
+                        use std::os::unix::fs::PermissionsExt;
+                        m.permissions().mode() & 0o111 != 0
+                    })
+                    .unwrap_or(false)
+        })
+    })
+}
+
+/// Where each document of a rendered output came from: (first line of the output that belongs
+/// to it, the file).
+pub type Origins = Vec<(u32, Arc<str>)>;
+
+/// `helm template CHART` with the chart's default values; the origins come from helm's
+/// `# Source: <chart-name>/templates/…` comments, mapped onto the chart's directory.
+pub fn render_chart(chart: &Path) -> Result<(Vec<u8>, Origins), String> {
+    let dir = chart.display().to_string();
+    let out = run_tool("helm", &["template", &dir])?;
+    let text = String::from_utf8_lossy(&out);
+    let mut origins = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(src) = line.strip_prefix("# Source: ") {
+            // `podinfo/templates/deployment.yaml` → `charts/podinfo/templates/deployment.yaml`.
+            let rel = src.split_once('/').map_or(src, |(_, rest)| rest);
+            let file = chart.join(rel).display().to_string();
+            origins.push((u32::try_from(i + 1).unwrap_or(u32::MAX), Arc::from(file)));
+        }
+    }
+    Ok((out, origins))
+}
+
+/// `kustomize build DIR` (or `kubectl kustomize DIR`); the origins come from kustomize's
+/// `config.kubernetes.io/origin` annotations where the kustomization asks for them, else from
+/// the object's identity (kind and name) among the YAML files the overlay's resources reach.
+pub fn render_kustomize(dir: &Path) -> Result<(Vec<u8>, Origins), String> {
+    let d = dir.display().to_string();
+    let out = if on_path("kustomize") {
+        run_tool("kustomize", &["build", &d])?
+    } else if on_path("kubectl") {
+        run_tool("kubectl", &["kustomize", &d])?
+    } else {
+        return Err("neither kustomize nor kubectl is on PATH".into());
+    };
+    let loaded = sostle_core::yaml::load_bytes(&out);
+    let candidates = identities(dir);
+    let mut origins = Vec::new();
+    for doc in &loaded.documents {
+        let root = &doc.root;
+        let text = |path: &[&str]| {
+            root.get_path(path)
+                .and_then(sostle_core::yaml::Node::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let origin = text(&["metadata", "annotations", "config.kubernetes.io/origin"]);
+        let from_annotation = origin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("path:"))
+            .map(|p| normalize(&dir.join(p.trim())).display().to_string());
+        let kind = text(&["kind"]);
+        let name = text(&["metadata", "name"]);
+        // The original whose name the rendered one contains (prefixes and suffixes are common
+        // transformations), the longest first.
+        let from_identity = candidates
+            .iter()
+            .filter(|(k, n, _)| *k == kind && !n.is_empty() && name.contains(n.as_str()))
+            .max_by_key(|(_, n, _)| n.len())
+            .map(|(_, _, f)| f.clone());
+        if let Some(file) = from_annotation.or(from_identity) {
+            origins.push((root.pos.line, Arc::from(file)));
+        } else {
+            origins.push((root.pos.line, Arc::from(format!("{d} (rendered)"))));
+        }
+    }
+    Ok((out, origins))
+}
+
+/// `a/b/../c` → `a/c`, lexically (no file system), so names read as a person would write them.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// (kind, name, file) of every object in the YAML files an overlay reaches through its
+/// `resources:` (directories and files, recursively), read once.
+fn identities(dir: &Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(canon) = d.canonicalize() else {
+            continue;
+        };
+        if !seen.insert(canon) {
+            continue;
+        }
+        let Some(k) = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+            .iter()
+            .map(|n| d.join(n))
+            .find(|p| p.is_file())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&k) else {
+            continue;
+        };
+        let loaded = sostle_core::yaml::load(&text);
+        let Some(doc) = loaded.documents.first() else {
+            continue;
+        };
+        for key in ["resources", "bases"] {
+            for item in doc
+                .root
+                .get(key)
+                .and_then(sostle_core::yaml::Node::as_seq)
+                .unwrap_or_default()
+            {
+                let Some(rel) = item.as_str() else { continue };
+                let p = normalize(&d.join(rel));
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.is_file() {
+                    let Ok(t) = std::fs::read_to_string(&p) else {
+                        continue;
+                    };
+                    for od in sostle_core::yaml::load(&t).documents {
+                        let s = |path: &[&str]| {
+                            od.root
+                                .get_path(path)
+                                .and_then(sostle_core::yaml::Node::as_str)
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        out.push((
+                            s(&["kind"]),
+                            s(&["metadata", "name"]),
+                            p.display().to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}

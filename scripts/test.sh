@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs them.
+#
+#   scripts/test.sh [cargo test args…]
+#
+# Needs: Rust (cargo), Go (for the Go-built peers), openssl, curl and git. The peers are built
+# from the Go module proxy at pinned versions into $SOSTLE_TEST_BIN (default
+# ~/.cache/sostle/bin) and reused while their version matches; Go's build cache keeps rebuilds
+# short. Tests find them on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
+mkdir -p "$bin"
+
+# Helm's release builds stamp the Kubernetes version its client-go speaks (v0.37 → 1.37) and
+# its own version with -ldflags (its Makefile); without them `helm template` assumes 1.20 and
+# refuses charts that need newer, so the same flags are given here.
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=v3.22.0"
+for pkg in pkg/lint/rules pkg/chartutil; do
+  helm_ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=37"
+done
+
+# name | module@version | version stamp | -ldflags
+peers=(
+  "helm|helm.sh/helm/v3/cmd/helm@v3.22.0|v3.22.0-k1.37|$helm_ldflags"
+  "kustomize|sigs.k8s.io/kustomize/kustomize/v5@v5.7.1|v5.7.1|"
+)
+for p in "${peers[@]}"; do
+  IFS='|' read -r name module version ldflags <<<"$p"
+  stamp="$bin/.$name.version"
+  if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    continue
+  fi
+  echo "test setup: building $name $version from the Go module proxy" >&2
+  GOBIN="$bin" GOFLAGS=-buildvcs=false go install -ldflags "$ldflags" "$module"
+  echo "$version" > "$stamp"
+done
+
+for tool in openssl curl git; do
+  command -v "$tool" >/dev/null || { echo "test setup: $tool is needed" >&2; exit 1; }
+done
+
+export PATH="$bin:$PATH"
+exec cargo test --workspace --locked "$@"
