@@ -207,8 +207,6 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
             }),
         }
     }
-    let mut report = check::run(&engine, &settings, &sources, errors);
-    report.charts = charts;
     let stdout = io::stdout();
     let mut w = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let opts = output::PrintOptions {
@@ -216,26 +214,34 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         now_seconds: now.as_second(),
         verbose: args.verbose,
     };
-    match args.output {
-        Format::Human => output::human(&report, opts, &mut w)?,
-        Format::Json => output::json(&report, &mut w)?,
-        Format::Junit => output::junit(&report, &mut w)?,
-        Format::Sarif => output::sarif(&report, engine.config(), &mut w)?,
-        Format::Tap => output::tap(&report, &mut w)?,
-        Format::Github => output::github(&report, &mut w)?,
-        Format::Policyreport => output::policyreport(&report, opts, &mut w)?,
-    }
+    let epoch_day = engine.epoch_day(now);
+    let mut printer = output::printer(args.output, opts, engine.config(), epoch_day)?;
+    // Results are printed as files complete, in input order, and dropped.
+    let totals = check::run_with(&engine, &settings, &sources, errors, |resources| {
+        printer.file(&mut w, &resources)
+    })?;
+    printer.finish(
+        &mut w,
+        &output::Tail {
+            epoch_day,
+            summary: totals.summary,
+            errors: &totals.errors,
+            skipped: &totals.skipped,
+            charts: &charts,
+            not_kubernetes: (totals.skipped_files, totals.skipped_documents),
+        },
+    )?;
     w.flush()?;
     {
         let mut e = io::stderr().lock();
-        for c in &report.charts {
+        for c in &charts {
             writeln!(e, "note: {}", c.note())?;
         }
     }
-    if args.output != Format::Human && !report.errors.is_empty() {
+    if args.output != Format::Human && !totals.errors.is_empty() {
         // Machine formats carry the errors; say so on stderr too so a person sees them.
         let mut e = io::stderr().lock();
-        for err in &report.errors {
+        for err in &totals.errors {
             writeln!(
                 e,
                 "error: {}:{}:{}: {}",
@@ -243,7 +249,7 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(report.exit_code(args.fail_on_warn))
+    Ok(totals.exit_code(args.fail_on_warn))
 }
 
 fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {

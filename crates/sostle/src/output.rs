@@ -23,17 +23,6 @@ pub struct PrintOptions {
 }
 
 #[derive(Serialize)]
-struct JsonReport<'a> {
-    report: &'static str,
-    epoch_day: i64,
-    summary: crate::check::Summary,
-    results: Vec<JsonResult<'a>>,
-    errors: Vec<JsonError<'a>>,
-    skipped: &'a [crate::check::Skipped],
-    charts: &'a [crate::check::Chart],
-}
-
-#[derive(Serialize)]
 struct JsonResource<'a> {
     #[serde(rename = "apiVersion")]
     api_version: &'a str,
@@ -123,18 +112,148 @@ fn push_results<'a>(resources: &'a [Located], results: &mut Vec<JsonResult<'a>>)
     }
 }
 
-/// `--output json`.
+/// The counts and lists a printer writes last.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail<'a> {
+    /// Epoch day of the run.
+    pub epoch_day: i64,
+    /// Counts per outcome.
+    pub summary: crate::check::Summary,
+    /// Run errors.
+    pub errors: &'a [crate::check::RunError],
+    /// Skipped documents and files.
+    pub skipped: &'a [crate::check::Skipped],
+    /// Helm charts met.
+    pub charts: &'a [crate::check::Chart],
+    /// (files not Kubernetes, other skipped documents).
+    pub not_kubernetes: (usize, usize),
+}
+
+/// A printer fed one file's resources at a time, in input order, then the tail: it writes as it
+/// goes, so a run's memory does not grow with its input.
+pub trait Printer {
+    /// The resources of one input (all of them: a file is never split).
+    fn file(&mut self, w: &mut dyn Write, resources: &[Located]) -> io::Result<()>;
+    /// After the last file.
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()>;
+}
+
+/// The printer of `format`.
+pub fn printer(
+    format: crate::cli::Format,
+    opts: PrintOptions,
+    config: &Config,
+    epoch_day: i64,
+) -> io::Result<Box<dyn Printer>> {
+    use crate::cli::Format;
+    Ok(match format {
+        Format::Human => Box::new(Human::new(opts)),
+        Format::Json => Box::new(Json::new(epoch_day)),
+        Format::Junit => Box::new(Junit::default()),
+        Format::Sarif => Box::new(Sarif::new(config)),
+        Format::Tap => Box::new(Tap::default()),
+        Format::Github => Box::new(Github),
+        Format::Policyreport => Box::new(PolicyReports::new(opts)?),
+    })
+}
+
+/// Prints a whole report with `printer` (for the commands that hold one).
+pub fn print_report(
+    printer: &mut dyn Printer,
+    report: &Report,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let mut start = 0;
+    while start < report.resources.len() {
+        let file = &report.resources[start].file;
+        let end = report.resources[start..]
+            .iter()
+            .position(|l| &l.file != file)
+            .map_or(report.resources.len(), |n| start + n);
+        printer.file(w, &report.resources[start..end])?;
+        start = end;
+    }
+    let not_kubernetes = report.not_kubernetes();
+    printer.finish(
+        w,
+        &Tail {
+            epoch_day: report.epoch_day,
+            summary: report.summary(),
+            errors: &report.errors,
+            skipped: &report.skipped,
+            charts: &report.charts,
+            not_kubernetes,
+        },
+    )
+}
+
+/// `--output json`: the §13 object, written as it goes — `results` streamed, then `errors`,
+/// `skipped`, `charts` and `summary` (key order carries no meaning in JSON).
 pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    let mut results = Vec::with_capacity(report.resources.len() * 11);
-    push_results(&report.resources, &mut results);
-    let out = JsonReport {
-        report: "sostle/v1",
-        epoch_day: report.epoch_day,
-        summary: report.summary(),
-        skipped: &report.skipped,
-        charts: &report.charts,
-        results,
-        errors: report
+    print_report(&mut Json::new(report.epoch_day), report, w)
+}
+
+/// Writes `value` pretty, every line after the first indented by `indent` spaces.
+fn write_indented(w: &mut dyn Write, value: &impl Serialize, indent: usize) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    let pad = " ".repeat(indent);
+    let mut lines = text.lines();
+    if let Some(first) = lines.next() {
+        w.write_all(first.as_bytes())?;
+    }
+    for line in lines {
+        w.write_all(b"\n")?;
+        w.write_all(pad.as_bytes())?;
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+struct Json {
+    epoch_day: i64,
+    started: bool,
+    first: bool,
+}
+
+impl Json {
+    fn new(epoch_day: i64) -> Json {
+        Json {
+            epoch_day,
+            started: false,
+            first: true,
+        }
+    }
+
+    fn start(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            write!(
+                w,
+                "{{\n  \"report\": \"sostle/v1\",\n  \"epoch_day\": {},\n  \"results\": [",
+                self.epoch_day
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Printer for Json {
+    fn file(&mut self, w: &mut dyn Write, resources: &[Located]) -> io::Result<()> {
+        self.start(w)?;
+        let mut results = Vec::new();
+        push_results(resources, &mut results);
+        for r in &results {
+            w.write_all(if self.first { b"\n    " } else { b",\n    " })?;
+            self.first = false;
+            write_indented(w, r, 4)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        self.start(w)?;
+        w.write_all(if self.first { b"]" } else { b"\n  ]" })?;
+        let errors: Vec<JsonError<'_>> = tail
             .errors
             .iter()
             .map(|e| JsonError {
@@ -143,10 +262,17 @@ pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                 column: e.column,
                 message: &e.message,
             })
-            .collect(),
-    };
-    serde_json::to_writer_pretty(&mut *w, &out)?;
-    writeln!(w)
+            .collect();
+        w.write_all(b",\n  \"errors\": ")?;
+        write_indented(w, &errors, 2)?;
+        w.write_all(b",\n  \"skipped\": ")?;
+        write_indented(w, &tail.skipped, 2)?;
+        w.write_all(b",\n  \"charts\": ")?;
+        write_indented(w, &tail.charts, 2)?;
+        w.write_all(b",\n  \"summary\": ")?;
+        write_indented(w, &tail.summary, 2)?;
+        w.write_all(b"\n}\n")
+    }
 }
 
 fn findings(l: &Located) -> impl Iterator<Item = (&PolicyResult, &Violation)> {
@@ -169,164 +295,185 @@ impl Paint {
     }
 }
 
-/// `--output human`: findings grouped by file, `file:line:col`, a fix each, a summary line.
-pub fn human(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Result<()> {
-    let p = Paint(opts.color);
-    let mut current: Option<&str> = None;
-    for l in &report.resources {
-        for r in l
-            .report
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn))
-        {
-            for v in &r.violations {
-                if current != Some(&*l.file) {
-                    if current.is_some() {
+/// `--output human`: findings grouped by file, `file:line:col`, the source line with a caret, a
+/// fix each, a summary line.
+struct Human {
+    p: Paint,
+    verbose: bool,
+    current: Option<std::sync::Arc<str>>,
+}
+
+impl Human {
+    fn new(opts: PrintOptions) -> Human {
+        Human {
+            p: Paint(opts.color),
+            verbose: opts.verbose,
+            current: None,
+        }
+    }
+}
+
+impl Printer for Human {
+    fn file(&mut self, w: &mut dyn Write, resources: &[Located]) -> io::Result<()> {
+        for l in resources {
+            for r in l
+                .report
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Warn))
+            {
+                for v in &r.violations {
+                    if self.current.as_deref() != Some(&*l.file) {
+                        if self.current.is_some() {
+                            writeln!(w)?;
+                        }
+                        writeln!(w, "{}", self.p.wrap("1", &l.file))?;
+                        self.current = Some(l.file.clone());
+                    }
+                    let (tag, code) = match r.outcome {
+                        Outcome::Fail => ("FAIL", "31;1"),
+                        _ => ("WARN", "33;1"),
+                    };
+                    writeln!(
+                        w,
+                        "  {}:{}:{}: {} {} {} [{}]",
+                        l.file,
+                        v.pos.line,
+                        v.pos.col,
+                        self.p.wrap(code, tag),
+                        self.p.wrap("1", &r.policy),
+                        l.report.resource.display(),
+                        l.report.layer.as_str()
+                    )?;
+                    if let Some(o) = &l.origin {
+                        writeln!(w, "      in {o}")?;
+                    }
+                    writeln!(w, "      {}", v.message)?;
+                    if let Some(text) = l.line_text(v.pos.line) {
+                        snippet(w, &self.p, code, v.pos.line, v.pos.col, text)?;
+                    }
+                    writeln!(w, "      {} {}", self.p.wrap("36", "fix:"), v.fix)?;
+                }
+                if let Some(j) = r.exemption.as_deref() {
+                    writeln!(
+                        w,
+                        "      {} the exemption of {} is not honoured:",
+                        self.p.wrap("33", "exemption:"),
+                        r.policy
+                    )?;
+                    for problem in &j.problems {
+                        writeln!(w, "        - {problem}")?;
+                    }
+                }
+            }
+            for r in l
+                .report
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Exempted)
+            {
+                let Some(j) = r.exemption.as_deref() else {
+                    continue;
+                };
+                if self.current.as_deref() != Some(&*l.file) {
+                    if self.current.is_some() {
                         writeln!(w)?;
                     }
-                    writeln!(w, "{}", p.wrap("1", &l.file))?;
-                    current = Some(&l.file);
+                    writeln!(w, "{}", self.p.wrap("1", &l.file))?;
+                    self.current = Some(l.file.clone());
                 }
-                let (tag, code) = match r.outcome {
-                    Outcome::Fail => ("FAIL", "31;1"),
-                    _ => ("WARN", "33;1"),
-                };
+                let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
                 writeln!(
                     w,
                     "  {}:{}:{}: {} {} {} [{}]",
                     l.file,
-                    v.pos.line,
-                    v.pos.col,
-                    p.wrap(code, tag),
-                    p.wrap("1", &r.policy),
+                    pos.line,
+                    pos.col,
+                    self.p.wrap("36;1", "EXEMPT"),
+                    self.p.wrap("1", &r.policy),
                     l.report.resource.display(),
                     l.report.layer.as_str()
                 )?;
-                if let Some(o) = &l.origin {
-                    writeln!(w, "      in {o}")?;
-                }
-                writeln!(w, "      {}", v.message)?;
-                if let Some(text) = l.line_text(v.pos.line) {
-                    snippet(w, &p, code, v.pos.line, v.pos.col, text)?;
-                }
-                writeln!(w, "      {} {}", p.wrap("36", "fix:"), v.fix)?;
-            }
-            if let Some(j) = r.exemption.as_deref() {
                 writeln!(
                     w,
-                    "      {} the exemption of {} is not honoured:",
-                    p.wrap("33", "exemption:"),
-                    r.policy
+                    "      {} — owner {}, reviewed by {}, until {}",
+                    j.annotations.reason.as_deref().unwrap_or(""),
+                    j.annotations.owner.as_deref().unwrap_or(""),
+                    j.annotations.reviewed.as_deref().unwrap_or(""),
+                    j.annotations.expires.as_deref().unwrap_or("")
                 )?;
-                for problem in &j.problems {
-                    writeln!(w, "        - {problem}")?;
+                for warning in &j.warnings {
+                    writeln!(w, "      {} {warning}", self.p.wrap("33;1", "warning:"))?;
                 }
             }
         }
-        for r in l
-            .report
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Exempted)
-        {
-            let Some(j) = r.exemption.as_deref() else {
-                continue;
+        Ok(())
+    }
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        if self.current.is_some() {
+            writeln!(w)?;
+        }
+        for e in tail.errors {
+            let at = match (e.line, e.column) {
+                (0, _) => e.file.clone(),
+                (l, 0) => format!("{}:{l}", e.file),
+                (l, c) => format!("{}:{l}:{c}", e.file),
             };
-            if current != Some(&*l.file) {
-                if current.is_some() {
-                    writeln!(w)?;
-                }
-                writeln!(w, "{}", p.wrap("1", &l.file))?;
-                current = Some(&l.file);
-            }
-            let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
-            writeln!(
-                w,
-                "  {}:{}:{}: {} {} {} [{}]",
-                l.file,
-                pos.line,
-                pos.col,
-                p.wrap("36;1", "EXEMPT"),
-                p.wrap("1", &r.policy),
-                l.report.resource.display(),
-                l.report.layer.as_str()
-            )?;
-            writeln!(
-                w,
-                "      {} — owner {}, reviewed by {}, until {}",
-                j.annotations.reason.as_deref().unwrap_or(""),
-                j.annotations.owner.as_deref().unwrap_or(""),
-                j.annotations.reviewed.as_deref().unwrap_or(""),
-                j.annotations.expires.as_deref().unwrap_or("")
-            )?;
-            for warning in &j.warnings {
-                writeln!(w, "      {} {warning}", p.wrap("33;1", "warning:"))?;
+            writeln!(w, "{} {at}: {}", self.p.wrap("31;1", "error:"), e.message)?;
+        }
+        if self.verbose {
+            for sk in tail.skipped {
+                let at = match (sk.line, sk.document) {
+                    (0, _) | (_, None) => sk.file.to_string(),
+                    (l, Some(d)) => format!("{}:{l} (document {d})", sk.file),
+                };
+                writeln!(w, "{} {at}: {}", self.p.wrap("2", "skipped:"), sk.reason)?;
             }
         }
-    }
-    if current.is_some() {
-        writeln!(w)?;
-    }
-    for e in &report.errors {
-        let at = match (e.line, e.column) {
-            (0, _) => e.file.clone(),
-            (l, 0) => format!("{}:{l}", e.file),
-            (l, c) => format!("{}:{l}:{c}", e.file),
-        };
-        writeln!(w, "{} {at}: {}", p.wrap("31;1", "error:"), e.message)?;
-    }
-    if opts.verbose {
-        for sk in &report.skipped {
-            let at = match (sk.line, sk.document) {
-                (0, _) | (_, None) => sk.file.to_string(),
-                (l, Some(d)) => format!("{}:{l} (document {d})", sk.file),
-            };
-            writeln!(w, "{} {at}: {}", p.wrap("2", "skipped:"), sk.reason)?;
+        let s = tail.summary;
+        let fail = format!("{} fail", s.fail);
+        let warn = format!("{} warn", s.warn);
+        let errors = format!("{} error{}", s.errors, if s.errors == 1 { "" } else { "s" });
+        let (files, docs) = tail.not_kubernetes;
+        let mut skipped = String::new();
+        if files > 0 {
+            skipped.push_str(&format!(
+                "; {files} file{} not Kubernetes (skipped)",
+                if files == 1 { "" } else { "s" }
+            ));
         }
+        if docs > 0 {
+            skipped.push_str(&format!(
+                "; {docs} other document{} not Kubernetes (skipped)",
+                if docs == 1 { "" } else { "s" }
+            ));
+        }
+        writeln!(
+            w,
+            "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {}){skipped}",
+            s.resources,
+            s.pass,
+            if s.fail > 0 {
+                self.p.wrap("31;1", &fail)
+            } else {
+                fail
+            },
+            if s.warn > 0 {
+                self.p.wrap("33;1", &warn)
+            } else {
+                warn
+            },
+            s.exempted,
+            s.skip,
+            if s.errors > 0 {
+                self.p.wrap("31;1", &errors)
+            } else {
+                errors
+            },
+            tail.epoch_day
+        )
     }
-    let s = report.summary();
-    let fail = format!("{} fail", s.fail);
-    let warn = format!("{} warn", s.warn);
-    let errors = format!("{} error{}", s.errors, if s.errors == 1 { "" } else { "s" });
-    let (files, docs) = report.not_kubernetes();
-    let mut skipped = String::new();
-    if files > 0 {
-        skipped.push_str(&format!(
-            "; {files} file{} not Kubernetes (skipped)",
-            if files == 1 { "" } else { "s" }
-        ));
-    }
-    if docs > 0 {
-        skipped.push_str(&format!(
-            "; {docs} other document{} not Kubernetes (skipped)",
-            if docs == 1 { "" } else { "s" }
-        ));
-    }
-    writeln!(
-        w,
-        "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {}){skipped}",
-        s.resources,
-        s.pass,
-        if s.fail > 0 {
-            p.wrap("31;1", &fail)
-        } else {
-            fail
-        },
-        if s.warn > 0 {
-            p.wrap("33;1", &warn)
-        } else {
-            warn
-        },
-        s.exempted,
-        s.skip,
-        if s.errors > 0 {
-            p.wrap("31;1", &errors)
-        } else {
-            errors
-        },
-        report.epoch_day
-    )
 }
 
 /// The source line a finding points at, with a caret under its column (as rustc and ruff show
@@ -384,26 +531,32 @@ fn violation_text(file: &str, vs: &[Violation]) -> String {
         .join("\n")
 }
 
-/// `--output junit`: a test suite per file, a test case per resource and policy.
-pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    let s = report.summary();
-    let mut by_file: Vec<(&str, Vec<&Located>)> = Vec::new();
-    for l in &report.resources {
-        match by_file.last_mut() {
-            Some((f, v)) if *f == &*l.file => v.push(l),
-            _ => by_file.push((&l.file, vec![l])),
+/// `--output junit`: a test suite per file, a test case per resource and policy. (The root
+/// `<testsuites>` carries no totals: they are known only at the end of a streamed run, and
+/// JUnit readers sum the suites.)
+#[derive(Default)]
+struct Junit {
+    started: bool,
+}
+
+impl Junit {
+    fn start(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+            writeln!(w, r#"<testsuites name="sostle">"#)?;
         }
+        Ok(())
     }
-    writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        w,
-        r#"<testsuites name="sostle" tests="{}" failures="{}" skipped="{}" errors="{}">"#,
-        s.pass + s.fail + s.warn + s.exempted + s.skip,
-        s.fail,
-        s.skip + s.exempted,
-        s.errors
-    )?;
-    for (file, ls) in by_file {
+}
+
+impl Printer for Junit {
+    fn file(&mut self, w: &mut dyn Write, ls: &[Located]) -> io::Result<()> {
+        self.start(w)?;
+        let Some(first) = ls.first() else {
+            return Ok(());
+        };
+        let file: &str = &first.file;
         let results = ls.iter().flat_map(|l| &l.report.results);
         let (mut tests, mut failures, mut skipped) = (0, 0, 0);
         for r in results {
@@ -467,50 +620,90 @@ pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             }
         }
         writeln!(w, "  </testsuite>")?;
+        Ok(())
     }
-    if !report.errors.is_empty() {
-        writeln!(
-            w,
-            r#"  <testsuite name="sostle errors" tests="{0}" failures="0" skipped="0" errors="{0}">"#,
-            report.errors.len()
-        )?;
-        for e in &report.errors {
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        self.start(w)?;
+        if !tail.errors.is_empty() {
             writeln!(
                 w,
-                r#"    <testcase classname="{}" name="{}:{}:{}"><error message="{}"/></testcase>"#,
-                xml_escape(&e.file),
-                xml_escape(&e.file),
-                e.line,
-                e.column,
-                xml_escape(&e.message)
+                r#"  <testsuite name="sostle errors" tests="{0}" failures="0" skipped="0" errors="{0}">"#,
+                tail.errors.len()
             )?;
+            for e in tail.errors {
+                writeln!(
+                    w,
+                    r#"    <testcase classname="{}" name="{}:{}:{}"><error message="{}"/></testcase>"#,
+                    xml_escape(&e.file),
+                    xml_escape(&e.file),
+                    e.line,
+                    e.column,
+                    xml_escape(&e.message)
+                )?;
+            }
+            writeln!(w, "  </testsuite>")?;
         }
-        writeln!(w, "  </testsuite>")?;
+        writeln!(w, "</testsuites>")
     }
-    writeln!(w, "</testsuites>")
 }
 
-/// `--output sarif`: SARIF 2.1.0, one result per offending field, with regions.
-pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<()> {
-    let mut rules = vec![json!({
-        "id": "layer_gate",
-        "name": "layer_gate",
-        "shortDescription": {"text": "the layer's own admission gate (SPEC §2)"},
-        "defaultConfiguration": {"level": "error"},
-    })];
-    for p in &config.policies {
-        rules.push(json!({
+/// `--output sarif`: SARIF 2.1.0, one result per offending field, with regions; results are
+/// written as files complete, the invocation (errors) after them.
+struct Sarif {
+    rules: Vec<serde_json::Value>,
+    started: bool,
+    first: bool,
+}
+
+impl Sarif {
+    fn new(config: &Config) -> Sarif {
+        let mut rules = vec![json!({
+            "id": "layer_gate",
+            "name": "layer_gate",
+            "shortDescription": {"text": "the layer's own admission gate (SPEC §2)"},
+            "defaultConfiguration": {"level": "error"},
+        })];
+        for p in &config.policies {
+            rules.push(json!({
             "id": p.id,
             "name": p.id,
             "shortDescription": {"text": p.summary},
             "defaultConfiguration": {"level": if p.verdict == sostle_core::suite::Verdict::Deny { "error" } else { "warning" }},
             "properties": {"layers": p.layers.to_string()},
         }));
+        }
+        Sarif {
+            rules,
+            started: false,
+            first: true,
+        }
     }
-    let mut results = Vec::new();
-    for l in &report.resources {
-        for (r, v) in findings(l) {
-            results.push(json!({
+
+    fn start(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let tool = json!({"driver": {
+            "name": "sostle",
+            "version": env!("CARGO_PKG_VERSION"),
+            "informationUri": "https://github.com/eose/sostle",
+            "rules": self.rules,
+        }});
+        w.write_all(b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": ")?;
+        write_indented(w, &tool, 6)?;
+        w.write_all(b",\n      \"results\": [")
+    }
+}
+
+impl Printer for Sarif {
+    fn file(&mut self, w: &mut dyn Write, ls: &[Located]) -> io::Result<()> {
+        self.start(w)?;
+        let mut results = Vec::new();
+        for l in ls {
+            for (r, v) in findings(l) {
+                results.push(json!({
                 "ruleId": &*r.policy,
                 "level": if r.outcome == Outcome::Fail { "error" } else { "warning" },
                 "message": {"text": format!("{} — fix: {}", v.message, v.fix)},
@@ -529,22 +722,22 @@ pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<
                     "document": l.document,
                 },
             }));
+            }
         }
-    }
-    for l in &report.resources {
-        for r in l
-            .report
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Exempted)
-        {
-            let justification = r
-                .exemption
-                .as_deref()
-                .map(exemption_line)
-                .unwrap_or_default();
-            for v in &r.violations {
-                results.push(json!({
+        for l in ls {
+            for r in l
+                .report
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Exempted)
+            {
+                let justification = r
+                    .exemption
+                    .as_deref()
+                    .map(exemption_line)
+                    .unwrap_or_default();
+                for v in &r.violations {
+                    results.push(json!({
                     "ruleId": &*r.policy,
                     "level": "note",
                     "message": {"text": format!("{} — exempted", v.message)},
@@ -557,144 +750,168 @@ pub fn sarif(report: &Report, config: &Config, w: &mut dyn Write) -> io::Result<
                     "suppressions": [{"kind": "external", "status": "accepted", "justification": justification}],
                     "properties": {"resource": l.report.resource.display(), "layer": l.report.layer.as_str(), "path": v.path},
                 }));
+                }
             }
         }
+        for r in &results {
+            w.write_all(if self.first {
+                b"\n        "
+            } else {
+                b",\n        "
+            })?;
+            self.first = false;
+            write_indented(w, r, 8)?;
+        }
+        Ok(())
     }
-    let notifications: Vec<_> = report
-        .errors
-        .iter()
-        .map(|e| {
-            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}});
-            if e.line > 0 {
-                loc["physicalLocation"]["region"] =
-                    json!({"startLine": e.line, "startColumn": e.column.max(1)});
-            }
-            json!({"level": "error", "message": {"text": e.message}, "locations": [loc]})
-        })
-        .collect();
-    let doc = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "sostle",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/eose/sostle",
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-            "properties": {"epoch_day": report.epoch_day},
-        }],
-    });
-    serde_json::to_writer_pretty(&mut *w, &doc)?;
-    writeln!(w)
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        self.start(w)?;
+        w.write_all(if self.first { b"]" } else { b"\n      ]" })?;
+        let notifications: Vec<_> = tail
+            .errors
+            .iter()
+            .map(|e| {
+                let mut loc =
+                    json!({"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}});
+                if e.line > 0 {
+                    loc["physicalLocation"]["region"] =
+                        json!({"startLine": e.line, "startColumn": e.column.max(1)});
+                }
+                json!({"level": "error", "message": {"text": e.message}, "locations": [loc]})
+            })
+            .collect();
+        let invocations = json!([{
+            "executionSuccessful": tail.errors.is_empty(),
+            "toolExecutionNotifications": notifications,
+        }]);
+        w.write_all(b",\n      \"invocations\": ")?;
+        write_indented(w, &invocations, 6)?;
+        w.write_all(b",\n      \"properties\": ")?;
+        write_indented(w, &json!({"epoch_day": tail.epoch_day}), 6)?;
+        w.write_all(b"\n    }\n  ]\n}\n")
+    }
 }
 
 fn uri(file: &str) -> String {
     file.replace('\\', "/").replace(' ', "%20")
 }
 
-/// `--output tap`: TAP version 13; warnings are `not ok … # TODO` (reported, not failing).
-pub fn tap(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    let total: usize = report
-        .resources
-        .iter()
-        .map(|l| l.report.results.len())
-        .sum::<usize>()
-        + report.errors.len();
-    writeln!(w, "TAP version 13")?;
-    writeln!(w, "1..{total}")?;
-    let mut n = 0;
-    for l in &report.resources {
-        for r in &l.report.results {
-            n += 1;
-            let name = format!(
-                "{} {} {} [{}]",
-                l.file,
-                l.report.resource.display(),
-                r.policy,
-                l.report.layer.as_str()
-            );
-            let name = name.replace('#', "\\#");
-            match r.outcome {
-                Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
-                Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
-                Outcome::Exempted => {
-                    let why = r
-                        .exemption
-                        .as_deref()
-                        .map(exemption_line)
-                        .unwrap_or_default();
-                    writeln!(
-                        w,
-                        "ok {n} - {name} # SKIP exempted: {}",
-                        why.replace('#', "\\#")
-                    )?
-                }
-                Outcome::Fail | Outcome::Warn => {
-                    if r.outcome == Outcome::Warn {
-                        writeln!(w, "not ok {n} - {name} # TODO warn")?;
-                    } else {
-                        writeln!(w, "not ok {n} - {name}")?;
+/// `--output tap`: TAP version 13; warnings are `not ok … # TODO` (reported, not failing). The
+/// plan (`1..N`) comes last, as TAP allows, so results stream.
+#[derive(Default)]
+struct Tap {
+    started: bool,
+    n: usize,
+}
+
+impl Tap {
+    fn start(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            writeln!(w, "TAP version 13")?;
+        }
+        Ok(())
+    }
+}
+
+impl Printer for Tap {
+    fn file(&mut self, w: &mut dyn Write, ls: &[Located]) -> io::Result<()> {
+        self.start(w)?;
+        for l in ls {
+            for r in &l.report.results {
+                self.n += 1;
+                let n = self.n;
+                let name = format!(
+                    "{} {} {} [{}]",
+                    l.file,
+                    l.report.resource.display(),
+                    r.policy,
+                    l.report.layer.as_str()
+                );
+                let name = name.replace('#', "\\#");
+                match r.outcome {
+                    Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
+                    Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
+                    Outcome::Exempted => {
+                        let why = r
+                            .exemption
+                            .as_deref()
+                            .map(exemption_line)
+                            .unwrap_or_default();
+                        writeln!(
+                            w,
+                            "ok {n} - {name} # SKIP exempted: {}",
+                            why.replace('#', "\\#")
+                        )?
                     }
-                    writeln!(w, "  ---")?;
-                    writeln!(
-                        w,
-                        "  severity: {}",
-                        if r.outcome == Outcome::Fail {
-                            "fail"
+                    Outcome::Fail | Outcome::Warn => {
+                        if r.outcome == Outcome::Warn {
+                            writeln!(w, "not ok {n} - {name} # TODO warn")?;
                         } else {
-                            "warn"
+                            writeln!(w, "not ok {n} - {name}")?;
                         }
-                    )?;
-                    writeln!(w, "  violations:")?;
-                    for v in &r.violations {
+                        writeln!(w, "  ---")?;
                         writeln!(
                             w,
-                            "    - at: {}",
-                            serde_json::to_string(&format!(
-                                "{}:{}:{}",
-                                l.file, v.pos.line, v.pos.col
-                            ))
-                            .unwrap_or_default()
+                            "  severity: {}",
+                            if r.outcome == Outcome::Fail {
+                                "fail"
+                            } else {
+                                "warn"
+                            }
                         )?;
-                        writeln!(
-                            w,
-                            "      path: {}",
-                            serde_json::to_string(&v.path).unwrap_or_default()
-                        )?;
-                        writeln!(
-                            w,
-                            "      message: {}",
-                            serde_json::to_string(&v.message).unwrap_or_default()
-                        )?;
-                        writeln!(
-                            w,
-                            "      fix: {}",
-                            serde_json::to_string(&v.fix).unwrap_or_default()
-                        )?;
+                        writeln!(w, "  violations:")?;
+                        for v in &r.violations {
+                            writeln!(
+                                w,
+                                "    - at: {}",
+                                serde_json::to_string(&format!(
+                                    "{}:{}:{}",
+                                    l.file, v.pos.line, v.pos.col
+                                ))
+                                .unwrap_or_default()
+                            )?;
+                            writeln!(
+                                w,
+                                "      path: {}",
+                                serde_json::to_string(&v.path).unwrap_or_default()
+                            )?;
+                            writeln!(
+                                w,
+                                "      message: {}",
+                                serde_json::to_string(&v.message).unwrap_or_default()
+                            )?;
+                            writeln!(
+                                w,
+                                "      fix: {}",
+                                serde_json::to_string(&v.fix).unwrap_or_default()
+                            )?;
+                        }
+                        writeln!(w, "  ...")?;
                     }
-                    writeln!(w, "  ...")?;
                 }
             }
         }
+        Ok(())
     }
-    for e in &report.errors {
-        n += 1;
-        writeln!(
-            w,
-            "not ok {n} - error {}:{}:{}: {}",
-            e.file,
-            e.line,
-            e.column,
-            e.message.replace('#', "\\#")
-        )?;
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        self.start(w)?;
+        for e in tail.errors {
+            self.n += 1;
+            let n = self.n;
+            writeln!(
+                w,
+                "not ok {n} - error {}:{}:{}: {}",
+                e.file,
+                e.line,
+                e.column,
+                e.message.replace('#', "\\#")
+            )?;
+        }
+        writeln!(w, "1..{}", self.n)
     }
-    Ok(())
 }
 
 fn gh_data(s: &str) -> String {
@@ -708,205 +925,276 @@ fn gh_prop(s: &str) -> String {
 }
 
 /// `--output github`: workflow commands that annotate the file and line in a pull request.
-pub fn github(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    for l in &report.resources {
-        for (r, v) in findings(l) {
-            let level = if r.outcome == Outcome::Fail {
-                "error"
-            } else {
-                "warning"
-            };
-            writeln!(
-                w,
-                "::{level} file={},line={},col={},title={}::{}",
-                gh_prop(&l.file),
-                v.pos.line,
-                v.pos.col,
-                gh_prop(&format!("{} {}", r.policy, l.report.resource.display())),
-                gh_data(&format!("{} — fix: {}", v.message, v.fix))
-            )?;
+struct Github;
+
+impl Printer for Github {
+    fn file(&mut self, w: &mut dyn Write, ls: &[Located]) -> io::Result<()> {
+        for l in ls {
+            for (r, v) in findings(l) {
+                let level = if r.outcome == Outcome::Fail {
+                    "error"
+                } else {
+                    "warning"
+                };
+                writeln!(
+                    w,
+                    "::{level} file={},line={},col={},title={}::{}",
+                    gh_prop(&l.file),
+                    v.pos.line,
+                    v.pos.col,
+                    gh_prop(&format!("{} {}", r.policy, l.report.resource.display())),
+                    gh_data(&format!("{} — fix: {}", v.message, v.fix))
+                )?;
+            }
         }
+        for l in ls {
+            for r in l
+                .report
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Exempted)
+            {
+                let Some(j) = r.exemption.as_deref() else {
+                    continue;
+                };
+                let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
+                let level = if j.warnings.is_empty() {
+                    "notice"
+                } else {
+                    "warning"
+                };
+                let mut text = format!("{} exempted: {}", r.policy, exemption_line(j));
+                for warning in &j.warnings {
+                    text.push_str(&format!("; {warning}"));
+                }
+                writeln!(
+                    w,
+                    "::{level} file={},line={},col={},title={}::{}",
+                    gh_prop(&l.file),
+                    pos.line,
+                    pos.col,
+                    gh_prop(&format!(
+                        "{} {} exempted",
+                        r.policy,
+                        l.report.resource.display()
+                    )),
+                    gh_data(&text)
+                )?;
+            }
+        }
+        Ok(())
     }
-    for l in &report.resources {
-        for r in l
-            .report
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Exempted)
-        {
-            let Some(j) = r.exemption.as_deref() else {
-                continue;
-            };
-            let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
-            let level = if j.warnings.is_empty() {
-                "notice"
-            } else {
-                "warning"
-            };
-            let mut text = format!("{} exempted: {}", r.policy, exemption_line(j));
-            for warning in &j.warnings {
-                text.push_str(&format!("; {warning}"));
+
+    fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
+        for e in tail.errors {
+            let mut props = format!("file={}", gh_prop(&e.file));
+            if e.line > 0 {
+                props.push_str(&format!(",line={}", e.line));
+            }
+            if e.column > 0 {
+                props.push_str(&format!(",col={}", e.column));
             }
             writeln!(
                 w,
-                "::{level} file={},line={},col={},title={}::{}",
-                gh_prop(&l.file),
-                pos.line,
-                pos.col,
-                gh_prop(&format!(
-                    "{} {} exempted",
-                    r.policy,
-                    l.report.resource.display()
-                )),
-                gh_data(&text)
+                "::error {props},title=sostle error::{}",
+                gh_data(&e.message)
             )?;
         }
-    }
-    for e in &report.errors {
-        let mut props = format!("file={}", gh_prop(&e.file));
-        if e.line > 0 {
-            props.push_str(&format!(",line={}", e.line));
-        }
-        if e.column > 0 {
-            props.push_str(&format!(",col={}", e.column));
-        }
+        let s = tail.summary;
         writeln!(
-            w,
-            "::error {props},title=sostle error::{}",
-            gh_data(&e.message)
-        )?;
-    }
-    let s = report.summary();
-    writeln!(
         w,
         "sostle: {} resources: {} pass, {} fail, {} warn, {} exempted, {} skip; {} errors (epoch day {})",
-        s.resources, s.pass, s.fail, s.warn, s.exempted, s.skip, s.errors, report.epoch_day
+        s.resources, s.pass, s.fail, s.warn, s.exempted, s.skip, s.errors, tail.epoch_day
     )
+    }
+}
+
+/// Bytes of one namespace's results kept in memory before they go to the spill file.
+const SPILL_BLOCK: usize = 16 * 1024;
+
+/// One namespace's report so far: counts, and its results (pretty JSON, comma-separated) as
+/// blocks in the spill file plus the block being filled.
+#[derive(Default)]
+struct Group {
+    summary: [usize; 5],
+    count: usize,
+    blocks: Vec<(u64, usize)>,
+    buf: Vec<u8>,
 }
 
 /// `--output policyreport`: one `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (a
 /// ClusterPolicyReport for cluster-scoped and namespace-less resources), as a YAML stream whose
-/// documents are JSON (which is YAML), ready for `kubectl apply -f -`.
-pub fn policyreport(report: &Report, opts: PrintOptions, w: &mut dyn Write) -> io::Result<()> {
-    let mut groups: BTreeMap<Option<&str>, Vec<serde_json::Value>> = BTreeMap::new();
-    let mut summaries: BTreeMap<Option<&str>, [usize; 5]> = BTreeMap::new();
-    for l in &report.resources {
-        let res = &l.report.resource;
-        let ns = res.namespace.as_deref();
-        for r in &l.report.results {
-            let (result, idx) = match r.outcome {
-                Outcome::Pass => ("pass", 0),
-                Outcome::Fail => ("fail", 1),
-                Outcome::Warn => ("warn", 2),
-                Outcome::Skip | Outcome::Exempted => ("skip", 4),
-            };
-            if let Some(s) = summaries.entry(ns).or_default().get_mut(idx) {
-                *s += 1;
-            }
-            let first = r.violations.first();
-            let message = match r.outcome {
-                Outcome::Pass => format!("{} passed", r.policy),
-                Outcome::Skip => {
-                    format!("{} does not apply at {}", r.policy, l.report.layer.as_str())
-                }
-                Outcome::Exempted => format!(
-                    "{} exempted: {}",
-                    r.policy,
-                    r.exemption
-                        .as_deref()
-                        .map(exemption_line)
-                        .unwrap_or_default()
-                ),
-                _ => r
-                    .violations
-                    .iter()
-                    .map(|v| v.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            };
-            let mut properties = serde_json::Map::new();
-            properties.insert("layer".into(), json!(l.report.layer.as_str()));
-            properties.insert("file".into(), json!(&*l.file));
-            properties.insert("document".into(), json!(l.document.to_string()));
-            if let Some(v) = first {
-                properties.insert("line".into(), json!(v.pos.line.to_string()));
-                properties.insert("column".into(), json!(v.pos.col.to_string()));
-                properties.insert("path".into(), json!(v.path));
-                properties.insert("fix".into(), json!(v.fix));
-            }
-            if r.outcome == Outcome::Exempted {
-                properties.insert("exempted".into(), json!("true"));
-            }
-            if let Some(j) = r.exemption.as_deref() {
-                let a = &j.annotations;
-                properties.insert(
-                    "exemption.reason".into(),
-                    json!(a.reason.as_deref().unwrap_or("")),
-                );
-                properties.insert(
-                    "exemption.expires".into(),
-                    json!(a.expires.as_deref().unwrap_or("")),
-                );
-                properties.insert(
-                    "exemption.owner".into(),
-                    json!(a.owner.as_deref().unwrap_or("")),
-                );
-                properties.insert(
-                    "exemption.reviewed".into(),
-                    json!(a.reviewed.as_deref().unwrap_or("")),
-                );
-                properties.insert("exemption.valid".into(), json!(j.valid.to_string()));
-                if !j.problems.is_empty() {
-                    properties.insert("exemption.problems".into(), json!(j.problems.join("; ")));
-                }
-            }
-            let mut resource =
-                json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
-            if let Some(ns) = ns {
-                resource["namespace"] = json!(ns);
-            }
-            groups.entry(ns).or_default().push(json!({
-                "source": "sostle",
-                "policy": &*r.policy,
-                "rule": &*r.policy,
-                "category": format!("sostle {}", l.report.layer.as_str()),
-                "result": result,
-                "severity": if r.outcome == Outcome::Fail { "high" } else { "medium" },
-                "scored": true,
-                "message": message,
-                "resources": [resource],
-                "properties": properties,
-                "timestamp": {"seconds": opts.now_seconds, "nanos": 0},
-            }));
-        }
+/// documents are JSON (which is YAML), ready for `kubectl apply -f -`. Reports group results by
+/// namespace across the whole input, so results are spilled, as they come, to an anonymous
+/// temporary file in blocks per namespace and read back at the end: memory stays flat.
+struct PolicyReports {
+    now_seconds: i64,
+    groups: BTreeMap<Option<String>, Group>,
+    spill: std::fs::File,
+    offset: u64,
+}
+
+impl PolicyReports {
+    fn new(opts: PrintOptions) -> io::Result<PolicyReports> {
+        Ok(PolicyReports {
+            now_seconds: opts.now_seconds,
+            groups: BTreeMap::new(),
+            spill: tempfile::tempfile()?,
+            offset: 0,
+        })
     }
-    let mut first = true;
-    for (ns, results) in groups {
-        let s = summaries.get(&ns).copied().unwrap_or_default();
-        let [pass, fail, warn, error, skip] = s;
-        let mut metadata = json!({"name": format!("sostle-{}", ns.unwrap_or("cluster")), "labels": {"app.kubernetes.io/managed-by": "sostle"}});
-        let kind = match ns {
-            Some(ns) => {
-                metadata["namespace"] = json!(ns);
-                "PolicyReport"
+}
+
+impl Printer for PolicyReports {
+    fn file(&mut self, _w: &mut dyn Write, ls: &[Located]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        for l in ls {
+            let res = &l.report.resource;
+            let ns = res.namespace.as_deref();
+            for r in &l.report.results {
+                let (result, idx) = match r.outcome {
+                    Outcome::Pass => ("pass", 0),
+                    Outcome::Fail => ("fail", 1),
+                    Outcome::Warn => ("warn", 2),
+                    Outcome::Skip | Outcome::Exempted => ("skip", 4),
+                };
+                let group = self.groups.entry(ns.map(str::to_string)).or_default();
+                if let Some(s) = group.summary.get_mut(idx) {
+                    *s += 1;
+                }
+                let first = r.violations.first();
+                let message = match r.outcome {
+                    Outcome::Pass => format!("{} passed", r.policy),
+                    Outcome::Skip => {
+                        format!("{} does not apply at {}", r.policy, l.report.layer.as_str())
+                    }
+                    Outcome::Exempted => format!(
+                        "{} exempted: {}",
+                        r.policy,
+                        r.exemption
+                            .as_deref()
+                            .map(exemption_line)
+                            .unwrap_or_default()
+                    ),
+                    _ => r
+                        .violations
+                        .iter()
+                        .map(|v| v.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                };
+                let mut properties = serde_json::Map::new();
+                properties.insert("layer".into(), json!(l.report.layer.as_str()));
+                properties.insert("file".into(), json!(&*l.file));
+                properties.insert("document".into(), json!(l.document.to_string()));
+                if let Some(v) = first {
+                    properties.insert("line".into(), json!(v.pos.line.to_string()));
+                    properties.insert("column".into(), json!(v.pos.col.to_string()));
+                    properties.insert("path".into(), json!(v.path));
+                    properties.insert("fix".into(), json!(v.fix));
+                }
+                if r.outcome == Outcome::Exempted {
+                    properties.insert("exempted".into(), json!("true"));
+                }
+                if let Some(j) = r.exemption.as_deref() {
+                    let a = &j.annotations;
+                    properties.insert(
+                        "exemption.reason".into(),
+                        json!(a.reason.as_deref().unwrap_or("")),
+                    );
+                    properties.insert(
+                        "exemption.expires".into(),
+                        json!(a.expires.as_deref().unwrap_or("")),
+                    );
+                    properties.insert(
+                        "exemption.owner".into(),
+                        json!(a.owner.as_deref().unwrap_or("")),
+                    );
+                    properties.insert(
+                        "exemption.reviewed".into(),
+                        json!(a.reviewed.as_deref().unwrap_or("")),
+                    );
+                    properties.insert("exemption.valid".into(), json!(j.valid.to_string()));
+                    if !j.problems.is_empty() {
+                        properties
+                            .insert("exemption.problems".into(), json!(j.problems.join("; ")));
+                    }
+                }
+                let mut resource =
+                    json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
+                if let Some(ns) = ns {
+                    resource["namespace"] = json!(ns);
+                }
+                let item = json!({
+                    "source": "sostle",
+                    "policy": &*r.policy,
+                    "rule": &*r.policy,
+                    "category": format!("sostle {}", l.report.layer.as_str()),
+                    "result": result,
+                    "severity": if r.outcome == Outcome::Fail { "high" } else { "medium" },
+                    "scored": true,
+                    "message": message,
+                    "resources": [resource],
+                    "properties": properties,
+                    "timestamp": {"seconds": self.now_seconds, "nanos": 0},
+                });
+                let group = self.groups.entry(ns.map(str::to_string)).or_default();
+                if group.count > 0 {
+                    group.buf.extend_from_slice(b",\n    ");
+                }
+                group.count += 1;
+                write_indented(&mut group.buf, &item, 4)?;
+                if group.buf.len() >= SPILL_BLOCK {
+                    self.spill.write_all_at(&group.buf, self.offset)?;
+                    group.blocks.push((self.offset, group.buf.len()));
+                    self.offset += group.buf.len() as u64;
+                    group.buf.clear();
+                }
             }
-            None => "ClusterPolicyReport",
-        };
-        let doc = json!({
-            "apiVersion": "wgpolicyk8s.io/v1alpha2",
-            "kind": kind,
-            "metadata": metadata,
-            "summary": {"pass": pass, "fail": fail, "warn": warn, "error": error, "skip": skip},
-            "results": results,
-        });
-        if !first {
-            writeln!(w, "---")?;
         }
-        first = false;
-        serde_json::to_writer_pretty(&mut *w, &doc)?;
-        writeln!(w)?;
+        Ok(())
     }
-    Ok(())
+
+    fn finish(&mut self, w: &mut dyn Write, _tail: &Tail<'_>) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut first = true;
+        for (ns, group) in &self.groups {
+            let [pass, fail, warn, error, skip] = group.summary;
+            let mut metadata = json!({"name": format!("sostle-{}", ns.as_deref().unwrap_or("cluster")), "labels": {"app.kubernetes.io/managed-by": "sostle"}});
+            let kind = match ns {
+                Some(ns) => {
+                    metadata["namespace"] = json!(ns);
+                    "PolicyReport"
+                }
+                None => "ClusterPolicyReport",
+            };
+            if !first {
+                writeln!(w, "---")?;
+            }
+            first = false;
+            write!(
+                w,
+                "{{\n  \"apiVersion\": \"wgpolicyk8s.io/v1alpha2\",\n  \"kind\": \"{kind}\",\n  \"metadata\": "
+            )?;
+            write_indented(w, &metadata, 2)?;
+            w.write_all(b",\n  \"results\": [\n    ")?;
+            let mut block = Vec::new();
+            for &(offset, len) in &group.blocks {
+                block.resize(len, 0);
+                self.spill.read_exact_at(&mut block, offset)?;
+                w.write_all(&block)?;
+            }
+            w.write_all(&group.buf)?;
+            w.write_all(b"\n  ],\n  \"summary\": ")?;
+            write_indented(
+                w,
+                &json!({"pass": pass, "fail": fail, "warn": warn, "error": error, "skip": skip}),
+                2,
+            )?;
+            w.write_all(b"\n}\n")?;
+        }
+        Ok(())
+    }
 }
 
 /// One line describing an exemption: reason, owner, reviewer, expiry.

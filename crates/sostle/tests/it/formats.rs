@@ -209,3 +209,46 @@ fn help_is_useful() {
         assert!(r.stdout.contains(needle), "help lacks {needle}");
     }
 }
+
+#[test]
+fn namespace_label_in_a_later_file_sets_the_layer_across_chunks() {
+    // Results stream in chunks of files; a Namespace labelled in the last file still sets the
+    // layer of a workload in the first (the labels are read before the main pass).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workloads =
+        std::fs::read_to_string(crate::root().join("examples/layers/workloads.yaml")).unwrap();
+    std::fs::write(d.join("a-workloads.yaml"), workloads).unwrap();
+    for i in 0..300 {
+        std::fs::write(
+            d.join(format!("m-{i:03}.yaml")),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n  namespace: other\n"
+            ),
+        )
+        .unwrap();
+    }
+    let namespaces =
+        std::fs::read_to_string(crate::root().join("examples/layers/namespaces.yaml")).unwrap();
+    std::fs::write(d.join("z-namespaces.yaml"), namespaces).unwrap();
+    let r = crate::sostle_in(d, &["test", "--now", NOW, "-o", "json", "."], None);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ledger = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"]["name"] == "ledger-api")
+        .unwrap();
+    assert_eq!(ledger["layer"], "L3");
+    // Input order is kept across chunks: first file first, last file last.
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.first().unwrap()["file"], "./a-workloads.yaml");
+    assert_eq!(results.last().unwrap()["file"], "./z-namespaces.yaml");
+    let files: Vec<&str> = results
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted);
+}
