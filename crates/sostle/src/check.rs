@@ -2,8 +2,8 @@
 //! results on in input order as files complete, so memory stays flat at any input size.
 //!
 //! A resource's layer may depend on a Namespace object anywhere in the input (its
-//! `sostle-layer` label). Before the main pass, the files that mention `Namespace` at all (a
-//! byte search; 65 of the corpus's 1,683) are parsed once for those labels; then every file is
+//! `sostle-layer` label). Before the main pass, the files that may declare a Namespace (a byte
+//! scan for `kind: Namespace` in any YAML or JSON spelling) are parsed once for those labels; then every file is
 //! evaluated once with them known, in chunks of files evaluated in parallel and passed to the
 //! printer in order, then dropped.
 
@@ -295,6 +295,7 @@ fn check_one(
     s: &TestSettings,
     src: &Source,
     known: &HashMap<String, Layer>,
+    cached: Option<Vec<u8>>,
 ) -> FileOutcome {
     let name: Arc<str> = Arc::from(src.name());
     let mut out = FileOutcome {
@@ -308,7 +309,11 @@ fn check_one(
         column,
         message,
     };
-    let bytes = match read_source(src) {
+    let read = match cached {
+        Some(b) => Ok(std::borrow::Cow::Owned(b)),
+        None => read_source(src),
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(m) => {
             out.errors.push(err(0, 0, m));
@@ -321,7 +326,7 @@ fn check_one(
     // error, as ever.
     if !loaded.errors.is_empty()
         && matches!(src, Source::File(_))
-        && bytes.windows(2).any(|w| w == b"{{")
+        && memchr::memmem::find(&bytes, b"{{").is_some()
     {
         out.skipped.push(Skipped {
             file: name,
@@ -468,13 +473,7 @@ impl LineIndex {
     fn line<'b>(&mut self, bytes: &'b [u8], n: u32) -> Option<&'b [u8]> {
         let starts = self.0.get_or_insert_with(|| {
             std::iter::once(0)
-                .chain(
-                    bytes
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, b)| **b == b'\n')
-                        .map(|(i, _)| i + 1),
-                )
+                .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
                 .collect()
         });
         let i = usize::try_from(n).ok()?.checked_sub(1)?;
@@ -583,7 +582,7 @@ impl Drop for Progress {
 
 /// Files evaluated in parallel before their results are handed on (and dropped): enough to keep
 /// both cores busy, few enough that a chunk's reports are a few MiB.
-const CHUNK: usize = 512;
+const CHUNK: usize = 128;
 
 /// What a run leaves once every file's results were handed on: the counts, and the small
 /// lists printed last.
@@ -637,42 +636,110 @@ impl Totals {
     }
 }
 
+/// Whether `bytes` may hold a Namespace object: somewhere `kind`, a colon and `Namespace` as a
+/// whole value (YAML block or flow style, JSON), quoted or not. A cheap byte scan, so only
+/// those files are parsed before the main pass (CRDs say "Namespace" in their prose a lot).
+fn declares_namespace(bytes: &[u8]) -> bool {
+    const NS: &[u8] = b"Namespace";
+    for i in memchr::memmem::find_iter(bytes, NS) {
+        let after = bytes.get(i + NS.len()).copied();
+        if !matches!(
+            after,
+            None | Some(b'"' | b'\'' | b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}')
+        ) {
+            continue;
+        }
+        let line_start = bytes
+            .get(..i)
+            .and_then(|b| b.iter().rposition(|c| *c == b'\n'))
+            .map_or(0, |p| p + 1);
+        let before = bytes.get(line_start..i).unwrap_or_default();
+        let trimmed = before
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t' | b'"' | b'\''))
+            .map_or(&before[..0], |p| &before[..=p]);
+        let Some(key) = trimmed.strip_suffix(b":") else {
+            continue;
+        };
+        let key = key
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t' | b'"' | b'\''))
+            .map_or(&key[..0], |p| &key[..=p]);
+        if key.ends_with(b"kind") {
+            return true;
+        }
+    }
+    false
+}
+
 /// The `sostle-layer` labels of the Namespace objects anywhere in the input (the first label of
-/// a namespace wins, in input order). Only files that contain the bytes `Namespace` are parsed;
+/// a namespace wins, in input order). Only files that may declare a Namespace are parsed;
 /// their problems are reported by the main pass, not here.
-fn namespace_labels(sources: &[Source]) -> HashMap<String, Layer> {
-    let found: Vec<Vec<(String, Layer)>> = sources
+/// An input up to this size is read once: the label pass keeps its bytes for the main pass.
+/// A larger one is read twice, so memory stays flat.
+const KEEP_BYTES: usize = 16 << 20;
+
+/// The labels, and the bytes of the files for the main pass when the whole input fits in
+/// [`KEEP_BYTES`] (else none).
+type Prescan = (HashMap<String, Layer>, Vec<Option<Vec<u8>>>);
+
+/// One file's labels, and its bytes when kept.
+type FileLabels = (Vec<(String, Layer)>, Option<Vec<u8>>);
+
+fn namespace_labels(sources: &[Source]) -> Prescan {
+    let kept = std::sync::atomic::AtomicUsize::new(0);
+    let found: Vec<FileLabels> = sources
         .par_iter()
         .map(|src| {
             let Ok(bytes) = read_source(src) else {
-                return Vec::new();
+                return (Vec::new(), None);
             };
-            if !bytes.windows(9).any(|w| w == b"Namespace") {
-                return Vec::new();
-            }
-            let loaded = yaml::load_bytes(&bytes);
-            loaded
-                .documents
-                .iter()
-                .filter(|d| d.root.get("kind").and_then(yaml::Node::as_str) == Some("Namespace"))
-                .filter_map(|d| {
-                    let name = d
-                        .root
-                        .get_path(&["metadata", "name"])
-                        .and_then(yaml::Node::as_str)?;
-                    match namespace_object_layer(&d.root) {
-                        Some(Ok(l)) => Some((name.to_string(), l)),
-                        _ => None,
-                    }
-                })
-                .collect()
+            let labels = namespace_labels_of(&bytes);
+            let keep = match bytes {
+                std::borrow::Cow::Owned(b)
+                    if kept.fetch_add(b.len(), std::sync::atomic::Ordering::Relaxed) + b.len()
+                        <= KEEP_BYTES =>
+                {
+                    Some(b)
+                }
+                _ => None,
+            };
+            (labels, keep)
         })
         .collect();
+    let fits = kept.load(std::sync::atomic::Ordering::Relaxed) <= KEEP_BYTES;
     let mut labels = HashMap::new();
-    for (ns, l) in found.into_iter().flatten() {
-        labels.entry(ns).or_insert(l);
+    let mut cache = Vec::with_capacity(found.len());
+    for (found, keep) in found {
+        for (ns, l) in found {
+            labels.entry(ns).or_insert(l);
+        }
+        cache.push(keep.filter(|_| fits));
     }
-    labels
+    (labels, cache)
+}
+
+/// The `sostle-layer` labels of the Namespace objects of one input.
+fn namespace_labels_of(bytes: &[u8]) -> Vec<(String, Layer)> {
+    if !declares_namespace(bytes) {
+        return Vec::new();
+    }
+    let loaded = yaml::load_bytes(bytes);
+    loaded
+        .documents
+        .iter()
+        .filter(|d| d.root.get("kind").and_then(yaml::Node::as_str) == Some("Namespace"))
+        .filter_map(|d| {
+            let name = d
+                .root
+                .get_path(&["metadata", "name"])
+                .and_then(yaml::Node::as_str)?;
+            match namespace_object_layer(&d.root) {
+                Some(Ok(l)) => Some((name.to_string(), l)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Runs the check over all sources, handing each file's resources to `on_file` in input order
@@ -684,28 +751,47 @@ pub fn run_with(
     errors: Vec<RunError>,
     mut on_file: impl FnMut(Vec<Located>) -> std::io::Result<()>,
 ) -> std::io::Result<Totals> {
-    let labels = namespace_labels(sources);
+    let (labels, mut cache) = namespace_labels(sources);
     let progress = Progress::start(sources.len());
     let mut totals = Totals {
         errors,
         ..Totals::default()
     };
-    for chunk in sources.chunks(CHUNK) {
-        let outcomes: Vec<FileOutcome> = chunk
-            .par_iter()
-            .map(|src| {
-                let o = check_one(engine, s, src, &labels);
-                progress.tick();
-                o
-            })
-            .collect();
-        for o in outcomes {
-            totals.add(&o);
-            totals.errors.extend(o.errors);
-            totals.skipped.extend(o.skipped);
-            on_file(o.resources)?;
+    // Chunks are evaluated on the rayon pool by one thread while this one prints the chunk
+    // before (a channel of one chunk: evaluation runs at most one chunk ahead of the printer,
+    // so memory stays at about two chunks, and both cores stay busy while printing).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FileOutcome>>(0);
+    std::thread::scope(|scope| {
+        let labels = &labels;
+        let progress = &progress;
+        scope.spawn(move || {
+            for (chunk, kept) in sources.chunks(CHUNK).zip(cache.chunks_mut(CHUNK)) {
+                let outcomes: Vec<FileOutcome> = chunk
+                    .par_iter()
+                    .zip(kept.par_iter_mut())
+                    .map(|(src, bytes)| {
+                        let o = check_one(engine, s, src, labels, bytes.take());
+                        progress.tick();
+                        o
+                    })
+                    .collect();
+                if tx.send(outcomes).is_err() {
+                    // The printer stopped (a write failed): stop evaluating.
+                    return;
+                }
+            }
+        });
+        for outcomes in rx {
+            for o in outcomes {
+                totals.add(&o);
+                totals.errors.extend(o.errors);
+                totals.skipped.extend(o.skipped);
+                on_file(o.resources)?;
+            }
         }
-    }
+        Ok::<(), std::io::Error>(())
+    })?;
+    drop(progress);
     totals.summary.errors = totals.errors.len();
     Ok(totals)
 }
@@ -748,4 +834,33 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
             format!("{}: invalid config: {e}", path.display())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares_namespace;
+
+    #[test]
+    fn namespace_declarations_are_found_in_any_spelling() {
+        for yes in [
+            "kind: Namespace\n",
+            "apiVersion: v1\nkind: \"Namespace\"\nmetadata: {name: a}",
+            "- kind: 'Namespace'\n",
+            "{apiVersion: v1, kind: Namespace, metadata: {name: a}}",
+            "{\"kind\":\"Namespace\",\"apiVersion\":\"v1\"}",
+            "{\n  \"kind\": \"Namespace\"\n}",
+            "kind: Namespace",
+        ] {
+            assert!(declares_namespace(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "description: the Namespace of the target\n",
+            "kind: NamespaceList\n",
+            "kind: Deployment\n  namespaceSelector: {}\n",
+            "subjects: [{kind: ServiceAccount, namespace: a}]",
+            "",
+        ] {
+            assert!(!declares_namespace(no.as_bytes()), "{no}");
+        }
+    }
 }
