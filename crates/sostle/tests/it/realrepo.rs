@@ -412,3 +412,26 @@ fn kustomize_overlays_render_with_the_real_kustomize() {
     let plain = json(&sostle_in(d, &["test", "-o", "json", overlay], None));
     assert!(files_of(&plain).iter().all(|f| f.starts_with(overlay)));
 }
+
+#[test]
+fn the_human_output_on_a_real_repository() {
+    // What a person sees at the root of a checkout: findings with their source lines and carets,
+    // the summary with the skipped count, and the chart note.
+    let repo = podinfo();
+    let r = sostle_in(
+        repo.path(),
+        &[
+            "test",
+            "--sostle-layer",
+            "L3",
+            "--now",
+            "2026-05-11T21:00:00Z",
+            "deploy/bases/cache",
+            "charts",
+            "otel",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!(r.snapshot());
+}
