@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Go as the machine installs it, when a non-login shell has not put it on PATH.
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { echo "test setup: Go is needed to build helm and kustomize" >&2; exit 1; }
+
 bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
 mkdir -p "$bin"
 
