@@ -244,8 +244,11 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let (need_trial, hard_trial) =
                 failures_needing_exemption(&trial_reports, Layer::Trial, c.engine.config());
             let images: Vec<String> = {
+                // Each image once, in first-seen order (a repeated image anywhere in the
+                // subject is one image, so it gets one lock).
+                let mut seen = std::collections::HashSet::new();
                 let mut v: Vec<String> = objs.iter().flat_map(core_trial::images).collect();
-                v.dedup();
+                v.retain(|i| seen.insert(i.clone()));
                 v
             };
             let subject = json!({
@@ -277,8 +280,8 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 c.now,
                 day,
             )?;
-            match output {
-                TrialFormat::Json | TrialFormat::Yaml => print_json(&json!({
+            let filed = || {
+                json!({
                     "trial": t.id,
                     "target": target.as_str(),
                     "epoch_day": day,
@@ -287,7 +290,11 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     "exemptions_needed": charge["exemptions_needed"],
                     "must_fix": charge["must_fix"],
                     "novelty": novelty,
-                }))?,
+                })
+            };
+            match output {
+                TrialFormat::Json => print_json(&filed())?,
+                TrialFormat::Yaml => print_yaml(&[filed()], &mut io::stdout().lock())?,
                 TrialFormat::Human => {
                     let mut w = io::stdout().lock();
                     writeln!(w, "{} filed: target {target}, epoch day {day}", t.id)?;
@@ -697,16 +704,30 @@ fn compute_verdict(
     let target = Layer::parse(&t.target)
         .ok_or_else(|| anyhow!("trial {} has a bad target {}", t.id, t.target))?;
     let (reports, evidence) = current_reports(c, t, target)?;
-    let falco: Vec<core_trial::FalcoSummary> = evidence
-        .iter()
-        .filter(|e| e.kind == "falco")
-        .filter_map(|e| serde_json::from_value(e.data.clone()).ok())
-        .collect();
-    let trivy: Vec<core_trial::TrivySummary> = evidence
-        .iter()
-        .filter(|e| e.kind == "trivy")
-        .filter_map(|e| serde_json::from_value(e.data.clone()).ok())
-        .collect();
+    // Stored evidence that no longer decodes (an upgrade, a hand edit) is an error that names
+    // it, never skipped: a skipped Trivy summary would stop counting its CRITICAL CVEs.
+    fn decoded<T: serde::de::DeserializeOwned>(
+        evidence: &[sostle_ledger::Evidence],
+        kind: &str,
+    ) -> anyhow::Result<Vec<T>> {
+        evidence
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| {
+                serde_json::from_value(e.data.clone()).map_err(|err| {
+                    anyhow!(
+                        "trial {}: {kind} evidence #{} (from {}, recorded {}) does not decode: {err}; the verdict cannot be reached without it",
+                        e.trial,
+                        e.id,
+                        e.source,
+                        e.recorded_at
+                    )
+                })
+            })
+            .collect()
+    }
+    let falco: Vec<core_trial::FalcoSummary> = decoded(&evidence, "falco")?;
+    let trivy: Vec<core_trial::TrivySummary> = decoded(&evidence, "trivy")?;
     let burst_at = t
         .burst_at
         .as_deref()

@@ -719,3 +719,149 @@ fn registered_witnesses_are_required_with_a_ledger() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(honoured(&test()), 2);
 }
+
+/// A subject whose containers repeat an image, not next to each other (issue #11).
+const REPEATED_IMAGES: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: repeat\n  namespace: chaos-trial\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: reg.io/a:1.0\n        - name: b\n          image: reg.io/b:1.0\n        - name: a2\n          image: reg.io/a:1.0\n";
+
+#[test]
+fn trial_charge_dedups_non_adjacent_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ledger = d.join("ledger.db");
+    std::fs::write(d.join("repeat.yaml"), REPEATED_IMAGES).unwrap();
+    let now = "2026-05-11T09:00:00Z";
+    let r = run_in(
+        d,
+        &ledger,
+        now,
+        &["trial", "charge", "repeat.yaml", "--target", "L2"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let r = run_in(d, &ledger, now, &["trial", "show", "TRB-CHAOS-001"], None);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["subject"]["images"],
+        serde_json::json!(["reg.io/a:1.0", "reg.io/b:1.0"]),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn trial_charge_o_yaml_prints_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ledger = d.join("ledger.db");
+    std::fs::write(d.join("repeat.yaml"), REPEATED_IMAGES).unwrap();
+    let r = run_in(
+        d,
+        &ledger,
+        "2026-05-11T09:00:00Z",
+        &[
+            "trial",
+            "charge",
+            "repeat.yaml",
+            "--target",
+            "L2",
+            "-o",
+            "yaml",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        !r.stdout.trim_start().starts_with('{'),
+        "JSON, not YAML: {}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("trial: TRB-CHAOS-001\n"), "{}", r.stdout);
+    // And it is the same document as -o json.
+    let loaded = sostle_core::yaml::load(&r.stdout);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.documents[0].root.to_json()["target"], "L2");
+}
+
+#[test]
+fn verdict_refuses_evidence_that_does_not_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ledger = d.join("ledger.db");
+    std::fs::write(d.join("repeat.yaml"), REPEATED_IMAGES).unwrap();
+    let now = "2026-05-11T09:00:00Z";
+    assert_eq!(
+        run_in(
+            d,
+            &ledger,
+            now,
+            &["trial", "charge", "repeat.yaml", "--target", "L2"],
+            None
+        )
+        .code,
+        0
+    );
+    // A stored Trivy summary in a shape this version cannot read (as after an upgrade).
+    let mut l = sostle_ledger::Ledger::open(&ledger).unwrap();
+    let t = sostle_core::epoch::parse_rfc3339(now).unwrap();
+    l.add_evidence(
+        "TRB-CHAOS-001",
+        &[(
+            "trivy".into(),
+            "old-trivy.json".into(),
+            serde_json::json!({"artifact": "reg.io/a:1.0", "critical": 3}),
+        )],
+        t,
+        97,
+    )
+    .unwrap();
+    drop(l);
+    let r = run_in(
+        d,
+        &ledger,
+        now,
+        &["trial", "verdict", "TRB-CHAOS-001"],
+        None,
+    );
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("trivy evidence #")
+            && r.stderr.contains("old-trivy.json")
+            && r.stderr.contains("does not decode"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn trial_show_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ledger = d.join("ledger.db");
+    std::fs::write(d.join("repeat.yaml"), REPEATED_IMAGES).unwrap();
+    let now = "2026-05-11T09:00:00Z";
+    run_in(
+        d,
+        &ledger,
+        now,
+        &["trial", "charge", "repeat.yaml", "--target", "L2"],
+        None,
+    );
+    // A reader that is gone before sostle writes (as `| head` is after its lines): the first
+    // write fails with EPIPE.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.2; exec '{}' trial show TRB-CHAOS-001) | (exec 0<&-; sleep 1); exit 0",
+            env!("CARGO_BIN_EXE_sostle")
+        ))
+        .env("SOSTLE_LEDGER", &ledger)
+        .env("SOSTLE_NOW", now)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}
