@@ -101,15 +101,23 @@ pub struct Loaded {
     pub refused: Vec<(String, String)>,
     /// The token secret: `Settings::token_secret` (the environment), else the config's.
     pub token_secret: Option<Vec<u8>>,
+    /// The key files the config's `crew[].keys` named (watched for changes like the config).
+    pub key_files: Vec<PathBuf>,
 }
 
 /// Loads config and profiles; nothing is applied unless everything needed loads.
 pub fn load(settings: &Settings) -> Result<Loaded, String> {
+    let read_keys = std::cell::RefCell::new(Vec::new());
     let config = match &settings.config_path {
         None => Config::default(),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            Config::from_yaml_with(&text, &key_file_reader(p))
+            let reader = key_file_reader(p);
+            let recording = |name: &str| {
+                read_keys.borrow_mut().push(key_path(p, name));
+                reader(name)
+            };
+            Config::from_yaml_with(&text, &recording)
                 .map_err(|e| format!("{}:{}:{}: invalid config: {e}", p.display(), e.line, e.col))?
         }
     };
@@ -135,6 +143,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
         engine: Engine::new(Arc::new(config)),
         refused,
         token_secret,
+        key_files: read_keys.into_inner(),
     })
 }
 
@@ -142,17 +151,22 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
 /// directory of the config file (so a config and its keys move together).
 pub fn key_file_reader(config_path: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
     move |name: &str| {
-        let p = Path::new(name);
-        let full = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            config_path
-                .parent()
-                .unwrap_or_else(|| Path::new(""))
-                .join(p)
-        };
+        let full = key_path(config_path, name);
         std::fs::read_to_string(&full)
             .map_err(|e| format!("cannot read key {}: {e}", full.display()))
+    }
+}
+
+/// Where a key file named in a config is: relative to the config file's directory.
+fn key_path(config_path: &Path, name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config_path
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(p)
     }
 }
 

@@ -247,14 +247,15 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
     };
     // A namespace's layer label is changed only by `layers.writers` (SPEC §10): every CREATE and
     // UPDATE of a Namespace (but the never-governed ones and sostle's own) goes to sostle,
-    // failing closed.
+    // failing closed — through its status and finalize subresources too, which carry the
+    // whole object.
     let mut never: Vec<&str> = sostle_core::eval::UNGOVERNED.to_vec();
     never.push(ns);
     let namespaces_entry = json!({
         "name": "namespaces.validate.sostle.eose.ca",
         "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": "/validate/namespaces", "port": 443}},
         "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": never}]},
-        "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces"], "scope": "Cluster"}],
+        "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces", "namespaces/status", "namespaces/finalize"], "scope": "Cluster"}],
         "failurePolicy": "Fail",
         "timeoutSeconds": 5,
         "sideEffects": "None",
@@ -270,6 +271,45 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
         "metadata": {"name": "sostle-mutate", "annotations": inject},
         "webhooks": [entry(Layer::Trial, "mutate")]}));
     out
+}
+
+/// The config as the webhook's ConfigMap carries it: the file as written, unless it names key
+/// files in `crew[].keys` — those cannot be read inside the pod, so the keys' PEM is put inline
+/// (the file was loaded and validated before, so every path reads).
+fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let loaded = sostle_core::yaml::load(&text);
+    let Some(doc) = loaded.documents.first() else {
+        return Ok(text);
+    };
+    let mut json = doc.root.to_json();
+    let read = sostle_webhook::key_file_reader(path);
+    let mut inlined = false;
+    if let Some(crew) = json.get_mut("crew").and_then(J::as_array_mut) {
+        for member in crew {
+            let Some(keys) = member.get_mut("keys").and_then(J::as_array_mut) else {
+                continue;
+            };
+            for key in keys {
+                let Some(k) = key.as_str() else { continue };
+                if k.trim_start().starts_with("-----BEGIN") {
+                    continue;
+                }
+                let pem = read(k.trim()).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+                *key = J::String(pem);
+                inlined = true;
+            }
+        }
+    }
+    if !inlined {
+        return Ok(text);
+    }
+    let yaml =
+        serde_saphyr::to_string(&json).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?;
+    Ok(format!(
+        "# {} with the crew keys inline (the pod cannot read key files)\n{yaml}",
+        path.display()
+    ))
 }
 
 const README: &str = r#"# sostle bootstrap
@@ -324,7 +364,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
         .or_else(|| config.cluster.resource_group.clone())
         .unwrap_or_else(|| "my-resource-group".into());
     let config_yaml = match &args.config {
-        Some(p) => std::fs::read_to_string(p)?,
+        Some(p) => config_for_cluster(p)?,
         None => "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n".to_string(),
     };
     let ns = namespaces(&config);

@@ -321,13 +321,19 @@ fn check_one(
         }
     };
     let loaded = yaml::load_bytes(&bytes);
-    // A file of template expressions (`{{ … }}`) that does not parse is not a manifest yet:
-    // skipped whole, with the hint to render it. A file that does not parse otherwise is an
-    // error, as ever.
-    if !loaded.errors.is_empty()
-        && matches!(src, Source::File(_))
-        && memchr::memmem::find(&bytes, b"{{").is_some()
-    {
+    // A template that does not parse is not a manifest yet: skipped whole, with the hint to
+    // render it. It is a template when the first parse error is on a line with a template
+    // expression (`{{`), or the line before it; any other parse error is an error, as ever (a
+    // ConfigMap holding Prometheus `{{ $labels }}` text does not excuse a syntax error elsewhere).
+    let mut index = LineIndex::default();
+    let template_error = loaded.errors.first().is_some_and(|e| {
+        (e.line.saturating_sub(1)..=e.line).any(|n| {
+            index
+                .line(&bytes, n)
+                .is_some_and(|l| memchr::memmem::find(l, b"{{").is_some())
+        })
+    });
+    if template_error && matches!(src, Source::File(_)) {
         out.skipped.push(Skipped {
             file: name,
             line: 0,
@@ -636,11 +642,15 @@ impl Totals {
     }
 }
 
-/// Whether `bytes` may hold a Namespace object: somewhere `kind`, a colon and `Namespace` as a
-/// whole value (YAML block or flow style, JSON), quoted or not. A cheap byte scan, so only
-/// those files are parsed before the main pass (CRDs say "Namespace" in their prose a lot).
+/// Whether `bytes` may hold a Namespace object: a `kind` key whose value is `Namespace` — in
+/// block or flow style or JSON, quoted or not, with a tag (`!!str`) or an anchor (`&k`) before
+/// it, on the same line or the next. A cheap byte scan, so only those files are parsed before
+/// the main pass (CRDs say "Namespace" in their prose a lot). Not seen: a kind given by an
+/// alias (`kind: *k`) or spelled with escapes; such a Namespace is judged, but its label does not
+/// set other files' layers (docs/decisions.md).
 fn declares_namespace(bytes: &[u8]) -> bool {
     const NS: &[u8] = b"Namespace";
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
     for i in memchr::memmem::find_iter(bytes, NS) {
         let after = bytes.get(i + NS.len()).copied();
         if !matches!(
@@ -649,32 +659,45 @@ fn declares_namespace(bytes: &[u8]) -> bool {
         ) {
             continue;
         }
-        let line_start = bytes
-            .get(..i)
-            .and_then(|b| b.iter().rposition(|c| *c == b'\n'))
-            .map_or(0, |p| p + 1);
-        let before = bytes.get(line_start..i).unwrap_or_default();
-        let trimmed = before
-            .iter()
-            .rposition(|c| !matches!(c, b' ' | b'\t' | b'"' | b'\''))
-            .map_or(&before[..0], |p| &before[..=p]);
-        let Some(key) = trimmed.strip_suffix(b":") else {
-            continue;
+        // Walk back over quotes, spaces and newlines, then tags and anchors, to the colon.
+        let mut j = i;
+        let back = |j: &mut usize| {
+            while *j > 0
+                && bytes
+                    .get(*j - 1)
+                    .is_some_and(|c| is_space(*c) || *c == b'"' || *c == b'\'')
+            {
+                *j -= 1;
+            }
         };
-        let key = key
-            .iter()
-            .rposition(|c| !matches!(c, b' ' | b'\t' | b'"' | b'\''))
-            .map_or(&key[..0], |p| &key[..=p]);
-        if key.ends_with(b"kind") {
+        back(&mut j);
+        // A tag or an anchor: a run of non-space bytes starting with `!` or `&`.
+        for _ in 0..2 {
+            let mut k = j;
+            while k > 0
+                && bytes
+                    .get(k - 1)
+                    .is_some_and(|c| !is_space(*c) && *c != b':')
+            {
+                k -= 1;
+            }
+            if k < j && matches!(bytes.get(k), Some(b'!' | b'&')) {
+                j = k;
+                back(&mut j);
+            }
+        }
+        if j == 0 || bytes.get(j - 1) != Some(&b':') {
+            continue;
+        }
+        j -= 1;
+        back(&mut j);
+        if bytes.get(..j).is_some_and(|b| b.ends_with(b"kind")) {
             return true;
         }
     }
     false
 }
 
-/// The `sostle-layer` labels of the Namespace objects anywhere in the input (the first label of
-/// a namespace wins, in input order). Only files that may declare a Namespace are parsed;
-/// their problems are reported by the main pass, not here.
 /// An input up to this size is read once: the label pass keeps its bytes for the main pass.
 /// A larger one is read twice, so memory stays flat.
 const KEEP_BYTES: usize = 16 << 20;
@@ -850,6 +873,10 @@ mod tests {
             "{\"kind\":\"Namespace\",\"apiVersion\":\"v1\"}",
             "{\n  \"kind\": \"Namespace\"\n}",
             "kind: Namespace",
+            "kind: !!str Namespace\n",
+            "kind: &k Namespace\n",
+            "kind: !!str &k 'Namespace'\n",
+            "kind:\n  Namespace\nmetadata: {name: a}\n",
         ] {
             assert!(declares_namespace(yes.as_bytes()), "{yes}");
         }

@@ -122,6 +122,11 @@ fn new(
 ) -> anyhow::Result<u8> {
     let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
     let signer = approve_key.map(signing_key).transpose()?;
+    if let Some(k) = &signer {
+        // Whatever the config requires, a signature by someone else's key is no approval.
+        check_key_is_reviewers(&config, v.reviewed.trim(), k)
+            .map_err(|m| anyhow!("--approve-key: {m}"))?;
+    }
     let now = crate::now_from(common)?;
     let vals = values(v);
     let Some((ns, _name)) = vals.applies_to.split_once('/') else {
@@ -534,6 +539,11 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
     let mut skipped = 0usize;
     for file in files {
         let name = file.display().to_string();
+        if write && file.extension().is_some_and(|e| e == "json") {
+            eprintln!("refused: {name}: --write edits YAML only; run without --write and add the printed annotation to the JSON by hand");
+            refused += 1;
+            continue;
+        }
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
         let loaded = sostle_core::yaml::load(&text);
         if let Some(e) = loaded.errors.first() {
@@ -560,7 +570,7 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
                     let holder = config.crew.iter().find(|c| c.keys.contains(&mine));
                     let reviewer = config.crew_member(r).map(|m| m.name.as_str());
                     match holder {
-                        Some(h) if Some(h.name.as_str()) != reviewer => {
+                        Some(h) if reviewer.is_some() && Some(h.name.as_str()) != reviewer => {
                             eprintln!("skipped: {here}: reviewed by {r}, and this is a key of {}", h.name);
                             skipped += 1;
                             continue;
@@ -574,6 +584,16 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
                 refused += 1;
                 continue;
             }
+            // Say what is signed: the reviewer approves these values, not a file.
+            eprintln!(
+                "signing {here}: exempt-from={} applies-to={} reason={:?} expires={} owner={} reviewed={}",
+                ann.from.as_deref().unwrap_or(""),
+                ann.applies_to.as_deref().unwrap_or(""),
+                ann.reason.as_deref().unwrap_or(""),
+                ann.expires.as_deref().unwrap_or(""),
+                ann.owner.as_deref().unwrap_or(""),
+                ann.reviewed.as_deref().unwrap_or("")
+            );
             let sig = approval::sign(&signer, &computed);
             approved += 1;
             if !write {
@@ -599,6 +619,27 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
                     .find(|e| e.key == key)
                     .map(|e| (e.key_pos.line as usize, e.key_pos.col as usize))
             };
+            // An approval or witness written over several lines (a block scalar) cannot be
+            // replaced line-wise.
+            let witness_name = format!("{}witness", exemption::PREFIX);
+            let multi_line = entries.iter().any(|e| {
+                (e.key == approval::ANNOTATION || e.key == witness_name)
+                    && (e.value.pos.line != e.key_pos.line || {
+                        let line = text
+                            .lines()
+                            .nth((e.key_pos.line as usize).saturating_sub(1));
+                        let v = line
+                            .and_then(|l| l.split_once(':'))
+                            .map_or("", |(_, v)| v.trim());
+                        v.starts_with('|') || v.starts_with('>')
+                    })
+            });
+            if multi_line {
+                eprintln!("refused: {here}: the witness or an older approval spans several lines; write the approval by hand (run without --write to print it)");
+                refused += 1;
+                approved -= 1;
+                continue;
+            }
             let witness_key = format!("{}witness", exemption::PREFIX);
             let Some((wline, wcol)) = line_of(&witness_key) else {
                 continue;

@@ -211,6 +211,13 @@ fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
     };
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
+    // Checked first: past the cap the reader stops, and the tool then fails on a closed pipe.
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "`{shown}` printed more than {} MiB",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
     if !status.success() {
         let said: Vec<String> = String::from_utf8_lossy(&err)
             .lines()
@@ -219,12 +226,6 @@ fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
             .map(str::to_string)
             .collect();
         return Err(format!("`{shown}` failed ({status}): {}", said.join(" / ")));
-    }
-    if out.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "`{shown}` printed more than {} MiB",
-            MAX_FILE_BYTES >> 20
-        ));
     }
     Ok(out)
 }

@@ -109,9 +109,11 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
                     .map(Path::to_path_buf)
                     .collect::<Vec<_>>()
             };
+            let keys = state.loaded().key_files.clone();
             let mut seen = fingerprint(
                 &refs(&watched)
                     .iter()
+                    .chain(keys.iter())
                     .map(PathBuf::as_path)
                     .collect::<Vec<_>>(),
             );
@@ -127,7 +129,16 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
                         false
                     }
                 };
-                let now = fingerprint(&watched.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+                // The key files the config names are watched too (a rotated or revoked
+                // reviewer key takes effect without touching the config).
+                let keys = state.loaded().key_files.clone();
+                let now = fingerprint(
+                    &watched
+                        .iter()
+                        .chain(keys.iter())
+                        .map(PathBuf::as_path)
+                        .collect::<Vec<_>>(),
+                );
                 if forced || now != seen {
                     seen = now;
                     let s = state.clone();

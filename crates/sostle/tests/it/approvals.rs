@@ -259,6 +259,33 @@ fn exempt_approve_writes_approvals_that_test_honours_and_openssl_verifies() {
         "{signed}"
     );
     assert_eq!(exempted(f), 2, "deny_no_limits and deny_no_readonly");
+    // The reviewer is told what they sign.
+    assert!(
+        r.stderr.contains("signing ")
+            && r.stderr
+                .contains("exempt-from=deny_no_limits,deny_no_readonly"),
+        "{}",
+        r.stderr
+    );
+    // --write edits YAML only: a JSON manifest is refused, untouched.
+    let j = d.join("one.json");
+    std::fs::write(&j, "{\"apiVersion\": \"v1\"}").unwrap();
+    let r = sostle(&[
+        "exempt",
+        "approve",
+        "--config",
+        config,
+        "--key",
+        kay.to_str().unwrap(),
+        "--write",
+        j.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--write edits YAML only"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&j).unwrap(),
+        "{\"apiVersion\": \"v1\"}"
+    );
     // Signing again replaces the approval rather than adding a second.
     sostle(&[
         "exempt",
@@ -335,11 +362,67 @@ fn exempt_new_with_the_reviewers_key_prints_the_approval() {
     let bosun = root().join("examples/keys/BOSUN.demo.key");
     args[7] = bosun.to_str().unwrap();
     let r = sostle(&args);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3, "{}", r.snapshot());
     assert!(
-        r.stderr
-            .contains("not approved: no signature by a key of Kay over this witness"),
+        r.stderr.contains("--approve-key: the key")
+            && r.stderr.contains("is not registered for Kay"),
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_replaced_key_file_is_picked_up_without_a_restart() {
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::webhook::certs(d, "ca", "server");
+    // IMHOTEP's key as a file beside the config.
+    let pem = |name: &str| {
+        mallory::key(name)
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    };
+    std::fs::write(d.join("imhotep.pub"), pem("IMHOTEP")).unwrap();
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew:\n  - name: IMHOTEP\n    roles: [crew, l3, l5-authorized, imhotep]\n    keys: [imhotep.pub]\n",
+    )
+    .unwrap();
+    let approved = mallory::cases()
+        .into_iter()
+        .find(|c| c.name == "valid approval by IMHOTEP's key")
+        .unwrap();
+    let body = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "rotate", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": approved.object["metadata"]["name"], "namespace": "sostle-l3-crew", "operation": "CREATE",
+            "userInfo": {"username": "ci"}, "object": approved.object}
+    });
+    let f = d.join("review.json");
+    std::fs::write(&f, serde_json::to_vec(&body).unwrap()).unwrap();
+    let s = crate::webhook::start(d, &["--config", "sostle.yaml"]);
+    assert_eq!(s.post("/validate/L3", &f)["response"]["allowed"], true);
+    // The key is revoked: another key in its place. Within a few reload intervals the same
+    // object is refused, with no restart and no change to the config file.
+    std::fs::write(d.join("imhotep.pub"), pem("RICK")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = s.post("/validate/L3", &f);
+        if v["response"]["allowed"] == false {
+            let msg = v["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                msg.contains("no signature by a key of IMHOTEP over this witness"),
+                "{msg}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replaced key was never picked up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -93,7 +93,7 @@ fn bootstrap_tree_is_valid_and_stable() {
                 );
                 assert_eq!(
                     ns_hook["rules"][0]["resources"],
-                    serde_json::json!(["namespaces"])
+                    serde_json::json!(["namespaces", "namespaces/status", "namespaces/finalize"])
                 );
                 assert_eq!(
                     ns_hook["rules"][0]["operations"],
@@ -239,4 +239,39 @@ fn bootstrap_writes_the_rego_suite_and_prints_it_as_one_module() {
             .unwrap();
         assert_eq!(deny["outcome"], "fail", "{policy}");
     }
+}
+
+#[test]
+fn the_configmap_carries_key_files_inline() {
+    // examples/sostle.yaml names its keys as files beside it; the pod has no such files, so the
+    // ConfigMap's copy must hold the PEM itself and load anywhere, with the same keys.
+    let r = sostle(&[
+        "bootstrap",
+        "--config",
+        "examples/sostle.yaml",
+        "--print",
+        "webhook",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let loaded = sostle_core::yaml::load(&r.stdout);
+    let cm = loaded
+        .documents
+        .iter()
+        .map(|d| d.root.to_json())
+        .find(|d| d["kind"] == "ConfigMap")
+        .unwrap();
+    let text = cm["data"]["sostle.yaml"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sostle.yaml"), text).unwrap();
+    let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
+    let here = sostle_core::Config::from_yaml_with(
+        &std::fs::read_to_string(crate::root().join("examples/sostle.yaml")).unwrap(),
+        &|p| {
+            std::fs::read_to_string(crate::root().join("examples").join(p))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .unwrap();
+    assert_eq!(elsewhere, here);
+    assert_eq!(elsewhere.crew_member("Kay").unwrap().keys.len(), 1);
 }

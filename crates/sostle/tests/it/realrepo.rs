@@ -435,3 +435,21 @@ fn the_human_output_on_a_real_repository() {
     assert_eq!(r.code, 1);
     insta::assert_snapshot!(r.snapshot());
 }
+
+#[test]
+fn a_template_expression_elsewhere_does_not_excuse_a_syntax_error() {
+    // A ConfigMap with Prometheus text `{{ $labels.instance }}`, then a broken Pod: the file is
+    // a manifest with an error (exit 3), and its good documents are still judged.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rules\ndata:\n  alert: \"{{ $labels.instance }} is down\"\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: [\n",
+    )
+    .unwrap();
+    let r = sostle_in(d, &["test", "-o", "json", "app.yaml"], None);
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    let v = json(&r);
+    assert_eq!(v["skipped"], serde_json::json!([]));
+    assert_eq!(v["summary"]["resources"], 1, "the ConfigMap is judged");
+}
