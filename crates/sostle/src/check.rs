@@ -201,24 +201,31 @@ pub struct Summary {
     pub errors: usize,
 }
 
+impl Summary {
+    /// Adds the resources and the outcomes of their results.
+    fn count(&mut self, resources: &[Located]) {
+        use sostle_core::Outcome::*;
+        self.resources += resources.len();
+        for r in resources.iter().flat_map(|l| &l.report.results) {
+            match r.outcome {
+                Pass => self.pass += 1,
+                Fail => self.fail += 1,
+                Warn => self.warn += 1,
+                Exempted => self.exempted += 1,
+                Skip => self.skip += 1,
+            }
+        }
+    }
+}
+
 impl Report {
     /// Counts the outcomes.
     pub fn summary(&self) -> Summary {
-        use sostle_core::Outcome::*;
         let mut s = Summary {
-            resources: self.resources.len(),
             errors: self.errors.len(),
             ..Summary::default()
         };
-        for r in self.resources.iter().flat_map(|l| &l.report.results) {
-            match r.outcome {
-                Pass => s.pass += 1,
-                Fail => s.fail += 1,
-                Warn => s.warn += 1,
-                Exempted => s.exempted += 1,
-                Skip => s.skip += 1,
-            }
-        }
+        s.count(&self.resources);
         s
     }
 
@@ -610,16 +617,8 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, o: &FileOutcome) {
-        use sostle_core::Outcome::*;
-        self.summary.resources += o.resources.len();
+        self.summary.count(&o.resources);
         for r in o.resources.iter().flat_map(|l| &l.report.results) {
-            match r.outcome {
-                Pass => self.summary.pass += 1,
-                Fail => self.summary.fail += 1,
-                Warn => self.summary.warn += 1,
-                Exempted => self.summary.exempted += 1,
-                Skip => self.summary.skip += 1,
-            }
             if r.exemption
                 .as_ref()
                 .is_some_and(|j| j.valid && !j.warnings.is_empty())
