@@ -186,7 +186,12 @@ pub trait LockRegistry: Sync {
     /// Checks that `image` holds a lock authorizing `layer` and is not older than the lock
     /// named by `current_profile` (the workload's `mecipol-profile` annotation). Returns the
     /// reasons it does not.
-    fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<String>;
+    fn check(
+        &self,
+        image: &str,
+        layer: Layer,
+        current_profile: Option<&str>,
+    ) -> Vec<crate::mecipol::LockProblem>;
 }
 
 /// What an evaluation needs from outside: the clock and the environment.

@@ -13,6 +13,7 @@ pub mod epoch;
 pub mod eval;
 pub mod exemption;
 pub mod layer;
+pub mod mecipol;
 pub mod policies;
 pub mod suite;
 pub mod token;

@@ -686,7 +686,7 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
                 for reason in registry.check(image, p.layer, profile) {
                     out.push(c.violation(
                         &["image"],
-                        reason,
+                        reason.to_string(),
                         "lock the image for this layer with a trial",
                     ));
                 }

@@ -105,22 +105,7 @@ pub struct Evidence {
     pub data: serde_json::Value,
 }
 
-/// A MECIPOL profile and its signature.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
-    /// `profile-001`.
-    pub id: String,
-    /// The trial it came from.
-    pub trial: String,
-    /// The locked image.
-    pub image: String,
-    /// The profile JSON (SPEC §7).
-    pub profile: serde_json::Value,
-    /// Base64 DER ECDSA P-256 signature over the profile's canonical JSON.
-    pub signature: String,
-    /// When it was locked.
-    pub locked_at: String,
-}
+pub use sostle_core::mecipol::Profile;
 
 /// A registered exemption witness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -804,19 +789,11 @@ impl Ledger {
 pub struct Snapshot {
     witnesses: std::collections::HashMap<String, Timestamp>,
     trials: std::collections::HashMap<String, bool>,
-    /// Profiles by image.
-    pub profiles: Vec<Profile>,
+    /// The profiles, as the lock registry.
+    pub locks: sostle_core::mecipol::LockSet,
 }
 
 impl Snapshot {
-    /// A snapshot holding only locks (the webhook's profiles directory).
-    pub fn from_profiles(profiles: Vec<Profile>) -> Snapshot {
-        Snapshot {
-            profiles,
-            ..Snapshot::default()
-        }
-    }
-
     /// Loads the snapshot.
     pub fn load(ledger: &Ledger) -> Result<Snapshot> {
         let witnesses = ledger
@@ -833,7 +810,7 @@ impl Snapshot {
         Ok(Snapshot {
             witnesses,
             trials,
-            profiles: ledger.profiles()?,
+            locks: sostle_core::mecipol::LockSet::new(ledger.profiles()?),
         })
     }
 }
@@ -854,53 +831,14 @@ impl sostle_core::exemption::ExemptionLedger for Snapshot {
     }
 }
 
-fn profile_seq(id: &str) -> Option<u64> {
-    id.strip_prefix("profile-")?.parse().ok()
-}
-
 impl sostle_core::eval::LockRegistry for Snapshot {
     fn check(
         &self,
         image: &str,
         layer: sostle_core::Layer,
         current_profile: Option<&str>,
-    ) -> Vec<String> {
-        let mut problems = Vec::new();
-        let locks: Vec<&Profile> = self.profiles.iter().filter(|p| p.image == image).collect();
-        let authorizes = |p: &Profile| {
-            p.profile
-                .get("sostle_layers_authorized")
-                .and_then(serde_json::Value::as_array)
-                .is_some_and(|a| a.iter().any(|l| l.as_str() == Some(layer.as_str())))
-        };
-        if locks.is_empty() {
-            problems.push(format!("image {image} holds no MECIPOL lock in the ledger"));
-        } else if !locks.iter().any(|p| authorizes(p)) {
-            let ids: Vec<&str> = locks.iter().map(|p| p.id.as_str()).collect();
-            problems.push(format!(
-                "no lock of image {image} authorizes {layer} ({})",
-                ids.join(", ")
-            ));
-        }
-        if let Some(current) = current_profile {
-            match self.profiles.iter().find(|p| p.id == current) {
-                None => problems.push(format!(
-                    "mecipol-profile {current} is not in the lock registry"
-                )),
-                Some(cur) => {
-                    let newest = locks.iter().filter_map(|p| profile_seq(&p.id)).max();
-                    if let (Some(n), Some(c)) = (newest, profile_seq(&cur.id)) {
-                        if n < c && cur.image != image {
-                            problems.push(format!(
-                                "downgrade: image {image} (locked in profile-{n:03}) is older than the workload's current lock {current} ({})",
-                                cur.image
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        problems
+    ) -> Vec<sostle_core::mecipol::LockProblem> {
+        self.locks.check(image, layer, current_profile)
     }
 }
 

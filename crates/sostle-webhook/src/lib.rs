@@ -36,10 +36,10 @@ use serde_json::{json, Value as J};
 use sostle_core::eval::{LockRegistry, NoLabels, UNGOVERNED};
 use sostle_core::exemption::PREFIX as EXEMPT_PREFIX;
 use sostle_core::layer::LayerSet;
+use sostle_core::mecipol::{LockProblem, LockSet, Profile};
 use sostle_core::policies::{Group, Workload};
 use sostle_core::yaml::{Entry, Node, Pos, Value};
 use sostle_core::{Config, Engine, EvalContext, Layer, Outcome};
-use sostle_ledger::{Profile, Snapshot};
 
 /// Largest AdmissionReview body accepted (larger: 413).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -96,7 +96,7 @@ pub struct Loaded {
     pub engine: Engine,
     /// The verified locks, when a profiles directory is configured (without one the lock
     /// check is static, as in the CLI without a ledger).
-    pub locks: Option<Snapshot>,
+    pub locks: Option<LockSet>,
     /// Profiles refused at load (file and reason).
     pub refused: Vec<(String, String)>,
     /// The token secret: `Settings::token_secret` (the environment), else the config's.
@@ -139,7 +139,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
         locks: settings
             .profiles_dir
             .as_ref()
-            .map(|_| Snapshot::from_profiles(profiles)),
+            .map(|_| LockSet::new(profiles)),
         engine: Engine::new(Arc::new(config)),
         refused,
         token_secret,
@@ -898,7 +898,8 @@ pub fn validate(
         if let (Some(old_profile), Some(locks)) = (old_profile, loaded.locks.as_ref()) {
             for image in images(root) {
                 for p in locks.check(image, layer, Some(old_profile)) {
-                    if p.starts_with("downgrade") {
+                    if let LockProblem::Downgrade { .. } = p {
+                        let p = p.to_string();
                         fail(&["deny_no_mecipol_image: ", &p]);
                     }
                 }

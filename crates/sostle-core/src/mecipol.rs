@@ -1,0 +1,206 @@
+//! The MECIPOL lock (SPEC §7): a signed profile per locked image, and the lock set that answers
+//! `deny_no_mecipol_image`'s registry half — does the image hold a lock authorizing the layer,
+//! and is it not older than the workload's current lock. One home for the profile: the ledger
+//! stores it, the webhook loads it from a profiles directory, both judge it here.
+
+use crate::layer::Layer;
+
+/// A MECIPOL profile and its signature, as the ledger and a profiles directory hold it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// `profile-001`.
+    pub id: String,
+    /// The trial it came from.
+    pub trial: String,
+    /// The locked image.
+    pub image: String,
+    /// The profile JSON (SPEC §7).
+    pub profile: serde_json::Value,
+    /// Base64 DER ECDSA P-256 signature over the profile's canonical JSON.
+    pub signature: String,
+    /// When it was locked.
+    pub locked_at: String,
+}
+
+impl Profile {
+    /// The sequence number of `profile-NNN`.
+    pub fn seq(&self) -> Option<u64> {
+        profile_seq(&self.id)
+    }
+
+    /// Whether the profile's `sostle_layers_authorized` lists `layer`.
+    pub fn authorizes(&self, layer: Layer) -> bool {
+        self.profile
+            .get("sostle_layers_authorized")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|a| a.iter().any(|l| l.as_str() == Some(layer.as_str())))
+    }
+}
+
+fn profile_seq(id: &str) -> Option<u64> {
+    id.strip_prefix("profile-")?.parse().ok()
+}
+
+/// Why an image's lock does not hold at a layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockProblem {
+    /// The image holds no lock at all.
+    #[error("image {image} holds no MECIPOL lock in the ledger")]
+    NoLock {
+        /// The image.
+        image: String,
+    },
+    /// It holds locks, none authorizing the layer.
+    #[error("no lock of image {image} authorizes {layer} ({})", profiles.join(", "))]
+    NotAuthorized {
+        /// The image.
+        image: String,
+        /// The layer.
+        layer: Layer,
+        /// Its locks.
+        profiles: Vec<String>,
+    },
+    /// The workload names a current lock the registry does not hold.
+    #[error("mecipol-profile {current} is not in the lock registry")]
+    UnknownProfile {
+        /// The `mecipol-profile` annotation.
+        current: String,
+    },
+    /// The image's newest lock is older than the workload's current lock of another image.
+    #[error("downgrade: image {image} (locked in profile-{newest:03}) is older than the workload's current lock {current} ({current_image})")]
+    Downgrade {
+        /// The image.
+        image: String,
+        /// Its newest lock's sequence number.
+        newest: u64,
+        /// The workload's current lock.
+        current: String,
+        /// The image of that lock.
+        current_image: String,
+    },
+}
+
+/// Verified profiles, consulted as the lock registry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LockSet {
+    /// The profiles.
+    pub profiles: Vec<Profile>,
+}
+
+impl LockSet {
+    /// The lock set of `profiles` (verified by the caller).
+    pub fn new(profiles: Vec<Profile>) -> LockSet {
+        LockSet { profiles }
+    }
+
+    /// Whether `image` holds a lock authorizing `layer`, and is not older than the lock named by
+    /// `current_profile` (the workload's `mecipol-profile`): every problem, in that order.
+    pub fn check(
+        &self,
+        image: &str,
+        layer: Layer,
+        current_profile: Option<&str>,
+    ) -> Vec<LockProblem> {
+        let mut problems = Vec::new();
+        let locks: Vec<&Profile> = self.profiles.iter().filter(|p| p.image == image).collect();
+        if locks.is_empty() {
+            problems.push(LockProblem::NoLock {
+                image: image.to_string(),
+            });
+        } else if !locks.iter().any(|p| p.authorizes(layer)) {
+            problems.push(LockProblem::NotAuthorized {
+                image: image.to_string(),
+                layer,
+                profiles: locks.iter().map(|p| p.id.clone()).collect(),
+            });
+        }
+        if let Some(current) = current_profile {
+            match self.profiles.iter().find(|p| p.id == current) {
+                None => problems.push(LockProblem::UnknownProfile {
+                    current: current.to_string(),
+                }),
+                Some(cur) => {
+                    let newest = locks.iter().filter_map(|p| p.seq()).max();
+                    if let (Some(n), Some(c)) = (newest, cur.seq()) {
+                        if n < c && cur.image != image {
+                            problems.push(LockProblem::Downgrade {
+                                image: image.to_string(),
+                                newest: n,
+                                current: current.to_string(),
+                                current_image: cur.image.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+impl crate::eval::LockRegistry for LockSet {
+    fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
+        LockSet::check(self, image, layer, current_profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(id: &str, image: &str, layers: &[&str]) -> Profile {
+        Profile {
+            id: id.into(),
+            trial: "TRB-CHAOS-001".into(),
+            image: image.into(),
+            profile: serde_json::json!({"sostle_layers_authorized": layers}),
+            signature: String::new(),
+            locked_at: "2026-05-11T21:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn every_lock_problem_by_its_type() {
+        let set = LockSet::new(vec![
+            profile("profile-001", "reg.io/a:1", &["L0", "L1", "L2", "L3"]),
+            profile("profile-002", "reg.io/b:1", &["L0", "L1", "L2"]),
+        ]);
+        assert_eq!(set.check("reg.io/a:1", Layer::L3, None), vec![]);
+        assert_eq!(
+            set.check("reg.io/c:1", Layer::L3, None),
+            vec![LockProblem::NoLock {
+                image: "reg.io/c:1".into()
+            }]
+        );
+        let not = set.check("reg.io/b:1", Layer::L3, None);
+        assert!(matches!(
+            not.as_slice(),
+            [LockProblem::NotAuthorized { .. }]
+        ));
+        assert_eq!(
+            not[0].to_string(),
+            "no lock of image reg.io/b:1 authorizes L3 (profile-002)"
+        );
+        assert!(matches!(
+            set.check("reg.io/a:1", Layer::L3, Some("profile-009"))
+                .as_slice(),
+            [LockProblem::UnknownProfile { .. }]
+        ));
+        // The workload runs b (profile-002); going back to a (newest lock profile-001) is a
+        // downgrade.
+        let down = set.check("reg.io/a:1", Layer::L2, Some("profile-002"));
+        assert!(
+            matches!(down.as_slice(), [LockProblem::Downgrade { newest: 1, .. }]),
+            "{down:?}"
+        );
+        assert!(down[0]
+            .to_string()
+            .starts_with("downgrade: image reg.io/a:1 (locked in profile-001)"));
+        // The same image under its own current lock is no downgrade.
+        assert_eq!(
+            set.check("reg.io/b:1", Layer::L2, Some("profile-002")),
+            vec![]
+        );
+    }
+}
