@@ -147,6 +147,7 @@ impl crate::eval::LockRegistry for LockSet {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     fn profile(id: &str, image: &str, layers: &[&str]) -> Profile {
