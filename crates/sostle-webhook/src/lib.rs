@@ -74,6 +74,39 @@ pub struct Settings {
     pub inline_max_bytes: usize,
 }
 
+/// What the server and the manifests that point the API server at it must agree on, in one
+/// place (`sostle bootstrap` writes its webhook configurations from these).
+pub mod door {
+    use sostle_core::layer::LayerSet;
+    use sostle_core::Layer;
+
+    /// The port the server listens on in the cluster.
+    pub const PORT: u16 = 8443;
+    /// The route of the Namespace entry (layer labels only for `layers.writers`).
+    pub const NAMESPACES_ROUTE: &str = "/validate/namespaces";
+
+    /// Layers at which an internal error admits with a warning, and whose webhook entries are
+    /// `failurePolicy: Ignore`: L0–L2. The others fail closed.
+    pub fn fail_open() -> LayerSet {
+        LayerSet::range(0, 2)
+    }
+
+    /// The route of a layer's entry: `/validate/L3`, `/mutate/trial`.
+    pub fn route(kind: &str, layer: Layer) -> String {
+        format!("/{kind}/{}", layer.as_str())
+    }
+
+    /// The API server's `timeoutSeconds` for a layer's entry: short where a slow answer is
+    /// admitted anyway (fail open), longer where it would deny.
+    pub fn timeout_seconds(layer: Layer) -> u32 {
+        if fail_open().contains(layer) {
+            2
+        } else {
+            5
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -83,7 +116,7 @@ impl Default for Settings {
             token_secret: None,
             eval_timeout: Duration::from_millis(1500),
             max_concurrency: 64,
-            fail_open: LayerSet::range(0, 2),
+            fail_open: door::fail_open(),
             inline_max_bytes: 16 * 1024,
         }
     }
@@ -462,7 +495,7 @@ impl IntoResponse for ApiError {
 /// The router with every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/validate/namespaces", post(namespaces_handler))
+        .route(door::NAMESPACES_ROUTE, post(namespaces_handler))
         .route("/validate/{layer}", post(validate_handler))
         .route("/mutate/{layer}", post(mutate_handler))
         .route("/healthz", get(|| async { "ok" }))

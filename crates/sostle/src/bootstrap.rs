@@ -171,6 +171,7 @@ fn rules(include_rbac: bool) -> J {
 
 /// The webhook's objects.
 pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
+    use sostle_webhook::door;
     let ns = SYSTEM_NAMESPACE;
     let labels = json!({"app.kubernetes.io/name": "sostle-webhook", "app.kubernetes.io/part-of": "sostle", "gamma1": GAMMA1_LABEL});
     let selector = json!({"app.kubernetes.io/name": "sostle-webhook"});
@@ -209,9 +210,9 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
                     "containers": [{
                         "name": "webhook",
                         "image": image,
-                        "args": ["webhook", "--listen", "0.0.0.0:8443", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
+                        "args": ["webhook", "--listen", format!("0.0.0.0:{}", door::PORT), "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
                                  "--config", "/config/sostle.yaml", "--log-format", "json", "--drain-seconds", "20"],
-                        "ports": [{"name": "https", "containerPort": 8443, "protocol": "TCP"}],
+                        "ports": [{"name": "https", "containerPort": door::PORT, "protocol": "TCP"}],
                         "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
                         "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
                                             "privileged": false, "capabilities": {"drop": ["ALL"]}},
@@ -232,14 +233,14 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
     ];
     let inject = json!({"cert-manager.io/inject-ca-from": format!("{ns}/sostle-webhook-tls")});
     let entry = |l: Layer, kind: &str| {
-        let low = l <= Layer::L2;
+        let low = door::fail_open().contains(l);
         json!({
             "name": format!("{}.{kind}.sostle.eose.ca", l.as_str().to_lowercase()),
-            "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": format!("/{kind}/{}", l.as_str()), "port": 443}},
+            "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": door::route(kind, l), "port": 443}},
             "namespaceSelector": {"matchLabels": {"sostle-layer": l.as_str()}},
             "rules": rules(kind == "validate"),
             "failurePolicy": if low { "Ignore" } else { "Fail" },
-            "timeoutSeconds": if low { 2 } else { 5 },
+            "timeoutSeconds": door::timeout_seconds(l),
             "sideEffects": "None",
             "admissionReviewVersions": ["v1"],
             "matchPolicy": "Equivalent",
@@ -253,7 +254,7 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
     never.push(ns);
     let namespaces_entry = json!({
         "name": "namespaces.validate.sostle.eose.ca",
-        "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": "/validate/namespaces", "port": 443}},
+        "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": door::NAMESPACES_ROUTE, "port": 443}},
         "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": never}]},
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces", "namespaces/status", "namespaces/finalize"], "scope": "Cluster"}],
         "failurePolicy": "Fail",

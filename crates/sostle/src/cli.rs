@@ -547,9 +547,10 @@ pub struct WebhookArgs {
     /// blocking pool under the time cap. 0: always the blocking pool.
     #[arg(long, default_value_t = 16384)]
     pub inline_max_bytes: usize,
-    /// Layers at which an internal error admits with a warning (others deny).
-    #[arg(long, default_value = "L0-L2", value_name = "LAYERS")]
-    pub fail_open: String,
+    /// Layers at which an internal error admits with a warning (others deny). Default: those
+    /// whose webhook entries bootstrap writes with `failurePolicy: Ignore`, L0-L2.
+    #[arg(long, value_name = "LAYERS")]
+    pub fail_open: Option<String>,
     /// How often to look for changed config, profiles and certificates, in seconds.
     #[arg(long, default_value_t = 2)]
     pub reload_interval: u64,

@@ -59,8 +59,12 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         LogFormat::Json => subscriber.json().init(),
         LogFormat::Text => subscriber.with_ansi(false).init(),
     }
-    let fail_open = LayerSet::parse_items(args.fail_open.split(','))
-        .map_err(|m| anyhow!("--fail-open: {m}"))?;
+    let fail_open = match &args.fail_open {
+        Some(layers) => {
+            LayerSet::parse_items(layers.split(',')).map_err(|m| anyhow!("--fail-open: {m}"))?
+        }
+        None => sostle_webhook::door::fail_open(),
+    };
     let settings = Settings {
         config_path: args.config.clone(),
         profiles_dir: args.profiles.clone(),
