@@ -578,7 +578,7 @@ impl Engine {
                         violations.push(v(
                             "metadata.annotations.sostle.eose.ca/operations".into(),
                             at(&["metadata", "annotations", "sostle.eose.ca/operations"]),
-                            format!("L1 is read-only, but the workload declares write operations: {}", writes.join(",")),
+                            format!("{l} is read-only, but the workload declares write operations: {}", writes.join(",")),
                             "remove write,create,update,patch,delete from sostle.eose.ca/operations",
                         ));
                     }
@@ -592,8 +592,8 @@ impl Engine {
                         "metadata.annotations.sostle.eose.ca/sso".into(),
                         at(&["metadata", "annotations", "sostle.eose.ca/sso"]),
                         match other {
-                            Some(s) => format!("L2 expects Google SSO, but sostle.eose.ca/sso is `{s}`"),
-                            None => "L2 expects Google SSO, and annotation sostle.eose.ca/sso is missing".into(),
+                            Some(s) => format!("{l} expects Google SSO, but sostle.eose.ca/sso is `{s}`"),
+                            None => format!("{l} expects Google SSO, and annotation sostle.eose.ca/sso is missing"),
                         },
                         "set annotation sostle.eose.ca/sso: google",
                     )),
@@ -610,12 +610,15 @@ impl Engine {
                     let pos = at(&["metadata", "labels", "sostle-token"]);
                     let path = "metadata.labels.sostle-token".to_string();
                     match (label("sostle-token"), ctx.token_secret) {
-                        (None, _) => violations.push(v(
-                            path,
-                            pos,
-                            "L4 needs a SOSTLE token, and label sostle-token is missing".into(),
-                            "issue one with `sostle token issue --crew NAME --layer L4 --expires …` and set label sostle-token",
-                        )),
+                        (None, _) => violations.push(Violation {
+                            fix: format!("issue one with `sostle token issue --crew NAME --layer {l} --expires …` and set label sostle-token").into(),
+                            ..v(
+                                path,
+                                pos,
+                                format!("{l} needs a SOSTLE token, and label sostle-token is missing"),
+                                "",
+                            )
+                        }),
                         (Some(_), None) => violations.push(v(
                             path,
                             pos,
@@ -644,8 +647,7 @@ impl Engine {
                     violations.push(v(
                         "metadata.labels.kay-approved".into(),
                         at(&["metadata", "labels", "kay-approved"]),
-                        "L5 admits only what Kay approved, and label kay-approved is not `true`"
-                            .into(),
+                        format!("{l} admits only what Kay approved, and label kay-approved is not `true`"),
                         "ask Kay to approve, then set label kay-approved=true",
                     ));
                 }
@@ -673,7 +675,7 @@ impl Engine {
                         "kind".into(),
                         at(&["kind"]),
                         format!(
-                            "L7 needs all five MEGSCIFIAR gates open; closed: {}",
+                            "{l} needs all five MEGSCIFIAR gates open; closed: {}",
                             closed.join(", ")
                         ),
                         "open the gates in the SostleConfig (each names who opened it)",
