@@ -773,8 +773,9 @@ pub fn run_with(
     errors: Vec<RunError>,
     mut on_file: impl FnMut(Vec<Located>) -> std::io::Result<()>,
 ) -> std::io::Result<Totals> {
-    let (labels, mut cache) = namespace_labels(sources);
+    // Started before the label pass: on a large input reading every file is part of the wait.
     let progress = Progress::start(sources.len());
+    let (labels, mut cache) = namespace_labels(sources);
     let mut totals = Totals {
         errors,
         ..Totals::default()

@@ -453,3 +453,45 @@ fn a_template_expression_elsewhere_does_not_excuse_a_syntax_error() {
     assert_eq!(v["skipped"], serde_json::json!([]));
     assert_eq!(v["summary"]["resources"], 1, "the ConfigMap is judged");
 }
+
+#[test]
+fn a_run_longer_than_a_second_shows_progress_on_a_terminal() {
+    // A FIFO as input keeps the run waiting until the test writes it; `script` gives sostle a
+    // terminal for stderr. After a second the progress line appears; once the input arrives
+    // the run ends normally. Without a terminal (every other test) there is no progress line.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("slow.yaml");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let child = Command::new("script")
+        .args(["-qec"])
+        .arg(format!("'{}' test slow.yaml", env!("CARGO_BIN_EXE_sostle")))
+        .arg("/dev/null")
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1800));
+    std::fs::write(
+        &fifo,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("checked 0/1 files"), "{text:?}");
+    assert!(text.contains("1 resources:"), "{text:?}");
+    // And not when stderr is a pipe.
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::write(
+        d.join("c.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    )
+    .unwrap();
+    let r = sostle_in(d, &["test", "."], None);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(!r.stderr.contains("checked"), "{}", r.stderr);
+}
