@@ -163,15 +163,8 @@ pub fn print_report(
     report: &Report,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut start = 0;
-    while start < report.resources.len() {
-        let file = &report.resources[start].file;
-        let end = report.resources[start..]
-            .iter()
-            .position(|l| &l.file != file)
-            .map_or(report.resources.len(), |n| start + n);
-        printer.file(w, &report.resources[start..end])?;
-        start = end;
+    for file in report.resources.chunk_by(|a, b| a.file == b.file) {
+        printer.file(w, file)?;
     }
     let not_kubernetes = report.not_kubernetes();
     printer.finish(
