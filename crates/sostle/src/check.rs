@@ -862,6 +862,70 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::declares_namespace;
+    use proptest::prelude::*;
+
+    /// A document that may be a Namespace, in one of the spellings YAML and JSON allow, among
+    /// other keys.
+    fn document() -> impl Strategy<Value = (String, bool)> {
+        let kind = prop_oneof![
+            Just(("kind: Namespace", true)),
+            Just(("kind: \"Namespace\"", true)),
+            Just(("kind: 'Namespace'", true)),
+            Just(("kind: !!str Namespace", true)),
+            Just(("kind: &k Namespace", true)),
+            Just(("kind:\n  Namespace", true)),
+            Just(("kind:   Namespace   ", true)),
+            Just(("kind: Deployment", false)),
+            Just(("kind: NamespaceList", false)),
+            Just((
+                "kind: ConfigMap\ndata:\n  note: the Namespace we use",
+                false
+            )),
+        ];
+        // Each other key at most once (a repeated key is an error, not a document).
+        let filler = proptest::sample::subsequence(
+            vec![
+                "apiVersion: v1",
+                "metadata:\n  name: a\n  labels: {sostle-layer: L3}",
+                "# Namespace: a comment",
+                "spec: {}",
+            ],
+            0..=4,
+        );
+        (kind, filler, any::<bool>()).prop_map(|((k, is_ns), fill, first)| {
+            let mut lines: Vec<&str> = fill;
+            if first {
+                lines.insert(0, k);
+            } else {
+                lines.push(k);
+            }
+            (lines.join("\n") + "\n", is_ns)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e73), .. ProptestConfig::default() })]
+
+        /// The scan never misses a Namespace the parser sees (it may say yes to more).
+        #[test]
+        fn the_scan_sees_every_namespace_the_parser_sees(docs in proptest::collection::vec(document(), 1..4)) {
+            let text: String = docs.iter().map(|(d, _)| format!("---\n{d}")).collect();
+            let parsed = sostle_core::yaml::load(&text);
+            let has_ns = parsed.documents.iter().any(|d| {
+                d.root.get("kind").and_then(sostle_core::yaml::Node::as_str) == Some("Namespace")
+            });
+            prop_assert_eq!(has_ns, docs.iter().any(|(_, ns)| *ns), "generator and parser disagree: {}", text);
+            if has_ns {
+                prop_assert!(declares_namespace(text.as_bytes()), "missed: {}", text);
+            }
+        }
+
+        /// Arbitrary bytes never panic the scan.
+        #[test]
+        fn the_scan_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = declares_namespace(&bytes);
+        }
+    }
 
     #[test]
     fn namespace_declarations_are_found_in_any_spelling() {
