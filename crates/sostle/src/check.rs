@@ -7,7 +7,7 @@
 //! evaluated once with them known, in chunks of files evaluated in parallel and passed to the
 //! printer in order, then dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,12 +148,8 @@ pub struct Report {
     pub epoch_day: i64,
     /// Resources in input order.
     pub resources: Vec<Located>,
-    /// Run errors in input order.
-    pub errors: Vec<RunError>,
-    /// Documents and files that are not Kubernetes objects, in input order.
-    pub skipped: Vec<Skipped>,
-    /// Helm charts whose templates were not read (and whether they were rendered).
-    pub charts: Vec<Chart>,
+    /// The counts, run errors and skipped inputs, as the run left them.
+    pub totals: Totals,
 }
 
 /// A Helm chart met in the input.
@@ -215,33 +211,6 @@ impl Summary {
                 Skip => self.skip += 1,
             }
         }
-    }
-}
-
-impl Report {
-    /// Counts the outcomes.
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            errors: self.errors.len(),
-            ..Summary::default()
-        };
-        s.count(&self.resources);
-        s
-    }
-
-    /// (files whose every document was skipped, other skipped documents).
-    pub fn not_kubernetes(&self) -> (usize, usize) {
-        let with_resources: HashSet<&str> = self.resources.iter().map(|l| &*l.file).collect();
-        let mut files = HashSet::new();
-        let mut docs = 0;
-        for sk in &self.skipped {
-            if with_resources.contains(&*sk.file) {
-                docs += 1;
-            } else {
-                files.insert(&*sk.file);
-            }
-        }
-        (files.len(), docs)
     }
 }
 
@@ -832,9 +801,7 @@ pub fn run(engine: &Engine, s: &TestSettings, sources: &[Source], errors: Vec<Ru
         now: s.now,
         epoch_day: engine.epoch_day(s.now),
         resources,
-        errors: totals.errors,
-        skipped: totals.skipped,
-        charts: Vec::new(),
+        totals,
     }
 }
 

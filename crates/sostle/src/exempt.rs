@@ -83,7 +83,11 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
                 ListFormat::Human => print_rows(&rows, &mut out)?,
             }
             print_errors(&report)?;
-            Ok(if report.errors.is_empty() { 0 } else { 3 })
+            Ok(if report.totals.errors.is_empty() {
+                0
+            } else {
+                3
+            })
         }
     }
 }
@@ -280,7 +284,7 @@ fn evaluate(
 
 fn print_errors(report: &check::Report) -> io::Result<()> {
     let mut e = io::stderr().lock();
-    for err in &report.errors {
+    for err in &report.totals.errors {
         writeln!(
             e,
             "error: {}:{}:{}: {}",
@@ -421,7 +425,7 @@ fn check_cmd(engine: &Engine, report: &check::Report, w: &mut dyn Write) -> anyh
         if found == 1 { "" } else { "s" }
     )?;
     print_errors(report)?;
-    Ok(if !report.errors.is_empty() {
+    Ok(if !report.totals.errors.is_empty() {
         3
     } else if refused {
         1

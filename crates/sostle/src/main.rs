@@ -232,11 +232,8 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         &mut w,
         &output::Tail {
             epoch_day,
-            summary: totals.summary,
-            errors: &totals.errors,
-            skipped: &totals.skipped,
+            totals: &totals,
             charts: &charts,
-            not_kubernetes: (totals.skipped_files, totals.skipped_documents),
         },
     )?;
     w.flush()?;

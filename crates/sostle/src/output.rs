@@ -117,16 +117,10 @@ fn push_results<'a>(resources: &'a [Located], results: &mut Vec<JsonResult<'a>>)
 pub struct Tail<'a> {
     /// Epoch day of the run.
     pub epoch_day: i64,
-    /// Counts per outcome.
-    pub summary: crate::check::Summary,
-    /// Run errors.
-    pub errors: &'a [crate::check::RunError],
-    /// Skipped documents and files.
-    pub skipped: &'a [crate::check::Skipped],
+    /// Counts, run errors and skipped inputs.
+    pub totals: &'a crate::check::Totals,
     /// Helm charts met.
     pub charts: &'a [crate::check::Chart],
-    /// (files not Kubernetes, other skipped documents).
-    pub not_kubernetes: (usize, usize),
 }
 
 /// A printer fed one file's resources at a time, in input order, then the tail: it writes as it
@@ -166,16 +160,12 @@ pub fn print_report(
     for file in report.resources.chunk_by(|a, b| a.file == b.file) {
         printer.file(w, file)?;
     }
-    let not_kubernetes = report.not_kubernetes();
     printer.finish(
         w,
         &Tail {
             epoch_day: report.epoch_day,
-            summary: report.summary(),
-            errors: &report.errors,
-            skipped: &report.skipped,
-            charts: &report.charts,
-            not_kubernetes,
+            totals: &report.totals,
+            charts: &[],
         },
     )
 }
@@ -247,6 +237,7 @@ impl Printer for Json {
         self.start(w)?;
         w.write_all(if self.first { b"]" } else { b"\n  ]" })?;
         let errors: Vec<JsonError<'_>> = tail
+            .totals
             .errors
             .iter()
             .map(|e| JsonError {
@@ -259,11 +250,11 @@ impl Printer for Json {
         w.write_all(b",\n  \"errors\": ")?;
         write_indented(w, &errors, 2)?;
         w.write_all(b",\n  \"skipped\": ")?;
-        write_indented(w, &tail.skipped, 2)?;
+        write_indented(w, &tail.totals.skipped, 2)?;
         w.write_all(b",\n  \"charts\": ")?;
         write_indented(w, &tail.charts, 2)?;
         w.write_all(b",\n  \"summary\": ")?;
-        write_indented(w, &tail.summary, 2)?;
+        write_indented(w, &tail.totals.summary, 2)?;
         w.write_all(b"\n}\n")
     }
 }
@@ -407,7 +398,7 @@ impl Printer for Human {
         if self.current.is_some() {
             writeln!(w)?;
         }
-        for e in tail.errors {
+        for e in &tail.totals.errors {
             let at = match (e.line, e.column) {
                 (0, _) => e.file.clone(),
                 (l, 0) => format!("{}:{l}", e.file),
@@ -416,7 +407,7 @@ impl Printer for Human {
             writeln!(w, "{} {at}: {}", self.p.wrap("31;1", "error:"), e.message)?;
         }
         if self.verbose {
-            for sk in tail.skipped {
+            for sk in &tail.totals.skipped {
                 let at = match (sk.line, sk.document) {
                     (0, _) | (_, None) => sk.file.to_string(),
                     (l, Some(d)) => format!("{}:{l} (document {d})", sk.file),
@@ -424,11 +415,11 @@ impl Printer for Human {
                 writeln!(w, "{} {at}: {}", self.p.wrap("2", "skipped:"), sk.reason)?;
             }
         }
-        let s = tail.summary;
+        let s = tail.totals.summary;
         let fail = format!("{} fail", s.fail);
         let warn = format!("{} warn", s.warn);
         let errors = format!("{} error{}", s.errors, if s.errors == 1 { "" } else { "s" });
-        let (files, docs) = tail.not_kubernetes;
+        let (files, docs) = (tail.totals.skipped_files, tail.totals.skipped_documents);
         let mut skipped = String::new();
         if files > 0 {
             skipped.push_str(&format!(
@@ -618,13 +609,13 @@ impl Printer for Junit {
 
     fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
         self.start(w)?;
-        if !tail.errors.is_empty() {
+        if !tail.totals.errors.is_empty() {
             writeln!(
                 w,
                 r#"  <testsuite name="sostle errors" tests="{0}" failures="0" skipped="0" errors="{0}">"#,
-                tail.errors.len()
+                tail.totals.errors.len()
             )?;
-            for e in tail.errors {
+            for e in &tail.totals.errors {
                 writeln!(
                     w,
                     r#"    <testcase classname="{}" name="{}:{}:{}"><error message="{}"/></testcase>"#,
@@ -762,6 +753,7 @@ impl Printer for Sarif {
         self.start(w)?;
         w.write_all(if self.first { b"]" } else { b"\n      ]" })?;
         let notifications: Vec<_> = tail
+            .totals
             .errors
             .iter()
             .map(|e| {
@@ -775,7 +767,7 @@ impl Printer for Sarif {
             })
             .collect();
         let invocations = json!([{
-            "executionSuccessful": tail.errors.is_empty(),
+            "executionSuccessful": tail.totals.errors.is_empty(),
             "toolExecutionNotifications": notifications,
         }]);
         w.write_all(b",\n      \"invocations\": ")?;
@@ -891,7 +883,7 @@ impl Printer for Tap {
 
     fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
         self.start(w)?;
-        for e in tail.errors {
+        for e in &tail.totals.errors {
             self.n += 1;
             let n = self.n;
             writeln!(
@@ -979,7 +971,7 @@ impl Printer for Github {
     }
 
     fn finish(&mut self, w: &mut dyn Write, tail: &Tail<'_>) -> io::Result<()> {
-        for e in tail.errors {
+        for e in &tail.totals.errors {
             let mut props = format!("file={}", gh_prop(&e.file));
             if e.line > 0 {
                 props.push_str(&format!(",line={}", e.line));
@@ -993,7 +985,7 @@ impl Printer for Github {
                 gh_data(&e.message)
             )?;
         }
-        let s = tail.summary;
+        let s = tail.totals.summary;
         writeln!(
         w,
         "sostle: {} resources: {} pass, {} fail, {} warn, {} exempted, {} skip; {} errors (epoch day {})",
