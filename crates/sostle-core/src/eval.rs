@@ -423,6 +423,8 @@ impl Engine {
         };
         let from_missing = ann.from.as_deref().is_none_or(|f| f.trim().is_empty());
         let target = Engine::exemption_target(resource);
+        // One signature check for every policy the exemption is judged for.
+        let approval = exemption::ApprovalCheck::default();
         for r in results {
             if !matches!(r.outcome, Outcome::Fail | Outcome::Warn) {
                 continue;
@@ -439,7 +441,8 @@ impl Engine {
                 layer: l,
                 resource: &target,
             };
-            let j = exemption::judge(ann, subject, &self.config, ctx.now, ctx.ledger);
+            let j =
+                exemption::judge_with(ann, subject, &self.config, ctx.now, ctx.ledger, &approval);
             if j.valid {
                 r.outcome = Outcome::Exempted;
             }

@@ -310,6 +310,24 @@ pub fn judge(
     now: Timestamp,
     ledger: Option<&dyn ExemptionLedger>,
 ) -> Judgement {
+    judge_with(ann, subject, config, now, ledger, &ApprovalCheck::default())
+}
+
+/// The outcome of checking one exemption's approval, kept across the policies it lists: the
+/// signature check (an ECDSA verification, most of an exemption's cost) depends only on the
+/// annotations and the layer, so it runs once per resource, not once per policy.
+#[derive(Debug, Default)]
+pub struct ApprovalCheck(std::cell::OnceCell<Option<String>>);
+
+/// [`judge`] sharing `approval` between calls for the same annotations at the same layer.
+pub fn judge_with(
+    ann: &Annotations,
+    subject: Subject<'_>,
+    config: &Config,
+    now: Timestamp,
+    ledger: Option<&dyn ExemptionLedger>,
+    approval: &ApprovalCheck,
+) -> Judgement {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let layer = subject.layer;
@@ -509,10 +527,11 @@ pub fn judge(
         if let Some(m) = reviewer.filter(|_| well_formed) {
             if config.require_approval {
                 let self_ok = approvers.iter().any(|a| a == "self");
-                if let Some(p) =
+                let problem = approval.0.get_or_init(|| {
                     approval_problem(ann.approval.as_deref(), w, m, owner.filter(|_| self_ok))
-                {
-                    problems.push(p);
+                });
+                if let Some(p) = problem {
+                    problems.push(p.clone());
                 }
             } else {
                 warnings.push(HASH_ONLY_WARNING.to_string());
