@@ -301,10 +301,10 @@ fn check_one(
     // render it. It is a template when the first parse error is on a line with a template
     // expression (`{{`), or the line before it; any other parse error is an error, as ever (a
     // ConfigMap holding Prometheus `{{ $labels }}` text does not excuse a syntax error elsewhere).
-    let mut index = LineIndex::default();
+    let mut line_index = LineIndex::default();
     let template_error = loaded.errors.first().is_some_and(|e| {
         (e.line.saturating_sub(1)..=e.line).any(|n| {
-            index
+            line_index
                 .line(&bytes, n)
                 .is_some_and(|l| memchr::memmem::find(l, b"{{").is_some())
         })
@@ -334,7 +334,6 @@ fn check_one(
     };
     // One engine clone per file (and so per worker thread at a time).
     let mut user = s.user.clone();
-    let mut line_index = LineIndex::default();
     for doc in &loaded.documents {
         // A document without `kind` (a workflow, a values file, a kustomization without kind)
         // is not a Kubernetes object: skipped and counted. One with `kind` is judged, broken or not.
