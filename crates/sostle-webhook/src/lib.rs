@@ -1077,21 +1077,49 @@ async fn namespaces_handler(
         }
     };
     let decision = validate_namespace(s.loaded().engine.config(), &req);
-    let verdict = if decision.allowed { "allow" } else { "deny" };
+    Ok(answer(
+        &s,
+        "namespaces",
+        operation_name(&req.operation),
+        &req.uid,
+        &decision,
+        started,
+    ))
+}
+
+/// The answer to a review: counted by route, operation and verdict, timed, as AdmissionReview.
+fn answer(
+    s: &AppState,
+    route: &'static str,
+    op: &'static str,
+    uid: &str,
+    decision: &Decision,
+    started: Instant,
+) -> Response {
+    let verdict = if !decision.allowed {
+        "deny"
+    } else if !decision.patch.is_empty() {
+        "patch"
+    } else if !decision.warnings.is_empty() {
+        "warn"
+    } else {
+        "allow"
+    };
     s.metrics
         .requests
         .get_or_create(&RequestLabels {
-            layer: "namespaces",
-            operation: operation_name(&req.operation),
+            layer: route,
+            operation: op,
             verdict,
         })
         .inc();
     s.metrics.latency.observe(started.elapsed().as_secs_f64());
-    Ok((
+    tracing::debug!(%uid, route, operation = op, verdict, "admission");
+    (
         [(header::CONTENT_TYPE, "application/json")],
-        review_response(&req.uid, &decision),
+        review_response(uid, decision),
     )
-        .into_response())
+        .into_response()
 }
 
 /// The layer a Namespace object claims: its `sostle-layer` label as written, and the layer its
@@ -1257,28 +1285,5 @@ async fn handle(
             }
         }
     };
-    let verdict = if !decision.allowed {
-        "deny"
-    } else if !decision.patch.is_empty() {
-        "patch"
-    } else if !decision.warnings.is_empty() {
-        "warn"
-    } else {
-        "allow"
-    };
-    s.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            layer: layer.as_str(),
-            operation: op,
-            verdict,
-        })
-        .inc();
-    s.metrics.latency.observe(started.elapsed().as_secs_f64());
-    tracing::debug!(%uid, %layer, operation = op, verdict, "admission");
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        review_response(&uid, &decision),
-    )
-        .into_response())
+    Ok(answer(&s, layer.as_str(), op, &uid, &decision, started))
 }
