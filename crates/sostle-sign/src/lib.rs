@@ -1,0 +1,12 @@
+//! Image signatures the way cosign makes them (SPEC §11): keys in cosign's formats, the
+//! simple-signing payload, verification by key or by a keyless (Fulcio) identity with a Rekor
+//! bundle checked offline, and the OCI registry the signatures live in (`sha256-<hex>.sig`).
+//!
+//! The pure parts (`keys`, `payload`, `verify`) do no I/O; `registry` talks to registries
+//! through `oci-client`, with a timeout on every call.
+
+pub mod keys;
+pub mod payload;
+pub mod verify;
+
+pub use verify::{verify, RekorKey, SignatureLayer, Signer, Trust, Verified};

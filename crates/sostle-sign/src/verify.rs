@@ -1,0 +1,532 @@
+//! Verifying one cosign signature against a trust policy: the signature over the exact payload
+//! bytes, the payload's digest against the image's, and who signed — a configured key, or a
+//! keyless identity whose Fulcio certificate chains to a configured root at the time a verified
+//! Rekor bundle says the signature was made.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use der::{Decode, DecodePem, Encode};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use sha2::Digest as _;
+use x509_cert::Certificate;
+
+use crate::keys::{hex, key_id};
+use crate::payload::SimpleSigning;
+
+/// One signature as cosign stores it: a layer of the `.sig` manifest (the payload is the blob,
+/// the rest are the layer's annotations).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The exact signed bytes.
+    pub payload: Vec<u8>,
+    /// `dev.cosignproject.cosign/signature`: base64 DER ECDSA.
+    pub signature: String,
+    /// `dev.sigstore.cosign/certificate`: the keyless signer's PEM certificate.
+    pub certificate: Option<String>,
+    /// `dev.sigstore.cosign/chain`: the PEM chain up to (and perhaps including) the root.
+    pub chain: Option<String>,
+    /// `dev.sigstore.cosign/bundle`: the Rekor bundle JSON.
+    pub bundle: Option<String>,
+}
+
+/// Who may sign.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// A public key (`cosign.pub`).
+    Key {
+        /// The name the config gives it.
+        name: String,
+        /// The key.
+        key: VerifyingKey,
+    },
+    /// A keyless identity: a Fulcio certificate for `identity` from `issuer`.
+    Keyless {
+        /// The name the config gives it.
+        name: String,
+        /// The certificate's subject alternative name (an email or a URI), exactly.
+        identity: String,
+        /// The OIDC issuer recorded in the certificate, exactly.
+        issuer: String,
+        /// The Fulcio roots the certificate must chain to.
+        roots: Vec<Certificate>,
+    },
+}
+
+impl Signer {
+    /// The signer's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Signer::Key { name, .. } | Signer::Keyless { name, .. } => name,
+        }
+    }
+
+    /// How a person recognises it in a message: `key NAME (sha256:…)` or `IDENTITY via ISSUER`.
+    pub fn describe(&self) -> String {
+        match self {
+            Signer::Key { name, key } => format!("key {name} ({})", key_id(key)),
+            Signer::Keyless {
+                identity, issuer, ..
+            } => format!("{identity} via {issuer}"),
+        }
+    }
+}
+
+/// A Rekor log's public key.
+#[derive(Debug, Clone)]
+pub struct RekorKey {
+    key: VerifyingKey,
+    log_id: String,
+}
+
+impl RekorKey {
+    /// Reads the log's PKIX PEM public key; its log ID is the SHA-256 of the SPKI DER.
+    pub fn from_pem(pem: &[u8]) -> Result<RekorKey, crate::keys::KeyError> {
+        let key = crate::keys::load_public_key(pem)?;
+        let der = p256::pkcs8::EncodePublicKey::to_public_key_der(&key)
+            .map_err(|e| crate::keys::KeyError::Public(e.to_string()))?;
+        Ok(RekorKey {
+            key,
+            log_id: hex(&sha2::Sha256::digest(der.as_bytes())),
+        })
+    }
+}
+
+/// The signers and logs a verification trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Any one of these suffices.
+    pub signers: Vec<Signer>,
+    /// Rekor logs whose bundles give a keyless signature its time.
+    pub rekor: Vec<RekorKey>,
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// The signer's name in the trust policy.
+    pub signer: String,
+    /// How the signer is described (key id or identity).
+    pub by: String,
+    /// `critical.identity.docker-reference` of the payload.
+    pub docker_reference: String,
+    /// When Rekor logged it (Unix seconds), if a verified bundle says.
+    pub integrated_time: Option<i64>,
+}
+
+/// Checks `sig` against every signer of `trust` for the image manifest `digest`
+/// (`sha256:<hex>`). `Ok` names the first signer that verifies; `Err` says, per signer, why not.
+pub fn verify(sig: &SignatureLayer, digest: &str, trust: &Trust) -> Result<Verified, String> {
+    let payload = SimpleSigning::decode(&sig.payload).map_err(|e| e.to_string())?;
+    if payload.digest() != digest {
+        return Err(format!(
+            "the payload signs {}, not this image's {digest}",
+            payload.digest()
+        ));
+    }
+    let raw = B64.decode(sig.signature.trim()).map_err(|e| {
+        format!(
+            "annotation {} is not base64 ({e})",
+            crate::payload::SIGNATURE_ANNOTATION
+        )
+    })?;
+    let signature = parse_signature(&raw)?;
+    if trust.signers.is_empty() {
+        return Err("no signer is trusted".into());
+    }
+    let mut why = Vec::new();
+    for signer in &trust.signers {
+        match check_signer(signer, sig, &signature, trust) {
+            Ok(time) => {
+                return Ok(Verified {
+                    signer: signer.name().to_string(),
+                    by: signer.describe(),
+                    docker_reference: payload.critical.identity.docker_reference.clone(),
+                    integrated_time: time,
+                })
+            }
+            Err(e) => why.push(format!("{}: {e}", signer.describe())),
+        }
+    }
+    Err(why.join("; "))
+}
+
+fn parse_signature(raw: &[u8]) -> Result<Signature, String> {
+    DerSignature::from_bytes(raw)
+        .map_err(|_| ())
+        .and_then(|d| {
+            Signature::try_from(d.as_bytes())
+                .or_else(|_| Signature::from_der(raw))
+                .map_err(|_| ())
+        })
+        .or_else(|()| Signature::from_slice(raw).map_err(|_| ()))
+        .map_err(|()| "the signature is not a DER ECDSA P-256 signature".to_string())
+}
+
+fn check_signer(
+    signer: &Signer,
+    sig: &SignatureLayer,
+    signature: &Signature,
+    trust: &Trust,
+) -> Result<Option<i64>, String> {
+    match signer {
+        Signer::Key { key, .. } => {
+            key.verify(&sig.payload, signature)
+                .map_err(|_| "not signed by this key".to_string())?;
+            // A bundle, when the signature has one and a log is trusted, must hold.
+            match (&sig.bundle, trust.rekor.is_empty()) {
+                (Some(b), false) => {
+                    let public = p256::pkcs8::EncodePublicKey::to_public_key_der(key)
+                        .map(|d| d.as_bytes().to_vec())
+                        .unwrap_or_default();
+                    verify_bundle(b, sig, &SignerMaterial::Key(public), &trust.rekor).map(Some)
+                }
+                _ => Ok(None),
+            }
+        }
+        Signer::Keyless {
+            identity,
+            issuer,
+            roots,
+            ..
+        } => {
+            let pem = sig
+                .certificate
+                .as_deref()
+                .ok_or("the signature carries no certificate (it is not keyless)")?;
+            let leaf = Certificate::from_pem(pem.trim().as_bytes())
+                .map_err(|e| format!("the certificate is not PEM X.509 ({e})"))?;
+            let leaf_key = leaf_key(&leaf)?;
+            leaf_key
+                .verify(&sig.payload, signature)
+                .map_err(|_| "not signed by the certificate's key".to_string())?;
+            if trust.rekor.is_empty() {
+                return Err(
+                    "a keyless signature needs a trusted time: configure a Rekor public key".into(),
+                );
+            }
+            let bundle = sig
+                .bundle
+                .as_deref()
+                .ok_or("the keyless signature has no Rekor bundle to give it a time")?;
+            let leaf_der = leaf.to_der().map_err(|e| e.to_string())?;
+            let time = verify_bundle(
+                bundle,
+                sig,
+                &SignerMaterial::Certificate(leaf_der),
+                &trust.rekor,
+            )?;
+            let chain = match &sig.chain {
+                Some(c) => Certificate::load_pem_chain(c.as_bytes())
+                    .map_err(|e| format!("the certificate chain is not PEM X.509 ({e})"))?,
+                None => Vec::new(),
+            };
+            verify_chain(&leaf, &chain, roots, time)?;
+            check_identity(&leaf, identity, issuer)?;
+            Ok(Some(time))
+        }
+    }
+}
+
+enum SignerMaterial {
+    /// SPKI DER of a public key.
+    Key(Vec<u8>),
+    /// DER of the leaf certificate.
+    Certificate(Vec<u8>),
+}
+
+#[derive(serde::Deserialize)]
+struct Bundle {
+    #[serde(rename = "SignedEntryTimestamp")]
+    set: String,
+    #[serde(rename = "Payload")]
+    payload: BundlePayload,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct BundlePayload {
+    // Field order is the canonical (sorted) order the SET is computed over.
+    body: String,
+    #[serde(rename = "integratedTime")]
+    integrated_time: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+    #[serde(rename = "logIndex")]
+    log_index: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    kind: String,
+    spec: EntrySpec,
+}
+
+#[derive(serde::Deserialize)]
+struct EntrySpec {
+    data: EntryData,
+    signature: EntrySignature,
+}
+
+#[derive(serde::Deserialize)]
+struct EntryData {
+    hash: EntryHash,
+}
+
+#[derive(serde::Deserialize)]
+struct EntryHash {
+    algorithm: String,
+    value: String,
+}
+
+#[derive(serde::Deserialize)]
+struct EntrySignature {
+    content: String,
+    #[serde(rename = "publicKey")]
+    public_key: EntryKey,
+}
+
+#[derive(serde::Deserialize)]
+struct EntryKey {
+    content: String,
+}
+
+/// Verifies a Rekor bundle offline: its SignedEntryTimestamp by a trusted log over the
+/// canonical entry, and that the entry is this signature (same signature bytes, the payload's
+/// SHA-256, the same key or certificate). Returns the integrated time.
+fn verify_bundle(
+    json: &str,
+    sig: &SignatureLayer,
+    signer: &SignerMaterial,
+    logs: &[RekorKey],
+) -> Result<i64, String> {
+    let b: Bundle = serde_json::from_str(json)
+        .map_err(|e| format!("the Rekor bundle is not JSON of cosign's shape ({e})"))?;
+    let log = logs
+        .iter()
+        .find(|l| l.log_id == b.payload.log_id)
+        .ok_or_else(|| {
+            format!(
+                "the bundle is from log {}, which is not trusted",
+                b.payload.log_id
+            )
+        })?;
+    let set = B64
+        .decode(b.set.trim())
+        .map_err(|e| format!("the SignedEntryTimestamp is not base64 ({e})"))?;
+    let set = parse_signature(&set)?;
+    let canonical = serde_json::to_vec(&b.payload).map_err(|e| e.to_string())?;
+    log.key.verify(&canonical, &set).map_err(|_| {
+        "the bundle's SignedEntryTimestamp does not verify with the Rekor key".to_string()
+    })?;
+    let body = B64
+        .decode(b.payload.body.trim())
+        .map_err(|e| format!("the bundle body is not base64 ({e})"))?;
+    let entry: Entry = serde_json::from_slice(&body)
+        .map_err(|e| format!("the bundle body is not a hashedrekord entry ({e})"))?;
+    if entry.kind != "hashedrekord" {
+        return Err(format!(
+            "the bundle holds a `{}` entry, not hashedrekord",
+            entry.kind
+        ));
+    }
+    let same_sig = B64.decode(entry.spec.signature.content.trim()).ok()
+        == B64.decode(sig.signature.trim()).ok();
+    if !same_sig {
+        return Err("the bundle logs another signature".into());
+    }
+    let want = hex(&sha2::Sha256::digest(&sig.payload));
+    if entry.spec.data.hash.algorithm != "sha256" || entry.spec.data.hash.value != want {
+        return Err("the bundle logs another payload".into());
+    }
+    let logged = B64
+        .decode(entry.spec.signature.public_key.content.trim())
+        .map_err(|e| format!("the bundle's public key is not base64 ({e})"))?;
+    let logged_der = pem_rfc7468::decode_vec(&logged)
+        .map(|(_, d)| d)
+        .map_err(|e| format!("the bundle's public key is not PEM ({e})"))?;
+    let matches = match signer {
+        SignerMaterial::Key(spki) => &logged_der == spki,
+        SignerMaterial::Certificate(der) => &logged_der == der,
+    };
+    if !matches {
+        return Err("the bundle logs another signer".into());
+    }
+    Ok(b.payload.integrated_time)
+}
+
+fn leaf_key(cert: &Certificate) -> Result<VerifyingKey, String> {
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    VerifyingKey::from_public_key_der(&spki)
+        .map_err(|_| "the certificate's key is not ECDSA P-256".to_string())
+}
+
+const ECDSA_SHA256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const EKU_CODE_SIGNING: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+/// Fulcio's OIDC issuer extension (v1: the raw string).
+const FULCIO_ISSUER_V1: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+/// Fulcio's OIDC issuer extension (v2: a DER UTF8String).
+const FULCIO_ISSUER_V2: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
+
+/// Whether `issuer` signed `cert` (ECDSA P-256/SHA-256 or P-384/SHA-384).
+fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
+    let Ok(tbs) = cert.tbs_certificate.to_der() else {
+        return false;
+    };
+    let Some(sig) = cert.signature.as_bytes() else {
+        return false;
+    };
+    let Ok(spki) = issuer.tbs_certificate.subject_public_key_info.to_der() else {
+        return false;
+    };
+    let alg = cert.signature_algorithm.oid;
+    if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(&spki) {
+        let Ok(s) = p384::ecdsa::Signature::from_der(sig) else {
+            return false;
+        };
+        return match alg {
+            a if a == ECDSA_SHA384 => k.verify(&tbs, &s).is_ok(),
+            a if a == ECDSA_SHA256 => {
+                use p384::ecdsa::signature::hazmat::PrehashVerifier;
+                k.verify_prehash(&sha2::Sha256::digest(&tbs), &s).is_ok()
+            }
+            _ => false,
+        };
+    }
+    if let Ok(k) = VerifyingKey::from_public_key_der(&spki) {
+        let Ok(s) = Signature::from_der(sig) else {
+            return false;
+        };
+        return match alg {
+            a if a == ECDSA_SHA256 => k.verify(&tbs, &s).is_ok(),
+            a if a == ECDSA_SHA384 => {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier;
+                k.verify_prehash(&sha2::Sha384::digest(&tbs), &s).is_ok()
+            }
+            _ => false,
+        };
+    }
+    false
+}
+
+fn valid_at(cert: &Certificate, t: i64) -> bool {
+    let v = &cert.tbs_certificate.validity;
+    let secs = |x: x509_cert::time::Time| {
+        i64::try_from(x.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+    };
+    secs(v.not_before) <= t && t <= secs(v.not_after)
+}
+
+fn is_ca(cert: &Certificate) -> bool {
+    use x509_cert::ext::pkix::BasicConstraints;
+    cert.tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.19"))
+        .any(|e| BasicConstraints::from_der(e.extn_value.as_bytes()).is_ok_and(|b| b.ca))
+}
+
+/// The leaf must chain, through CA certificates of `chain`, to one of `roots`, every link
+/// valid at `t` (the time Rekor logged the signature: Fulcio leaves live ten minutes).
+fn verify_chain(
+    leaf: &Certificate,
+    chain: &[Certificate],
+    roots: &[Certificate],
+    t: i64,
+) -> Result<(), String> {
+    if !valid_at(leaf, t) {
+        return Err("the certificate was not valid when the signature was logged".into());
+    }
+    let mut current = leaf.clone();
+    for _ in 0..8 {
+        if let Some(root) = roots.iter().find(|r| {
+            r.tbs_certificate.subject == current.tbs_certificate.issuer && signed_by(&current, r)
+        }) {
+            if !valid_at(root, t) {
+                return Err("the Fulcio root was not valid when the signature was logged".into());
+            }
+            return Ok(());
+        }
+        let Some(next) = chain.iter().find(|c| {
+            c.tbs_certificate.subject == current.tbs_certificate.issuer
+                && is_ca(c)
+                && signed_by(&current, c)
+                && valid_at(c, t)
+        }) else {
+            return Err("the certificate does not chain to a configured Fulcio root".into());
+        };
+        if next.tbs_certificate.subject == next.tbs_certificate.issuer {
+            // A self-signed root that is not one of ours ends the walk.
+            return Err("the certificate does not chain to a configured Fulcio root".into());
+        }
+        current = next.clone();
+    }
+    Err("the certificate chain is too long".into())
+}
+
+fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<(), String> {
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
+    let exts = || leaf.tbs_certificate.extensions.iter().flatten();
+    let code_signing = exts()
+        .filter(|e| e.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.37"))
+        .any(|e| {
+            ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
+                .is_ok_and(|u| u.0.contains(&EKU_CODE_SIGNING))
+        });
+    if !code_signing {
+        return Err("the certificate is not for code signing".into());
+    }
+    let mut names = Vec::new();
+    for e in exts().filter(|e| e.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17")) {
+        if let Ok(san) = SubjectAltName::from_der(e.extn_value.as_bytes()) {
+            for n in san.0 {
+                match n {
+                    GeneralName::Rfc822Name(s) => names.push(s.to_string()),
+                    GeneralName::UniformResourceIdentifier(s) => names.push(s.to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if !names.iter().any(|n| n == identity) {
+        return Err(format!(
+            "the certificate is for {}, not {identity}",
+            if names.is_empty() {
+                "no identity".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    let mut found = None;
+    for e in exts() {
+        if e.extn_id == FULCIO_ISSUER_V2 {
+            if let Ok(s) = der::asn1::Utf8StringRef::from_der(e.extn_value.as_bytes()) {
+                found = Some(s.as_str().to_string());
+            }
+        } else if e.extn_id == FULCIO_ISSUER_V1 && found.is_none() {
+            found = std::str::from_utf8(e.extn_value.as_bytes())
+                .ok()
+                .map(str::to_string);
+        }
+    }
+    match found {
+        Some(f) if f == issuer => Ok(()),
+        Some(f) => Err(format!(
+            "the certificate's OIDC issuer is {f}, not {issuer}"
+        )),
+        None => Err("the certificate names no OIDC issuer".into()),
+    }
+}
