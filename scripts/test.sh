@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [cargo test args…]
 #
-# Needs: Rust (cargo), Go (for the Go-built peers), openssl, curl and git. The peers are built
+# Needs: Rust (cargo), Go (for the Go-built peers), openssl, curl and git; installs (apt) the
+# Debian packages docker-registry, skopeo and apache2-utils when missing. The peers are built
 # from the Go module proxy at pinned versions into $SOSTLE_TEST_BIN (default
 # ~/.cache/sostle/bin) and reused while their version matches; Go's build cache keeps rebuilds
 # short. Tests find them on PATH.
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 # Go as the machine installs it, when a non-login shell has not put it on PATH.
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "test setup: Go is needed to build helm and kustomize" >&2; exit 1; }
+command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize and cosign" >&2; exit 1; }
 
 bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
 mkdir -p "$bin"
@@ -29,6 +30,7 @@ done
 peers=(
   "helm|helm.sh/helm/v3/cmd/helm@v3.22.0|v3.22.0-k1.37|$helm_ldflags"
   "kustomize|sigs.k8s.io/kustomize/kustomize/v5@v5.7.1|v5.7.1|"
+  "cosign|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|v2.6.5|"
 )
 for p in "${peers[@]}"; do
   IFS='|' read -r name module version ldflags <<<"$p"
@@ -41,7 +43,21 @@ for p in "${peers[@]}"; do
   echo "$version" > "$stamp"
 done
 
-for tool in openssl curl git; do
+# Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
+# into it and to read signatures independently, htpasswd for the registry's basic auth.
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test setup: installing ${need[*]} (apt)" >&2
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update >/dev/null && \
+         DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+
+for tool in openssl curl git docker-registry skopeo htpasswd; do
   command -v "$tool" >/dev/null || { echo "test setup: $tool is needed" >&2; exit 1; }
 done
 

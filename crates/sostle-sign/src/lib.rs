@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod payload;
+pub mod registry;
 pub mod verify;
 
 pub use verify::{verify, RekorKey, SignatureLayer, Signer, Trust, Verified};

@@ -1,0 +1,583 @@
+//! The OCI registry signatures live in, through `oci-client` (no hand-rolled HTTP).
+//!
+//! Where cosign keeps them: in the image's repository, an OCI image manifest tagged
+//! `sha256-<hex>.sig`, one layer per signature (media type
+//! `application/vnd.dev.cosign.simplesigning.v1+json`, the payload as the blob, the signature
+//! and its certificate, chain and Rekor bundle as layer annotations). Signing appends a layer to
+//! that manifest rather than replacing it.
+//!
+//! Registries as users have them: credentials from `DOCKER_CONFIG` / `~/.docker/config.json`
+//! (and its credential helpers), basic and bearer-token flows, TLS with the system roots plus
+//! extra CAs, plain HTTP only for hosts named insecure, and a time limit on every call.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::payload::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, MAX_PAYLOAD, MEDIA_TYPE,
+    SIGNATURE_ANNOTATION,
+};
+use crate::verify::SignatureLayer;
+
+/// The largest signature manifest read (cosign's hold a few layers of annotations).
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// The most signature layers read from one manifest.
+pub const MAX_SIGNATURES: usize = 64;
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Hosts (`host:port`) spoken to over plain HTTP; every other host needs TLS.
+    pub insecure: Vec<String>,
+    /// Extra CA certificates (PEM) trusted beside the system roots.
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    /// The limit on each registry call (connect, request and reading the answer).
+    pub timeout: Duration,
+    /// Where credentials come from.
+    pub credentials: Credentials,
+}
+
+/// Where registry credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// None: anonymous pulls only.
+    Anonymous,
+    /// The Docker config as docker finds it: `$DOCKER_CONFIG/config.json`, else
+    /// `~/.docker/config.json` (with its `credHelpers` and `credsStore`).
+    DockerConfig,
+    /// The Docker config in this directory.
+    DockerConfigIn(std::path::PathBuf),
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            insecure: Vec::new(),
+            extra_ca_pem: Vec::new(),
+            timeout: Duration::from_secs(10),
+            credentials: Credentials::DockerConfig,
+        }
+    }
+}
+
+/// A registry call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The image reference does not parse.
+    #[error("`{0}` is not an image reference ({1})")]
+    Reference(String, String),
+    /// The registry did not answer in time.
+    #[error("registry {0} did not answer within {1} s")]
+    Timeout(String, u64),
+    /// The registry could not be reached or refused the connection.
+    #[error("registry {0} unreachable: {1}")]
+    Unreachable(String, String),
+    /// The registry said no (authentication, not found, a server error).
+    #[error("registry {0}: {1}")]
+    Refused(String, String),
+    /// The registry answered with something that is not what the protocol says.
+    #[error("registry {0} answered badly: {1}")]
+    Bad(String, String),
+    /// The credentials in the Docker config cannot be read.
+    #[error("credentials for {0}: {1}")]
+    Credentials(String, String),
+    /// The TLS settings cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl RegistryError {
+    /// Whether the registry could not be asked at all (so a cached verdict may stand in).
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Timeout(..) | RegistryError::Unreachable(..)
+        ) || matches!(self, RegistryError::Refused(_, m) if m.starts_with("server error 5"))
+    }
+}
+
+/// An image named by digest: the reference users wrote and what it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The reference as written (normalised: `docker.io/library/…` for short names).
+    pub reference: String,
+    /// The registry host.
+    pub registry: String,
+    /// The repository, without registry, tag or digest.
+    pub repository: String,
+    /// `sha256:<hex>` of the manifest.
+    pub digest: String,
+}
+
+impl Resolved {
+    /// `registry/repository@digest`.
+    pub fn by_digest(&self) -> String {
+        format!("{}/{}@{}", self.registry, self.repository, self.digest)
+    }
+
+    /// The tag cosign stores signatures under: `sha256-<hex>.sig`.
+    pub fn signature_tag(&self) -> String {
+        format!("{}.sig", self.digest.replacen(':', "-", 1))
+    }
+
+    fn signature_ref(&self) -> Reference {
+        Reference::with_tag(
+            self.registry.clone(),
+            self.repository.clone(),
+            self.signature_tag(),
+        )
+    }
+}
+
+/// A client for the registries images name.
+pub struct Registry {
+    client: Client,
+    options: Options,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    size: i64,
+    digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// What reading a signature manifest found: the layers that could be read, and why others
+/// could not (each a refusal of that signature, never a silent skip).
+#[derive(Debug, Clone, Default)]
+pub struct Signatures {
+    /// The `.sig` manifest's digest, if there is one.
+    pub manifest: Option<String>,
+    /// Signatures read.
+    pub layers: Vec<SignatureLayer>,
+    /// Layers that could not be read, with the reason.
+    pub unreadable: Vec<String>,
+}
+
+impl Registry {
+    /// A client with `options`.
+    pub fn new(options: Options) -> Result<Registry, RegistryError> {
+        // reqwest leaves rustls' crypto to us; ring is the provider the rest of sostle uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let extra_root_certificates = options
+            .extra_ca_pem
+            .iter()
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect();
+        let config = ClientConfig {
+            protocol: if options.insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(options.insecure.clone())
+            },
+            extra_root_certificates,
+            read_timeout: Some(options.timeout),
+            connect_timeout: Some(options.timeout),
+            user_agent: concat!("sostle/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        Ok(Registry {
+            client: Client::new(config),
+            options,
+        })
+    }
+
+    fn auth(&self, registry: &str) -> Result<RegistryAuth, RegistryError> {
+        use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+        let server = if registry == "docker.io" {
+            "https://index.docker.io/v1/"
+        } else {
+            registry
+        };
+        let found = match &self.options.credentials {
+            Credentials::Anonymous => return Ok(RegistryAuth::Anonymous),
+            Credentials::DockerConfig => docker_credential::get_credential(server),
+            Credentials::DockerConfigIn(dir) => {
+                match std::fs::File::open(dir.join("config.json")) {
+                    Ok(f) => docker_credential::get_credential_from_reader(f, server),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(E::ConfigNotFound),
+                    Err(e) => {
+                        return Err(RegistryError::Credentials(
+                            registry.into(),
+                            format!("{}: {e}", dir.join("config.json").display()),
+                        ))
+                    }
+                }
+            }
+        };
+        match found {
+            Ok(DockerCredential::UsernamePassword(u, p)) => Ok(RegistryAuth::Basic(u, p)),
+            // An identity token (ACR's `az acr login`) is exchanged at the token service with
+            // the null user, as `docker login` does for ACR.
+            Ok(DockerCredential::IdentityToken(t)) => Ok(RegistryAuth::Basic(
+                "00000000-0000-0000-0000-000000000000".into(),
+                t,
+            )),
+            Err(E::ConfigNotFound | E::NoCredentialConfigured | E::ConfigReadError) => {
+                Ok(RegistryAuth::Anonymous)
+            }
+            Err(e) => Err(RegistryError::Credentials(registry.into(), e.to_string())),
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        registry: &str,
+        f: impl std::future::Future<Output = Result<T, OciDistributionError>>,
+    ) -> Result<T, RegistryError> {
+        match tokio::time::timeout(self.options.timeout, f).await {
+            Err(_) => Err(RegistryError::Timeout(
+                registry.into(),
+                self.options.timeout.as_secs(),
+            )),
+            Ok(r) => r.map_err(|e| classify(registry, e, self.options.timeout.as_secs())),
+        }
+    }
+
+    /// Parses `image` and resolves it to a digest: a digest reference as written, a tag by
+    /// asking the registry (HEAD of the manifest, as cosign does).
+    pub async fn resolve(&self, image: &str) -> Result<Resolved, RegistryError> {
+        let r: Reference = image.parse().map_err(|e: oci_client::ParseError| {
+            RegistryError::Reference(image.into(), e.to_string())
+        })?;
+        let registry = r.resolve_registry().to_string();
+        let digest = match r.digest() {
+            Some(d) => d.to_string(),
+            None => {
+                let auth = self.auth(&registry)?;
+                self.timed(&registry, self.client.fetch_manifest_digest(&r, &auth))
+                    .await?
+            }
+        };
+        if !crate::payload::is_sha256_digest(&digest) {
+            return Err(RegistryError::Bad(
+                registry,
+                format!("the manifest digest `{digest}` is not sha256"),
+            ));
+        }
+        Ok(Resolved {
+            reference: r.whole(),
+            registry,
+            repository: r.repository().to_string(),
+            digest,
+        })
+    }
+
+    async fn signature_manifest(
+        &self,
+        image: &Resolved,
+        op: RegistryOperation,
+    ) -> Result<Option<(Manifest, String)>, RegistryError> {
+        let sig = image.signature_ref();
+        let auth = self.auth(&image.registry)?;
+        if op == RegistryOperation::Push {
+            self.timed(&image.registry, self.client.auth(&sig, &auth, op))
+                .await?;
+        }
+        let got = self
+            .timed(
+                &image.registry,
+                self.client
+                    .pull_manifest_raw(&sig, &auth, &[OCI_IMAGE_MEDIA_TYPE]),
+            )
+            .await;
+        let (body, digest) = match got {
+            Ok(x) => x,
+            Err(RegistryError::Refused(_, m)) if m.starts_with("not found") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if body.len() > MAX_MANIFEST {
+            return Err(RegistryError::Bad(
+                image.registry.clone(),
+                format!(
+                    "signature manifest {} is {} bytes, above the {MAX_MANIFEST} read",
+                    image.signature_tag(),
+                    body.len()
+                ),
+            ));
+        }
+        let m: Manifest = serde_json::from_slice(&body).map_err(|e| {
+            RegistryError::Bad(
+                image.registry.clone(),
+                format!(
+                    "signature manifest {} is not an OCI manifest ({e})",
+                    image.signature_tag()
+                ),
+            )
+        })?;
+        Ok(Some((m, digest)))
+    }
+
+    /// The signatures stored for `image` (none when there is no `.sig` manifest).
+    pub async fn signatures(&self, image: &Resolved) -> Result<Signatures, RegistryError> {
+        let Some((m, digest)) = self
+            .signature_manifest(image, RegistryOperation::Pull)
+            .await?
+        else {
+            return Ok(Signatures::default());
+        };
+        let mut out = Signatures {
+            manifest: Some(digest),
+            ..Signatures::default()
+        };
+        let repo = image.signature_ref();
+        for (i, layer) in m.layers.iter().enumerate() {
+            if i >= MAX_SIGNATURES {
+                out.unreadable.push(format!(
+                    "{} more layers beyond the {MAX_SIGNATURES} read",
+                    m.layers.len() - MAX_SIGNATURES
+                ));
+                break;
+            }
+            match self.layer(&repo, &image.registry, layer).await {
+                Ok(l) => out.layers.push(l),
+                Err(why) => out
+                    .unreadable
+                    .push(format!("layer {}: {why}", layer.digest)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn layer(
+        &self,
+        repo: &Reference,
+        registry: &str,
+        layer: &Descriptor,
+    ) -> Result<SignatureLayer, String> {
+        if layer.media_type != MEDIA_TYPE {
+            return Err(format!(
+                "media type {} is not {MEDIA_TYPE}",
+                layer.media_type
+            ));
+        }
+        let size = usize::try_from(layer.size).map_err(|_| "a negative size".to_string())?;
+        if size > MAX_PAYLOAD {
+            return Err(format!(
+                "{size} bytes, above the {MAX_PAYLOAD} a payload may have"
+            ));
+        }
+        let ann = layer.annotations.clone().unwrap_or_default();
+        let signature = ann
+            .get(SIGNATURE_ANNOTATION)
+            .cloned()
+            .ok_or_else(|| format!("no {SIGNATURE_ANNOTATION} annotation"))?;
+        let oci = oci_client::manifest::OciDescriptor {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest.clone(),
+            size: layer.size,
+            urls: None,
+            annotations: None,
+            artifact_type: None,
+        };
+        let fetch = async {
+            let mut s = self.client.pull_blob_stream(repo, &oci).await?;
+            let mut buf = Vec::with_capacity(size);
+            while let Some(chunk) = s.stream.next().await {
+                let chunk = chunk.map_err(OciDistributionError::IoError)?;
+                buf.extend_from_slice(&chunk);
+                if buf.len() > MAX_PAYLOAD {
+                    return Err(OciDistributionError::GenericError(Some(format!(
+                        "the blob is larger than the {MAX_PAYLOAD} bytes a payload may have"
+                    ))));
+                }
+            }
+            Ok(buf)
+        };
+        let payload = self
+            .timed(registry, fetch)
+            .await
+            .map_err(|e| e.to_string())?;
+        let got = format!("sha256:{:x}", sha2::Sha256::digest(&payload));
+        if got != layer.digest {
+            return Err(format!("the blob's digest is {got}, not the layer's"));
+        }
+        Ok(SignatureLayer {
+            payload,
+            signature,
+            certificate: ann.get(CERTIFICATE_ANNOTATION).cloned(),
+            chain: ann.get(CHAIN_ANNOTATION).cloned(),
+            bundle: ann.get(BUNDLE_ANNOTATION).cloned(),
+        })
+    }
+
+    /// Stores `sig` as a new layer of `image`'s signature manifest (created if there is none;
+    /// an identical layer already there is not added twice). Returns the manifest's digest.
+    pub async fn push_signature(
+        &self,
+        image: &Resolved,
+        sig: &SignatureLayer,
+    ) -> Result<String, RegistryError> {
+        let existing = self
+            .signature_manifest(image, RegistryOperation::Push)
+            .await?;
+        let repo = image.signature_ref();
+        let mut annotations = BTreeMap::new();
+        annotations.insert(SIGNATURE_ANNOTATION.to_string(), sig.signature.clone());
+        for (k, v) in [
+            (CERTIFICATE_ANNOTATION, &sig.certificate),
+            (CHAIN_ANNOTATION, &sig.chain),
+            (BUNDLE_ANNOTATION, &sig.bundle),
+        ] {
+            if let Some(v) = v {
+                annotations.insert(k.to_string(), v.clone());
+            }
+        }
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&sig.payload));
+        let new = Descriptor {
+            media_type: MEDIA_TYPE.into(),
+            size: i64::try_from(sig.payload.len()).unwrap_or(i64::MAX),
+            digest: digest.clone(),
+            annotations: Some(annotations),
+        };
+        let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
+        let already = layers
+            .iter()
+            .any(|l| l.digest == new.digest && l.annotations == new.annotations);
+        if !already {
+            layers.push(new);
+        }
+        self.timed(
+            &image.registry,
+            self.client.push_blob(&repo, sig.payload.clone(), &digest),
+        )
+        .await?;
+        // The config go-containerregistry writes for such an image: the layers as diff IDs.
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "",
+            "created": "0001-01-01T00:00:00Z",
+            "history": [{"created": "0001-01-01T00:00:00Z"}],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>()},
+            "config": {}
+        }))
+        .unwrap_or_default();
+        let config_digest = format!("sha256:{:x}", sha2::Sha256::digest(&config));
+        let config_size = i64::try_from(config.len()).unwrap_or(i64::MAX);
+        self.timed(
+            &image.registry,
+            self.client.push_blob(&repo, config, &config_digest),
+        )
+        .await?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
+            config: Descriptor {
+                media_type: IMAGE_CONFIG_MEDIA_TYPE.into(),
+                size: config_size,
+                digest: config_digest,
+                annotations: None,
+            },
+            layers,
+            annotations: None,
+        };
+        let body = serde_json::to_vec(&manifest).unwrap_or_default();
+        let manifest_digest = format!("sha256:{:x}", sha2::Sha256::digest(&body));
+        let content_type = reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+        self.timed(
+            &image.registry,
+            self.client.push_manifest_raw(&repo, body, content_type),
+        )
+        .await?;
+        Ok(manifest_digest)
+    }
+}
+
+/// One message per failure, in words a person acts on.
+fn classify(registry: &str, e: OciDistributionError, timeout: u64) -> RegistryError {
+    use OciDistributionError as O;
+    let r = registry.to_string();
+    match e {
+        O::RequestError(e) => {
+            if e.is_timeout() {
+                RegistryError::Timeout(r, timeout)
+            } else if e.is_connect() {
+                RegistryError::Unreachable(r, root_cause(&e))
+            } else {
+                RegistryError::Bad(r, root_cause(&e))
+            }
+        }
+        O::UnauthorizedError { .. } | O::AuthenticationFailure(_) => RegistryError::Refused(
+            r,
+            "unauthorized: log in (docker login) or check the credentials in the Docker config"
+                .into(),
+        ),
+        O::ImageManifestNotFoundError(_) => RegistryError::Refused(r, "not found".into()),
+        O::RegistryError { envelope, .. } => {
+            let not_found = envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NotFound
+                        | oci_client::errors::OciErrorCode::NameUnknown
+                        | oci_client::errors::OciErrorCode::BlobUnknown
+                )
+            });
+            if not_found {
+                RegistryError::Refused(r, "not found".into())
+            } else {
+                let msg: Vec<String> = envelope.errors.iter().map(|e| e.message.clone()).collect();
+                RegistryError::Refused(r, msg.join("; "))
+            }
+        }
+        O::ServerError { code: 404, .. } => RegistryError::Refused(r, "not found".into()),
+        O::ServerError { code, message, .. } => {
+            let text: String = message.chars().take(120).collect();
+            let kind = if message.trim_start().starts_with('<') {
+                "an HTML page, not the registry API".to_string()
+            } else {
+                text
+            };
+            if code >= 500 {
+                RegistryError::Refused(r, format!("server error {code}: {kind}"))
+            } else {
+                RegistryError::Refused(r, format!("HTTP {code}: {kind}"))
+            }
+        }
+        other => RegistryError::Bad(r, other.to_string()),
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
