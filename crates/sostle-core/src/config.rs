@@ -104,6 +104,8 @@ pub struct Config {
     pub chaos_pool: ChaosPool,
     /// The AKS cluster (for bootstrap).
     pub cluster: Cluster,
+    /// Image signatures: signers, what each layer requires, registries (`images`).
+    pub images: crate::images::ImagePolicy,
 }
 
 /// The AKS cluster the chaos pool joins.
@@ -156,6 +158,7 @@ impl Default for Config {
                 max_count: 4,
             },
             cluster: Cluster::default(),
+            images: crate::images::ImagePolicy::default(),
         }
     }
 }
@@ -342,6 +345,199 @@ struct RawConfig {
     chaos_pool: Option<RawChaosPool>,
     #[serde(default)]
     cluster: Option<RawCluster>,
+    #[serde(default)]
+    images: Option<RawImages>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawImages {
+    #[serde(default)]
+    signers: Vec<RawSigner>,
+    #[serde(default)]
+    rekor_keys: Vec<String>,
+    #[serde(default)]
+    require: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    registries: Option<RawRegistries>,
+    #[serde(default)]
+    cache: Option<RawCache>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSigner {
+    name: String,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    identity: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    fulcio_roots: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRegistries {
+    #[serde(default)]
+    insecure: Vec<String>,
+    #[serde(default)]
+    ca: Vec<String>,
+    #[serde(default)]
+    timeout_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCache {
+    #[serde(default)]
+    ttl_seconds: Option<u32>,
+    #[serde(default)]
+    entries: Option<u32>,
+}
+
+/// A PEM given inline, or the text of the file it names (read by the caller's reader).
+fn pem_or_file(
+    value: &str,
+    path: &str,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<String, Invalid> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        Ok(value.to_string())
+    } else {
+        read(value.trim()).map_err(|m| (path.to_string(), m))
+    }
+}
+
+impl RawImages {
+    fn validate(
+        self,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<crate::images::ImagePolicy, Invalid> {
+        use crate::images::{CacheSpec, ImagePolicy, RegistrySpec, SignerSource, SignerSpec};
+        let mut out = ImagePolicy::default();
+        for (i, s) in self.signers.into_iter().enumerate() {
+            let path = format!("images.signers[{i}]");
+            if s.name.trim().is_empty() {
+                return Err((format!("{path}.name"), "a signer needs a name".into()));
+            }
+            if out.signers.iter().any(|o| o.name == s.name) {
+                return Err((
+                    format!("{path}.name"),
+                    format!("signer `{}` is named twice", s.name),
+                ));
+            }
+            let source = match (s.key, s.identity, s.issuer) {
+                (Some(k), None, None) if s.fulcio_roots.is_empty() => {
+                    let kpath = format!("{path}.key");
+                    let pem = pem_or_file(&k, &kpath, read)?;
+                    CrewKey::from_pem(&pem).map_err(|e| (kpath, e.to_string()))?;
+                    SignerSource::Key { pem }
+                }
+                (None, Some(identity), Some(issuer)) => {
+                    if s.fulcio_roots.is_empty() {
+                        return Err((
+                            format!("{path}.fulcioRoots"),
+                            "a keyless signer needs the Fulcio root certificates it chains to"
+                                .into(),
+                        ));
+                    }
+                    let mut roots = Vec::new();
+                    for (j, r) in s.fulcio_roots.iter().enumerate() {
+                        let rpath = format!("{path}.fulcioRoots[{j}]");
+                        let pem = pem_or_file(r, &rpath, read)?;
+                        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                            return Err((rpath, "not a PEM certificate".into()));
+                        }
+                        roots.push(pem);
+                    }
+                    SignerSource::Keyless {
+                        identity,
+                        issuer,
+                        roots,
+                    }
+                }
+                _ => {
+                    return Err((
+                        path,
+                        "a signer has either `key` (a cosign.pub), or `identity`, `issuer` and `fulcioRoots` (keyless)".into(),
+                    ))
+                }
+            };
+            out.signers.push(SignerSpec {
+                name: s.name,
+                source,
+            });
+        }
+        for (i, k) in self.rekor_keys.iter().enumerate() {
+            let kpath = format!("images.rekorKeys[{i}]");
+            let pem = pem_or_file(k, &kpath, read)?;
+            CrewKey::from_pem(&pem).map_err(|e| (kpath, e.to_string()))?;
+            out.rekor_keys.push(pem);
+        }
+        out.require = match self.require {
+            None => ImagePolicy::default_require(&out.signers),
+            Some(map) => {
+                let mut req = BTreeMap::new();
+                for (layers, names) in map {
+                    let rpath = format!("images.require.{layers}");
+                    let set =
+                        LayerSet::parse_items(layers.split(',')).map_err(|m| (rpath.clone(), m))?;
+                    for n in &names {
+                        if !out.signers.iter().any(|s| &s.name == n) {
+                            return Err((
+                                rpath,
+                                format!("`{n}` is not a signer in images.signers"),
+                            ));
+                        }
+                    }
+                    for l in set.iter() {
+                        req.insert(l, names.clone());
+                    }
+                }
+                req
+            }
+        };
+        let mut registries = RegistrySpec::default();
+        if let Some(r) = self.registries {
+            registries.insecure = r.insecure;
+            for (i, c) in r.ca.iter().enumerate() {
+                let cpath = format!("images.registries.ca[{i}]");
+                let pem = pem_or_file(c, &cpath, read)?;
+                if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                    return Err((cpath, "not a PEM certificate".into()));
+                }
+                registries.ca.push(pem);
+            }
+            if let Some(t) = r.timeout_seconds {
+                if t == 0 || t > 30 {
+                    return Err((
+                        "images.registries.timeoutSeconds".into(),
+                        "must be 1 to 30 (the webhook answers within the API server's timeout)"
+                            .into(),
+                    ));
+                }
+                registries.timeout_seconds = t;
+            }
+        }
+        out.registries = registries;
+        let mut cache = CacheSpec::default();
+        if let Some(c) = self.cache {
+            if let Some(t) = c.ttl_seconds {
+                cache.ttl_seconds = t;
+            }
+            if let Some(e) = c.entries {
+                if e == 0 {
+                    return Err(("images.cache.entries".into(), "must be at least 1".into()));
+                }
+                cache.entries = e;
+            }
+        }
+        out.cache = cache;
+        Ok(out)
+    }
 }
 
 #[derive(Deserialize)]
@@ -821,6 +1017,9 @@ impl RawConfig {
                 name: c.name,
                 resource_group: c.resource_group,
             };
+        }
+        if let Some(i) = self.images {
+            cfg.images = i.validate(read_key)?;
         }
         Ok(cfg)
     }

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod epoch;
 pub mod eval;
 pub mod exemption;
+pub mod images;
 pub mod layer;
 pub mod mecipol;
 pub mod policies;

@@ -3,8 +3,10 @@
 //! bundle checked offline, and the OCI registry the signatures live in (`sha256-<hex>.sig`).
 //!
 //! The pure parts (`keys`, `payload`, `verify`) do no I/O; `registry` talks to registries
-//! through `oci-client`, with a timeout on every call.
+//! through `oci-client`, with a timeout on every call; `checker` applies the config's
+//! `images` policy with a verdict cache, for the CLI and the webhook alike.
 
+pub mod checker;
 pub mod keys;
 pub mod payload;
 pub mod registry;

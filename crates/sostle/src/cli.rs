@@ -57,7 +57,7 @@ pub enum Command {
     Lock {
         /// The trial.
         trial: String,
-        /// PKCS#8 PEM P-256 private key (`sostle key generate`).
+        /// The signing key: cosign.key (password from COSIGN_PASSWORD) or a PKCS#8 PEM.
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         /// Directory for the profile and its signature.
@@ -87,9 +87,24 @@ pub enum Command {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
-    /// Make signing keys.
+    /// Make and import signing keys in cosign's formats.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Sign an image the way cosign does, in its registry.
+    ///
+    /// Resolves a tag to its digest, signs cosign's simple-signing payload for that digest
+    /// (ECDSA P-256, SHA-256) and stores it as a layer of the OCI manifest tagged
+    /// `sha256-<hex>.sig` in the image's repository, beside any signatures already there.
+    /// `cosign verify --key cosign.pub` accepts it. Credentials come from the Docker config
+    /// (DOCKER_CONFIG or ~/.docker/config.json); the key's password from COSIGN_PASSWORD.
+    Sign(SignArgs),
+    /// Verify an image's cosign signatures by a key or a keyless identity.
+    ///
+    /// Fetches the signatures stored at `sha256-<hex>.sig`, checks each (the signature over the
+    /// exact payload bytes, the payload's digest against the image's, the signer) and prints
+    /// which verified and why the others did not. Exit 0 when one verifies, 1 when none does,
+    /// 3 on a run error (registry unreachable, a key that cannot be read).
+    VerifyImage(VerifyImageArgs),
     /// Spawn, list, warm and reap trendals: crew-owned agent workloads per layer.
     #[command(subcommand)]
     Trendal(TrendalCommand),
@@ -333,12 +348,95 @@ pub enum TrialCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Make an ECDSA P-256 key pair: cosign.key (PKCS#8 PEM, mode 0600) and cosign.pub (PEM).
+    /// Make an ECDSA P-256 key pair as `cosign generate-key-pair` does.
+    ///
+    /// Writes cosign.key (ENCRYPTED SIGSTORE PRIVATE KEY: scrypt N=32768 r=8 p=1,
+    /// nacl/secretbox over PKCS#8; mode 0600) and cosign.pub (PKIX PEM). The password is
+    /// COSIGN_PASSWORD, which must be set (empty is allowed, as with cosign).
     Generate {
         /// Directory to write the keys to.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Turn a PKCS#8 or SEC1 P-256 PEM key into a cosign key, as `cosign import-key-pair`.
+    ///
+    /// Writes import-cosign.key (encrypted with COSIGN_PASSWORD) and import-cosign.pub.
+    Import {
+        /// The PEM private key (`PRIVATE KEY` or `EC PRIVATE KEY`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Directory to write the keys to.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Trust this CA certificate (PEM) for registries, beside the system roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Speak plain HTTP to this registry (`host:port`; repeatable). Everything else needs TLS.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Limit on each registry call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub registry_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The image: `registry/repository:tag` or `…@sha256:<hex>`.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The private key: cosign.key (password from COSIGN_PASSWORD) or a PKCS#8 PEM.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Output of `sostle verify-image`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageVerifyFormat {
+    /// A line per signature.
+    Human,
+    /// One JSON object: image, digest, verified, refused.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyImageArgs {
+    /// The image: `registry/repository:tag` or `…@sha256:<hex>`.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The public key signatures must verify with (cosign.pub).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "certificate_identity",
+        conflicts_with = "certificate_identity"
+    )]
+    pub key: Option<PathBuf>,
+    /// Keyless: the identity (email or URI) the Fulcio certificate must name, exactly.
+    #[arg(long, value_name = "ID", requires_all = ["certificate_oidc_issuer", "fulcio_root", "rekor_key"])]
+    pub certificate_identity: Option<String>,
+    /// Keyless: the OIDC issuer the certificate must record, exactly.
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless: the Fulcio root certificate(s) (PEM) the certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub fulcio_root: Vec<PathBuf>,
+    /// The Rekor public key: bundles are verified offline with it (a keyless signature's time
+    /// comes from its bundle, so keyless needs it).
+    #[arg(long, value_name = "FILE")]
+    pub rekor_key: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "human")]
+    pub output: ImageVerifyFormat,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,8 +94,7 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
 
 /// Reads a reviewer's private key.
 fn signing_key(path: &Path) -> anyhow::Result<p256::ecdsa::SigningKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("--key {}", path.display()))?;
-    approval::signing_key_from_pem(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))
+    crate::sign::read_private_key(path)
 }
 
 /// Whether `key` is registered for the crew member `reviewed` names; the error says what to do.

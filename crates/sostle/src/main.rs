@@ -8,6 +8,7 @@ mod cli;
 mod exempt;
 mod inputs;
 mod output;
+mod sign;
 mod trendal;
 mod trial;
 mod verify;
@@ -66,7 +67,9 @@ fn main() -> ExitCode {
             common,
             ledger,
         } => trial::promote(&paths, &to, &profile, &common, &ledger),
-        Command::Key(k) => trial::key(k),
+        Command::Key(k) => sign::key(k),
+        Command::Sign(a) => sign::sign(&a),
+        Command::VerifyImage(a) => sign::verify_image(&a),
         Command::Webhook(w) => webhook::run(w),
         Command::Bootstrap(b) => bootstrap::run(b),
         Command::Trendal(t) => trendal::run(t),

@@ -16,7 +16,7 @@ use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome, ResourceRep
 use sostle_ledger::{Ledger, Snapshot};
 
 use crate::check::{self, Located};
-use crate::cli::{KeyCommand, LedgerArgs, TrialCommand, TrialFormat};
+use crate::cli::{LedgerArgs, TrialCommand, TrialFormat};
 
 /// The ledger path: `--ledger`, `SOSTLE_LEDGER`, or `.sostle/ledger.db`.
 pub fn ledger_path(args: &LedgerArgs) -> PathBuf {
@@ -773,16 +773,7 @@ pub fn lock(
         }
         return Ok(1);
     }
-    let pem = std::fs::read_to_string(key).with_context(|| format!("--key {}", key.display()))?;
-    let signing = {
-        use p256::pkcs8::DecodePrivateKey;
-        p256::ecdsa::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-            anyhow!(
-                "--key {}: not a PKCS#8 P-256 private key ({e})",
-                key.display()
-            )
-        })?
-    };
+    let signing = crate::sign::read_private_key(key)?;
     let target = Layer::parse(&t.target).ok_or_else(|| anyhow!("bad target"))?;
     let day = c.day();
     let (reports, evidence) = current_reports(&c, &t, target)?;
@@ -1005,40 +996,6 @@ pub fn promote(
         profile.image
     )?;
     print_yaml(&out, &mut w)?;
-    Ok(0)
-}
-
-/// `sostle key generate --out DIR`.
-pub fn key(cmd: KeyCommand) -> anyhow::Result<u8> {
-    let KeyCommand::Generate { out } = cmd;
-    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
-    let key_path = out.join("cosign.key");
-    let pub_path = out.join("cosign.pub");
-    for p in [&key_path, &pub_path] {
-        if p.exists() {
-            bail!("{} exists; refusing to overwrite a key", p.display());
-        }
-    }
-    let signing = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let pem = signing
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| anyhow!("cannot encode the key: {e}"))?;
-    let public = signing
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| anyhow!("cannot encode the public key: {e}"))?;
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&key_path)?;
-        f.write_all(pem.as_bytes())?;
-    }
-    std::fs::write(&pub_path, public)?;
-    println!("{}\n{}", key_path.display(), pub_path.display());
     Ok(0)
 }
 

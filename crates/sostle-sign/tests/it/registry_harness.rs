@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running registry.
+#[derive(Debug)]
 pub struct TestRegistry {
     child: Child,
     /// `127.0.0.1:PORT`.

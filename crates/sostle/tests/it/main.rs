@@ -9,7 +9,10 @@ mod docs;
 mod exempt;
 mod formats;
 mod realrepo;
+#[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
+pub mod registry_harness;
 mod rego;
+mod signatures;
 mod token;
 mod trendal;
 mod trial;

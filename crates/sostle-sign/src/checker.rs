@@ -1,0 +1,345 @@
+//! Checking images against the config's `images` policy, with a cache: tag → digest at the
+//! registry, the `.sig` signatures, verification by the signers a layer requires.
+//!
+//! Verdicts are cached per (digest, the set of signers asked for) with a TTL and a size bound;
+//! tag resolutions are cached with the same TTL. When the registry cannot be asked, a cached
+//! verdict (even one past its TTL) is served rather than failing: an outage does not turn
+//! every admitted image into a denial.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sostle_core::images::{ImageCheck, ImagePolicy, SignerSource};
+use sostle_core::Layer;
+
+use crate::registry::{Credentials, Options, Registry, RegistryError, Resolved};
+use crate::verify::{RekorKey, Signer, Trust};
+
+/// Where the checker reports what it does (metrics); every method has a no-op default.
+pub trait Observe: Send + Sync {
+    /// A verdict came from the cache (`"hit"`, `"stale"` during an outage) or not (`"miss"`).
+    fn cache(&self, _result: &'static str) {}
+    /// A registry call took `seconds`; `ok` unless it failed.
+    fn registry(&self, _seconds: f64, _ok: bool) {}
+    /// A verification ended: `"verified"`, `"unsigned"` or `"unavailable"`.
+    fn verdict(&self, _result: &'static str) {}
+}
+
+/// Observes nothing.
+#[derive(Debug)]
+pub struct Silent;
+impl Observe for Silent {}
+
+struct Entry<T> {
+    value: T,
+    at: Instant,
+}
+
+/// A bounded map whose entries age out.
+struct Cache<T> {
+    map: HashMap<String, Entry<T>>,
+    ttl: Duration,
+    max: usize,
+}
+
+impl<T: Clone> Cache<T> {
+    fn new(ttl: Duration, max: usize) -> Cache<T> {
+        Cache {
+            map: HashMap::new(),
+            ttl,
+            max: max.max(1),
+        }
+    }
+
+    /// The value and whether it is still fresh.
+    fn get(&self, key: &str) -> Option<(T, bool)> {
+        self.map
+            .get(key)
+            .map(|e| (e.value.clone(), e.at.elapsed() < self.ttl))
+    }
+
+    fn put(&mut self, key: String, value: T) {
+        if self.map.len() >= self.max && !self.map.contains_key(&key) {
+            let ttl = self.ttl;
+            self.map.retain(|_, e| e.at.elapsed() < ttl);
+            if self.map.len() >= self.max {
+                if let Some(oldest) = self
+                    .map
+                    .iter()
+                    .min_by_key(|(_, e)| e.at)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.map.remove(&oldest);
+                }
+            }
+        }
+        self.map.insert(
+            key,
+            Entry {
+                value,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// A policy that cannot be used (a key or root that does not parse).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct PolicyError {
+    /// The config key, e.g. `images.signers[1].fulcioRoots[0]`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Checks images for the layers of one policy.
+pub struct Checker {
+    registry: Registry,
+    signers: Vec<Signer>,
+    rekor: Vec<RekorKey>,
+    policy: ImagePolicy,
+    digests: Mutex<Cache<Resolved>>,
+    verdicts: Mutex<Cache<ImageCheck>>,
+    observe: Arc<dyn Observe>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("signers", &self.signers.len())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the signers of a policy (keys parsed, roots parsed).
+pub fn signers(policy: &ImagePolicy) -> Result<(Vec<Signer>, Vec<RekorKey>), PolicyError> {
+    let mut out = Vec::new();
+    for (i, s) in policy.signers.iter().enumerate() {
+        let path = format!("images.signers[{i}]");
+        out.push(match &s.source {
+            SignerSource::Key { pem } => Signer::Key {
+                name: s.name.clone(),
+                key: crate::keys::load_public_key(pem.as_bytes()).map_err(|e| PolicyError {
+                    path: format!("{path}.key"),
+                    message: e.to_string(),
+                })?,
+            },
+            SignerSource::Keyless {
+                identity,
+                issuer,
+                roots,
+            } => {
+                let mut certs = Vec::new();
+                for (j, pem) in roots.iter().enumerate() {
+                    let c =
+                        x509_cert::Certificate::load_pem_chain(pem.as_bytes()).map_err(|e| {
+                            PolicyError {
+                                path: format!("{path}.fulcioRoots[{j}]"),
+                                message: format!("not PEM X.509 certificates ({e})"),
+                            }
+                        })?;
+                    certs.extend(c);
+                }
+                Signer::Keyless {
+                    name: s.name.clone(),
+                    identity: identity.clone(),
+                    issuer: issuer.clone(),
+                    roots: certs,
+                }
+            }
+        });
+    }
+    let mut rekor = Vec::new();
+    for (i, pem) in policy.rekor_keys.iter().enumerate() {
+        rekor.push(RekorKey::from_pem(pem.as_bytes()).map_err(|e| PolicyError {
+            path: format!("images.rekorKeys[{i}]"),
+            message: e.to_string(),
+        })?);
+    }
+    Ok((out, rekor))
+}
+
+impl Checker {
+    /// A checker for `policy`, with credentials from the Docker config.
+    pub fn new(policy: &ImagePolicy, observe: Arc<dyn Observe>) -> Result<Checker, PolicyError> {
+        Checker::with_credentials(policy, Credentials::DockerConfig, observe)
+    }
+
+    /// A checker for `policy` with the given credentials.
+    pub fn with_credentials(
+        policy: &ImagePolicy,
+        credentials: Credentials,
+        observe: Arc<dyn Observe>,
+    ) -> Result<Checker, PolicyError> {
+        let (signers, rekor) = signers(policy)?;
+        let registry = Registry::new(Options {
+            insecure: policy.registries.insecure.clone(),
+            extra_ca_pem: policy
+                .registries
+                .ca
+                .iter()
+                .map(|c| c.as_bytes().to_vec())
+                .collect(),
+            timeout: Duration::from_secs(u64::from(policy.registries.timeout_seconds)),
+            credentials,
+        })
+        .map_err(|e| PolicyError {
+            path: "images.registries".into(),
+            message: e.to_string(),
+        })?;
+        let ttl = Duration::from_secs(u64::from(policy.cache.ttl_seconds));
+        let max = usize::try_from(policy.cache.entries).unwrap_or(usize::MAX);
+        Ok(Checker {
+            registry,
+            signers,
+            rekor,
+            policy: policy.clone(),
+            digests: Mutex::new(Cache::new(ttl, max)),
+            verdicts: Mutex::new(Cache::new(ttl, max)),
+            observe,
+        })
+    }
+
+    /// Whether `layer` requires a signature.
+    pub fn required(&self, layer: Layer) -> bool {
+        !self.policy.required_at(layer).is_empty()
+    }
+
+    /// The number of cached verdicts.
+    pub fn cached(&self) -> usize {
+        self.verdicts.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn trust(&self, names: &[String]) -> Trust {
+        Trust {
+            signers: self
+                .signers
+                .iter()
+                .filter(|s| names.iter().any(|n| n == s.name()))
+                .cloned()
+                .collect(),
+            rekor: self.rekor.clone(),
+        }
+    }
+
+    async fn resolve(&self, image: &str) -> Result<Resolved, RegistryError> {
+        let cached = self.digests.lock().ok().and_then(|c| c.get(image));
+        if let Some((r, true)) = &cached {
+            return Ok(r.clone());
+        }
+        let started = Instant::now();
+        match self.registry.resolve(image).await {
+            Ok(r) => {
+                if !image.contains('@') {
+                    self.observe.registry(started.elapsed().as_secs_f64(), true);
+                }
+                if let Ok(mut c) = self.digests.lock() {
+                    c.put(image.to_string(), r.clone());
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                self.observe
+                    .registry(started.elapsed().as_secs_f64(), false);
+                match cached {
+                    Some((r, _)) if e.is_outage() => Ok(r),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Checks `image` for `layer`; `None` when the layer requires no signature.
+    pub async fn check(&self, image: &str, layer: Layer) -> Option<ImageCheck> {
+        let names = self.policy.required_at(layer);
+        if names.is_empty() {
+            return None;
+        }
+        let check = self.check_with(image, names).await;
+        self.observe.verdict(match check {
+            ImageCheck::Verified { .. } => "verified",
+            ImageCheck::Unsigned(_) => "unsigned",
+            ImageCheck::Unavailable(_) => "unavailable",
+        });
+        Some(check)
+    }
+
+    async fn check_with(&self, image: &str, names: &[String]) -> ImageCheck {
+        let resolved = match self.resolve(image).await {
+            Ok(r) => r,
+            Err(e) if e.is_outage() => {
+                return ImageCheck::Unavailable(format!("image {image}: {e}"))
+            }
+            Err(e) => return ImageCheck::Unsigned(format!("image {image} cannot be checked: {e}")),
+        };
+        let key = format!("{}|{}", resolved.by_digest(), names.join(","));
+        let cached = self.verdicts.lock().ok().and_then(|c| c.get(&key));
+        if let Some((v, true)) = &cached {
+            self.observe.cache("hit");
+            return v.clone();
+        }
+        let trust = self.trust(names);
+        let started = Instant::now();
+        let found = self.registry.signatures(&resolved).await;
+        self.observe
+            .registry(started.elapsed().as_secs_f64(), found.is_ok());
+        let verdict = match found {
+            Err(e) if e.is_outage() => {
+                if let Some((v, _)) = cached {
+                    self.observe.cache("stale");
+                    return v;
+                }
+                self.observe.cache("miss");
+                return ImageCheck::Unavailable(format!("image {image}: {e}"));
+            }
+            Err(e) => {
+                ImageCheck::Unsigned(format!("image {image} has no readable signatures: {e}"))
+            }
+            Ok(sigs) => judge(image, &resolved, &sigs, &trust),
+        };
+        self.observe.cache("miss");
+        if let Ok(mut c) = self.verdicts.lock() {
+            c.put(key, verdict.clone());
+        }
+        verdict
+    }
+}
+
+/// The verdict on the signatures found for an image.
+pub fn judge(
+    image: &str,
+    resolved: &Resolved,
+    sigs: &crate::registry::Signatures,
+    trust: &Trust,
+) -> ImageCheck {
+    let wanted: Vec<String> = trust.signers.iter().map(Signer::describe).collect();
+    let mut why = Vec::new();
+    for (i, l) in sigs.layers.iter().enumerate() {
+        match crate::verify(l, &resolved.digest, trust) {
+            Ok(v) => {
+                return ImageCheck::Verified {
+                    digest: resolved.digest.clone(),
+                    by: v.by,
+                }
+            }
+            Err(e) => why.push(format!("signature {}: {e}", i + 1)),
+        }
+    }
+    why.extend(sigs.unreadable.iter().cloned());
+    let head = format!("image {image} has no signature by {}", wanted.join(" or "));
+    if sigs.layers.is_empty() && sigs.unreadable.is_empty() {
+        ImageCheck::Unsigned(format!(
+            "{head} (it has no signatures at {})",
+            resolved.signature_tag()
+        ))
+    } else {
+        ImageCheck::Unsigned(format!("{head} ({})", why.join("; ")))
+    }
+}

@@ -1,0 +1,380 @@
+//! `sostle key`, `sostle sign` and `sostle verify-image` with the real cosign (v2, built from
+//! the Go module proxy by scripts/test.sh) as the peer, against a real registry on loopback:
+//! every format checked both ways.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::registry_harness::TestRegistry;
+use crate::sostle_with;
+
+const PASSWORD: &str = "correct horse";
+
+fn sostle(dir: &Path, args: &[&str]) -> crate::Run {
+    sostle_with(
+        dir,
+        args,
+        &[
+            ("COSIGN_PASSWORD", PASSWORD),
+            ("DOCKER_CONFIG", &dir.join("docker").display().to_string()),
+        ],
+        None,
+    )
+}
+
+/// Runs cosign (offline: no transparency log, no TUF) in `dir`; returns (success, output).
+fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("cosign")
+        .args(args)
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("TUF_ROOT", dir.join("tuf"))
+        .env("SIGSTORE_NO_CACHE", "1")
+        .output()
+        .expect("cosign on PATH (scripts/test.sh builds it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn setup() -> (TestRegistry, tempfile::TempDir) {
+    let reg = TestRegistry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+    std::fs::write(dir.path().join("docker/config.json"), "{\"auths\":{}}").unwrap();
+    (reg, dir)
+}
+
+#[test]
+fn cosign_and_sostle_verify_each_others_signatures() {
+    let (reg, dir) = setup();
+    let d = dir.path();
+    let digest = reg.push_image("team/web", "v1");
+    let image = format!("{}/team/web:v1", reg.host);
+    let insecure = ["--insecure-registry", reg.host.as_str()];
+
+    // sostle signs with its own key; cosign verifies it.
+    let r = sostle(d, &["key", "generate", "--out", "ours"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sostle(
+        d,
+        &[
+            &["sign", image.as_str(), "--key", "ours/cosign.key"][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("signed {}/team/web@{digest}", reg.host)),
+        "{}",
+        r.stdout
+    );
+    let (ok, out) = cosign(
+        d,
+        &[
+            "verify",
+            "--key",
+            "ours/cosign.pub",
+            "--insecure-ignore-tlog=true",
+            "--allow-insecure-registry",
+            &image,
+        ],
+    );
+    assert!(ok, "cosign verify of sostle's signature: {out}");
+    assert!(out.contains(&digest), "{out}");
+
+    // cosign signs with a key it made; sostle verifies it, and the first signature is kept.
+    let (ok, out) = cosign(
+        &d.join("."),
+        &["generate-key-pair", "--output-key-prefix", "theirs"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = cosign(
+        d,
+        &[
+            "sign",
+            "--key",
+            "theirs.key",
+            "--tlog-upload=false",
+            "--allow-insecure-registry",
+            "-y",
+            &image,
+        ],
+    );
+    assert!(ok, "cosign sign: {out}");
+    let r = sostle(
+        d,
+        &[
+            &["verify-image", image.as_str(), "--key", "theirs.pub"][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("1 of 2 signatures verified"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("refused signature 1: key theirs.pub (sha256:"),
+        "{}",
+        r.stdout
+    );
+    let r = sostle(
+        d,
+        &[
+            &[
+                "verify-image",
+                image.as_str(),
+                "--key",
+                "ours/cosign.pub",
+                "-o",
+                "json",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["digest"], digest.as_str());
+    assert_eq!(j["verified"][0]["signature"], 1);
+    assert_eq!(
+        j["verified"][0]["docker_reference"],
+        format!("{}/team/web", reg.host)
+    );
+    assert_eq!(j["refused"].as_array().map(Vec::len), Some(1));
+
+    // sostle signs with cosign's key, and cosign verifies that too.
+    let r = sostle(
+        d,
+        &[
+            &["sign", image.as_str(), "--key", "theirs.key"][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Neither accepts a key that signed nothing: sostle exits 1 and says why.
+    let r = sostle(d, &["key", "generate", "--out", "stranger"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sostle(
+        d,
+        &[
+            &[
+                "verify-image",
+                image.as_str(),
+                "--key",
+                "stranger/cosign.pub",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 of 3 signatures verified"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("not signed by this key"), "{}", r.stdout);
+    let (ok, _) = cosign(
+        d,
+        &[
+            "verify",
+            "--key",
+            "stranger/cosign.pub",
+            "--insecure-ignore-tlog=true",
+            "--allow-insecure-registry",
+            &image,
+        ],
+    );
+    assert!(!ok, "cosign must refuse too");
+
+    // Keyless flags against key signatures: refused, with the reason.
+    let root = crate::root().join("../shared/fixtures/cosign/containers-image");
+    let r = sostle(
+        d,
+        &[
+            &[
+                "verify-image",
+                image.as_str(),
+                "--certificate-identity",
+                "a@example.com",
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ][..],
+            &[
+                "--fulcio-root",
+                &root.join("fulcio_v1.crt.pem").display().to_string(),
+                "--rekor-key",
+                &root.join("rekor.pub").display().to_string(),
+            ],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("carries no certificate"), "{}", r.stdout);
+
+    // skopeo, independently, sees all three layers under cosign's tag.
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{}/team/web:{}.sig",
+            reg.host,
+            digest.replace(':', "-")
+        ))
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["layers"].as_array().map(Vec::len), Some(3), "{m}");
+}
+
+#[test]
+fn keys_load_both_ways_and_imports_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // cosign's keys in sostle, sostle's in cosign: `cosign public-key` decrypts ours.
+    let r = sostle(d, &["key", "generate", "--out", "ours"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (ok, out) = cosign(d, &["public-key", "--key", "ours/cosign.key"]);
+    assert!(ok, "cosign reads sostle's cosign.key: {out}");
+    assert_eq!(
+        out.trim(),
+        std::fs::read_to_string(d.join("ours/cosign.pub"))
+            .unwrap()
+            .trim()
+    );
+
+    // Import: the same PKCS#8 key through both tools gives the same public key, and each
+    // tool reads the other's encrypted result.
+    let ssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "plain.pem",
+    ]);
+    ssl(&["ec", "-in", "plain.pem", "-out", "sec1.pem"]);
+    std::fs::create_dir_all(d.join("c")).unwrap();
+    let (ok, out) = cosign(
+        &d.join("c"),
+        &["import-key-pair", "--key", "../plain.pem", "-y"],
+    );
+    assert!(ok, "cosign import-key-pair: {out}");
+    for (src, out_dir) in [("plain.pem", "s1"), ("sec1.pem", "s2")] {
+        let r = sostle(d, &["key", "import", src, "--out", out_dir]);
+        assert_eq!(r.code, 0, "{src}: {}", r.stderr);
+        assert_eq!(
+            std::fs::read_to_string(d.join(out_dir).join("import-cosign.pub"))
+                .unwrap()
+                .trim(),
+            std::fs::read_to_string(d.join("c/import-cosign.pub"))
+                .unwrap()
+                .trim(),
+            "{src}"
+        );
+        let (ok, out) = cosign(
+            d,
+            &[
+                "public-key",
+                "--key",
+                &format!("{out_dir}/import-cosign.key"),
+            ],
+        );
+        assert!(ok, "cosign reads sostle's import: {out}");
+    }
+    // sostle reads cosign's import (and cosign's generate-key-pair, above, in the other test).
+    let r = sostle_with(
+        d,
+        &["key", "import", "c/import-cosign.key"],
+        &[("COSIGN_PASSWORD", PASSWORD)],
+        None,
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("already a cosign key"), "{}", r.stderr);
+
+    // Bad keys are one-line errors naming the file.
+    let bad = |args: &[&str], env: &[(&str, &str)], want: &str| {
+        let r = sostle_with(d, args, env, None);
+        assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    };
+    let sign = ["sign", "127.0.0.1:1/x:y", "--key"];
+    bad(
+        &[&sign[..], &["ours/cosign.key"]].concat(),
+        &[("COSIGN_PASSWORD", "wrong")],
+        "--key ours/cosign.key: wrong password",
+    );
+    bad(
+        &[&sign[..], &["ours/cosign.key"]].concat(),
+        &[],
+        "set COSIGN_PASSWORD",
+    );
+    bad(
+        &[&sign[..], &["sec1.pem"]].concat(),
+        &[],
+        "--key sec1.pem: a SEC1 `EC PRIVATE KEY` is not cosign's format",
+    );
+    bad(
+        &[&sign[..], &["ours/cosign.pub"]].concat(),
+        &[],
+        "--key ours/cosign.pub: a `PUBLIC KEY` PEM block is not a private key",
+    );
+    std::fs::write(d.join("garbage.key"), "hello\n").unwrap();
+    bad(
+        &[&sign[..], &["garbage.key"]].concat(),
+        &[],
+        "--key garbage.key: not a PEM key",
+    );
+    ssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-out",
+        "p384.pem",
+    ]);
+    bad(
+        &[&sign[..], &["p384.pem"]].concat(),
+        &[],
+        "--key p384.pem: not an ECDSA P-256 key (a P-384 key)",
+    );
+    // An unreachable registry is a run error, not "unsigned".
+    bad(
+        &[
+            "verify-image",
+            "127.0.0.1:1/x:y",
+            "--key",
+            "ours/cosign.pub",
+            "--insecure-registry",
+            "127.0.0.1:1",
+        ],
+        &[],
+        "registry 127.0.0.1:1 unreachable",
+    );
+}
