@@ -207,6 +207,11 @@ impl Checker {
         })
     }
 
+    /// The policy this checker applies.
+    pub fn policy(&self) -> &ImagePolicy {
+        &self.policy
+    }
+
     /// Whether `layer` requires a signature.
     pub fn required(&self, layer: Layer) -> bool {
         !self.policy.required_at(layer).is_empty()

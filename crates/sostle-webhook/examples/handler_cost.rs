@@ -39,7 +39,7 @@ fn main() {
     for _ in 0..rounds {
         for b in &bodies {
             if let Ok(req) = parse_review(b) {
-                let _ = validate(&loaded, sostle_core::Layer::L3, &req, now, None);
+                let _ = validate(&loaded, sostle_core::Layer::L3, &req, now, None, None);
                 n += 1;
             }
         }

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             "decode" => out += usize::from(parse_review(line.as_bytes()).is_ok()),
             _ => {
                 if let Ok(req) = parse_review(line.as_bytes()) {
-                    out += validate(&loaded, sostle_core::Layer::L3, &req, now, None)
+                    out += validate(&loaded, sostle_core::Layer::L3, &req, now, None, None)
                         .message
                         .len();
                 }

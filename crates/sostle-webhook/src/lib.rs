@@ -105,6 +105,12 @@ pub mod door {
             5
         }
     }
+
+    /// The time an image's signature check may take within a request: 60 % of the entry's
+    /// timeout, so the evaluation and the answer still fit.
+    pub fn image_budget(layer: Layer) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(timeout_seconds(layer)) * 600)
+    }
 }
 
 impl Default for Settings {
@@ -136,10 +142,22 @@ pub struct Loaded {
     pub token_secret: Option<Vec<u8>>,
     /// The key files the config's `crew[].keys` named (watched for changes like the config).
     pub key_files: Vec<PathBuf>,
+    /// The image signature checker, when the config's `images` policy requires signatures.
+    pub images: Option<Arc<sostle_sign::checker::Checker>>,
 }
 
 /// Loads config and profiles; nothing is applied unless everything needed loads.
 pub fn load(settings: &Settings) -> Result<Loaded, String> {
+    load_observed(settings, Arc::new(sostle_sign::checker::Silent), None)
+}
+
+/// [`load`], with image checks reported to `observe`; the checker of `previous` (and so its
+/// cache) is kept when the `images` policy did not change.
+pub fn load_observed(
+    settings: &Settings,
+    observe: Arc<dyn sostle_sign::checker::Observe>,
+    previous: Option<&Loaded>,
+) -> Result<Loaded, String> {
     let read_keys = std::cell::RefCell::new(Vec::new());
     let config = match &settings.config_path {
         None => Config::default(),
@@ -168,11 +186,30 @@ pub fn load(settings: &Settings) -> Result<Loaded, String> {
         .token_secret
         .clone()
         .or_else(|| config.token_secret.clone().map(String::into_bytes));
+    let images = if !config.images.enabled() {
+        None
+    } else if let Some(same) = previous
+        .and_then(|p| p.images.as_ref())
+        .filter(|c| c.policy() == &config.images)
+    {
+        Some(same.clone())
+    } else {
+        let checker = sostle_sign::checker::Checker::new(&config.images, observe).map_err(|e| {
+            let file = settings
+                .config_path
+                .as_ref()
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
+            format!("{file}invalid config: {e}")
+        })?;
+        Some(Arc::new(checker))
+    };
     Ok(Loaded {
         locks: settings
             .profiles_dir
             .as_ref()
             .map(|_| LockSet::new(profiles)),
+        images,
         engine: Engine::new(Arc::new(config)),
         refused,
         token_secret,
@@ -301,6 +338,42 @@ pub struct Metrics {
     errors: Family<KindLabels, Counter>,
     profiles: Gauge,
     connections: Family<LoopLabels, Counter>,
+    /// What image signature checks do (shared with the checker).
+    pub images: Arc<ImageMetrics>,
+}
+
+/// Metrics of image signature checks: cache results, registry latency and failures, verdicts.
+#[derive(Debug)]
+pub struct ImageMetrics {
+    cache: Family<ResultLabels, Counter>,
+    registry: Histogram,
+    registry_errors: Counter,
+    verdicts: Family<ResultLabels, Counter>,
+}
+
+impl sostle_sign::checker::Observe for ImageMetrics {
+    fn cache(&self, result: &'static str) {
+        self.cache
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    fn registry(&self, seconds: f64, ok: bool) {
+        self.registry.observe(seconds);
+        if !ok {
+            self.registry_errors.inc();
+        }
+    }
+
+    fn verdict(&self, result: &'static str) {
+        self.verdicts
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
 }
 
 impl Metrics {
@@ -335,6 +408,34 @@ impl Metrics {
             reloads.clone(),
         );
         registry.register("errors", "Errors by kind", errors.clone());
+        let images = Arc::new(ImageMetrics {
+            cache: Family::default(),
+            registry: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            registry_errors: Counter::default(),
+            verdicts: Family::default(),
+        });
+        registry.register(
+            "image_cache",
+            "Image signature verdicts by cache result (hit, miss, stale: served during an outage)",
+            images.cache.clone(),
+        );
+        registry.register(
+            "registry_request_duration_seconds",
+            "Time of registry calls made to check image signatures",
+            images.registry.clone(),
+        );
+        registry.register(
+            "registry_errors",
+            "Registry calls that failed",
+            images.registry_errors.clone(),
+        );
+        registry.register(
+            "image_verifications",
+            "Image signature checks by result (verified, unsigned, unavailable)",
+            images.verdicts.clone(),
+        );
         registry.register(
             "profiles_loaded",
             "Verified MECIPOL profiles in use",
@@ -348,6 +449,7 @@ impl Metrics {
             errors,
             profiles,
             connections,
+            images,
         }
     }
 
@@ -399,8 +501,8 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from a first successful load.
     pub fn new(settings: Settings) -> Result<Arc<AppState>, String> {
-        let loaded = load(&settings)?;
         let metrics = Metrics::new();
+        let loaded = load_observed(&settings, metrics.images.clone(), None)?;
         metrics.profiles.set(
             i64::try_from(loaded.locks.as_ref().map_or(0, |l| l.profiles.len()))
                 .unwrap_or(i64::MAX),
@@ -427,7 +529,8 @@ impl AppState {
 
     /// Reloads config and profiles; on error the old ones stay and the error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        match load(&self.settings) {
+        let previous = self.loaded();
+        match load_observed(&self.settings, self.metrics.images.clone(), Some(&previous)) {
             Ok(l) => {
                 self.metrics.profiles.set(
                     i64::try_from(l.locks.as_ref().map_or(0, |x| x.profiles.len()))
@@ -826,6 +929,63 @@ fn images(root: &Node) -> Vec<&str> {
     out
 }
 
+/// The signature checks made for one request's images (before the evaluation, which does no
+/// I/O): image → check, and whether the layer fails open when a registry cannot be asked.
+#[derive(Debug, Clone, Default)]
+pub struct ImageResults {
+    /// Per image as written in the object.
+    pub checks: BTreeMap<String, sostle_core::images::ImageCheck>,
+    /// Whether an unavailable registry admits with a warning (the layer fails open).
+    pub fail_open: bool,
+}
+
+impl sostle_core::images::ImageSignatures for ImageResults {
+    fn check(&self, image: &str, _layer: Layer) -> Option<sostle_core::images::ImageCheck> {
+        self.checks.get(image).cloned()
+    }
+}
+
+/// Checks the signatures of the object's images when `layer` requires them: every image at
+/// once, each within `budget` (an image whose registry does not answer in time is
+/// unavailable). `None` when nothing is required (or the request is not judged at all).
+pub async fn check_images(
+    loaded: &Loaded,
+    layer: Layer,
+    req: &AdmissionRequest<AdmissionObject>,
+    fail_open: bool,
+    budget: Duration,
+) -> Option<ImageResults> {
+    let checker = loaded.images.as_ref().filter(|c| c.required(layer))?;
+    if !matches!(req.operation, Operation::Create | Operation::Update)
+        || req
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| UNGOVERNED.contains(&ns))
+    {
+        return None;
+    }
+    let root = &req.object.as_ref()?.tree;
+    let list = images(root);
+    let checks = futures_util::future::join_all(list.iter().map(|image| async move {
+        let c = match tokio::time::timeout(budget, checker.check(image, layer)).await {
+            Ok(c) => c,
+            Err(_) => Some(sostle_core::images::ImageCheck::Unavailable(format!(
+                "image {image}: the registry did not answer within {} ms",
+                budget.as_millis()
+            ))),
+        };
+        (image.to_string(), c)
+    }))
+    .await;
+    Some(ImageResults {
+        checks: checks
+            .into_iter()
+            .filter_map(|(i, c)| Some((i, c?)))
+            .collect(),
+        fail_open,
+    })
+}
+
 /// Decides a validation request at `layer` — the same engine and the same rules as
 /// `sostle test --sostle-layer <layer>`, plus what only admission can see: the user who
 /// writes exemption annotations, and the old object's lock on UPDATE.
@@ -835,6 +995,7 @@ pub fn validate(
     req: &AdmissionRequest<AdmissionObject>,
     now: Timestamp,
     token_secret: Option<&[u8]>,
+    signatures: Option<&ImageResults>,
 ) -> Decision {
     if matches!(req.operation, Operation::Delete | Operation::Connect) {
         return Decision::allow();
@@ -858,7 +1019,14 @@ pub fn validate(
         locks: loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
         ledger: None,
     };
-    let report = loaded.engine.evaluate(root, &ctx);
+    let mut report = loaded.engine.evaluate(root, &ctx);
+    if let Some(checks) = signatures {
+        if let Some(r) =
+            sostle_core::images::signature_result(root, layer, checks, checks.fail_open)
+        {
+            report.results.push(r);
+        }
+    }
     // Every failure, with its fix, in one message ("; " between them), written in place.
     let mut message = String::new();
     // Parts are pushed as they are (no formatting machinery: this runs for every failure of
@@ -1223,16 +1391,49 @@ async fn handle(
             }
         }
         d
-    } else if body.len() <= s.settings.inline_max_bytes {
-        let loaded = s.loaded();
-        validate(
-            &loaded,
-            layer,
-            &req,
-            Timestamp::now(),
-            loaded.token_secret.as_deref(),
-        )
     } else {
+        let loaded = s.loaded();
+        // Image signatures first (registry I/O, cached), then the evaluation, which does none.
+        let images = match loaded.images {
+            None => None,
+            Some(_) => {
+                check_images(
+                    &loaded,
+                    layer,
+                    &req,
+                    s.settings.fail_open.contains(layer),
+                    door::image_budget(layer),
+                )
+                .await
+            }
+        };
+        if body.len() <= s.settings.inline_max_bytes {
+            validate(
+                &loaded,
+                layer,
+                &req,
+                Timestamp::now(),
+                loaded.token_secret.as_deref(),
+                images.as_ref(),
+            )
+        } else {
+            drop(loaded);
+            validate_blocking(&s, layer, req, images).await
+        }
+    };
+    Ok(answer(&s, layer.as_str(), op, &uid, &decision, started))
+}
+
+/// Evaluates a large review on a blocking thread, within the time cap; a failure follows the
+/// layer's fail-open rule.
+async fn validate_blocking(
+    s: &Arc<AppState>,
+    layer: Layer,
+    req: AdmissionRequest<AdmissionObject>,
+    images: Option<ImageResults>,
+) -> Decision {
+    let uid = req.uid.clone();
+    {
         // The time cap covers waiting for an evaluation slot and the evaluation itself.
         let state = s.clone();
         let job = async move {
@@ -1246,6 +1447,7 @@ async fn handle(
                     &req,
                     Timestamp::now(),
                     loaded.token_secret.as_deref(),
+                    images.as_ref(),
                 )
             })
             .await
@@ -1284,6 +1486,5 @@ async fn handle(
                 }
             }
         }
-    };
-    Ok(answer(&s, layer.as_str(), op, &uid, &decision, started))
+    }
 }

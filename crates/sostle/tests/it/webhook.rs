@@ -555,7 +555,7 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
                 continue;
             };
             let l = sostle_core::Layer::parse(layer).unwrap();
-            let d = validate(&loaded, l, &req, now, None);
+            let d = validate(&loaded, l, &req, now, None, None);
             assert_eq!(
                 !d.allowed, *cli_denied,
                 "{file} document {doc} at {layer}: webhook says {}, CLI says {}",
