@@ -41,6 +41,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let threads = rayon::current_num_threads();
     let engine = Engine::new(Arc::new(Config::default()));
     let settings = TestSettings {
+        images: None,
         paths: args.paths.clone(),
         layer: Some(Layer::Trial),
         now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z")

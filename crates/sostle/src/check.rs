@@ -35,6 +35,48 @@ pub struct TestSettings {
     pub ledger: Option<sostle_ledger::Snapshot>,
     /// User Rego policies (`--policy DIR`), compiled once.
     pub user: Option<sostle_rego::UserPolicies>,
+    /// Image signature checks (`--verify-images`).
+    pub images: Option<Arc<ImageVerifier>>,
+}
+
+/// `--verify-images`: the config's `images` policy checked at the registry, from the worker
+/// threads (each call blocks on a small I/O runtime; verdicts are cached per digest).
+pub struct ImageVerifier {
+    checker: sostle_sign::checker::Checker,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for ImageVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageVerifier")
+            .field("checker", &self.checker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImageVerifier {
+    /// A verifier for the config's `images` policy; an error when it names no signers.
+    pub fn new(policy: &sostle_core::images::ImagePolicy) -> anyhow::Result<ImageVerifier> {
+        if !policy.enabled() {
+            anyhow::bail!(
+                "--verify-images: the config requires no signatures (images.signers is empty, or images.require names no layer)"
+            );
+        }
+        let checker =
+            sostle_sign::checker::Checker::new(policy, Arc::new(sostle_sign::checker::Silent))
+                .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        Ok(ImageVerifier { checker, runtime })
+    }
+}
+
+impl sostle_core::images::ImageSignatures for ImageVerifier {
+    fn check(&self, image: &str, layer: Layer) -> Option<sostle_core::images::ImageCheck> {
+        self.runtime.block_on(self.checker.check(image, layer))
+    }
 }
 
 /// One input.
@@ -347,6 +389,13 @@ fn check_one(
             continue;
         }
         let mut report = engine.evaluate(&doc.root, &ctx);
+        if let (Some(v), Some(layer)) = (&s.images, report.layer.layer()) {
+            if let Some(r) =
+                sostle_core::images::signature_result(&doc.root, layer, v.as_ref(), false)
+            {
+                report.results.push(r);
+            }
+        }
         if let Some(u) = user.as_mut() {
             let native = report.results.len();
             // Out of scope (unlayered, kube-system & co): never denied, user rules included.

@@ -211,6 +211,13 @@ pub struct TestArgs {
     /// Exit 1 on warnings alone, and 2 on failures.
     #[arg(long)]
     pub fail_on_warn: bool,
+    /// Check image signatures at the registry, as the webhook does (deny_unsigned_image).
+    ///
+    /// Needs the config's `images.signers`; layers require them as `images.require` says
+    /// (default L3–L7). Off by default: CI often has no registry access. Credentials come from
+    /// the Docker config; an unreachable registry fails the image.
+    #[arg(long)]
+    pub verify_images: bool,
     /// User Rego policies (conftest conventions: deny, violation, warn, `_suffix`, exception).
     #[arg(long, value_name = "DIR")]
     pub policy: Vec<PathBuf>,

@@ -269,6 +269,7 @@ fn evaluate(
         None => None,
     };
     let settings = TestSettings {
+        images: None,
         paths,
         layer,
         now,

@@ -139,7 +139,13 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         Some(s) => Some(parse_layer("--sostle-layer", s)?),
         None => None,
     };
+    let images = if args.verify_images {
+        Some(Arc::new(check::ImageVerifier::new(&config.images)?))
+    } else {
+        None
+    };
     let settings = check::TestSettings {
+        images,
         paths: args.paths,
         layer,
         now,

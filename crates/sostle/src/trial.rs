@@ -218,6 +218,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let objs: Vec<J> = docs.iter().map(|d| d.2.clone()).collect();
             // Evaluate with positions, from the files, for the report.
             let settings = |layer| check::TestSettings {
+                images: None,
                 paths: paths.clone(),
                 layer: Some(layer),
                 now: c.now,

@@ -378,3 +378,105 @@ fn keys_load_both_ways_and_imports_agree() {
         "registry 127.0.0.1:1 unreachable",
     );
 }
+
+#[test]
+fn sostle_test_verify_images_reports_unsigned_images_at_their_line() {
+    let (reg, dir) = setup();
+    let d = dir.path();
+    reg.push_image("app", "signed");
+    reg.push_image("app", "unsigned");
+    let r = sostle(d, &["key", "generate", "--out", "k"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let signed = format!("{}/app:signed", reg.host);
+    let unsigned = format!("{}/app:unsigned", reg.host);
+    let r = sostle(
+        d,
+        &[
+            "sign",
+            &signed,
+            "--key",
+            "k/cosign.key",
+            "--insecure-registry",
+            &reg.host,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(
+        d.join("sostle.yaml"),
+        format!("apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nimages:\n  signers:\n    - name: release\n      key: k/cosign.pub\n  registries:\n    insecure: [\"{}\"]\n", reg.host),
+    )
+    .unwrap();
+    let pod = |name: &str, image: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: sostle-l3-crew\nspec:\n  containers:\n    - name: c\n      image: {image}\n")
+    };
+    std::fs::write(
+        d.join("pods.yaml"),
+        format!("{}---\n{}", pod("a", &signed), pod("b", &unsigned)),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        sostle(
+            d,
+            &[
+                &["test", "--config", "sostle.yaml", "-o", "json", "pods.yaml"][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let results = |r: &crate::Run| -> Vec<serde_json::Value> {
+        let j: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+        j["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["policy"] == "deny_unsigned_image")
+            .cloned()
+            .collect()
+    };
+    // Off by default.
+    assert!(results(&run(&[])).is_empty());
+    let r = run(&["--verify-images"]);
+    let got = results(&r);
+    assert_eq!(got.len(), 2, "{}", r.stdout);
+    assert_eq!(got[0]["outcome"], "pass", "{}", got[0]);
+    assert_eq!(got[1]["outcome"], "fail", "{}", got[1]);
+    let v = &got[1]["violations"][0];
+    assert!(
+        v["message"].as_str().unwrap().starts_with(&format!(
+            "image {unsigned} has no signature by key release (sha256:"
+        )),
+        "{v}"
+    );
+    assert_eq!(v["path"], "spec.containers[0].image");
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(19), Some(7)),
+        "{v}"
+    );
+
+    // Without signers in the config the flag is a run error, not a silent pass.
+    std::fs::write(
+        d.join("empty.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n",
+    )
+    .unwrap();
+    let r = sostle(
+        d,
+        &[
+            "test",
+            "--config",
+            "empty.yaml",
+            "--verify-images",
+            "pods.yaml",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr
+            .contains("--verify-images: the config requires no signatures"),
+        "{}",
+        r.stderr
+    );
+}
