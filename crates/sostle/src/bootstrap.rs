@@ -277,6 +277,24 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
 /// The config as the webhook's ConfigMap carries it: the file as written, unless it names key
 /// files in `crew[].keys` — those cannot be read inside the pod, so the keys' PEM is put inline
 /// (the file was loaded and validated before, so every path reads).
+/// The webhook's image: by digest when one is given (`repo@sha256:…`, the tag dropped), so
+/// the cluster runs exactly the image that was signed.
+fn webhook_image(image: &str, digest: Option<&str>) -> anyhow::Result<String> {
+    let Some(d) = digest else {
+        return Ok(image.to_string());
+    };
+    if !sostle_sign::payload::is_sha256_digest(d) {
+        anyhow::bail!("--image-digest: `{d}` is not sha256:<64 lowercase hex digits>");
+    }
+    let repo = image.split('@').next().unwrap_or(image);
+    // A tag is the part after the last ':' that follows the last '/' (a registry port is not).
+    let repo = match repo.rfind(':') {
+        Some(i) if repo.get(i..).is_some_and(|t| !t.contains('/')) => repo.get(..i).unwrap_or(repo),
+        _ => repo,
+    };
+    Ok(format!("{repo}@{d}"))
+}
+
 fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)?;
     let loaded = sostle_core::yaml::load(&text);
@@ -286,19 +304,41 @@ fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
     let mut json = doc.root.to_json();
     let read = sostle_webhook::key_file_reader(path);
     let mut inlined = false;
+    let mut inline = |slot: &mut J| -> anyhow::Result<()> {
+        let Some(k) = slot.as_str() else {
+            return Ok(());
+        };
+        if k.trim_start().starts_with("-----BEGIN") {
+            return Ok(());
+        }
+        let pem = read(k.trim()).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+        *slot = J::String(pem);
+        inlined = true;
+        Ok(())
+    };
     if let Some(crew) = json.get_mut("crew").and_then(J::as_array_mut) {
         for member in crew {
-            let Some(keys) = member.get_mut("keys").and_then(J::as_array_mut) else {
-                continue;
-            };
-            for key in keys {
-                let Some(k) = key.as_str() else { continue };
-                if k.trim_start().starts_with("-----BEGIN") {
-                    continue;
-                }
-                let pem = read(k.trim()).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-                *key = J::String(pem);
-                inlined = true;
+            for key in member.get_mut("keys").and_then(J::as_array_mut).into_iter().flatten() {
+                inline(key)?;
+            }
+        }
+    }
+    // Image signers' keys and Fulcio roots, Rekor keys and registry CAs: files too.
+    if let Some(images) = json.get_mut("images") {
+        for signer in images.get_mut("signers").and_then(J::as_array_mut).into_iter().flatten() {
+            if let Some(k) = signer.get_mut("key") {
+                inline(k)?;
+            }
+            for r in signer.get_mut("fulcioRoots").and_then(J::as_array_mut).into_iter().flatten() {
+                inline(r)?;
+            }
+        }
+        for k in images.get_mut("rekorKeys").and_then(J::as_array_mut).into_iter().flatten() {
+            inline(k)?;
+        }
+        if let Some(reg) = images.get_mut("registries") {
+            for c in reg.get_mut("ca").and_then(J::as_array_mut).into_iter().flatten() {
+                inline(c)?;
             }
         }
     }
@@ -308,7 +348,7 @@ fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
     let yaml =
         serde_saphyr::to_string(&json).map_err(|e| anyhow::anyhow!("cannot write YAML: {e}"))?;
     Ok(format!(
-        "# {} with the crew keys inline (the pod cannot read key files)\n{yaml}",
+        "# {} with the key and certificate files inline (the pod cannot read them)\n{yaml}",
         path.display()
     ))
 }
@@ -369,7 +409,8 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
         None => "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\n".to_string(),
     };
     let ns = namespaces(&config);
-    let wh = webhook(&config_yaml, &args.image);
+    let image = webhook_image(&args.image, args.image_digest.as_deref())?;
+    let wh = webhook(&config_yaml, &image);
     if let Some(part) = args.print {
         let mut out = std::io::stdout().lock();
         match part {

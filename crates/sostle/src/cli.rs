@@ -697,6 +697,10 @@ pub struct BootstrapArgs {
     /// The sostle image the webhook Deployment runs (pinned).
     #[arg(long, default_value = "ghcr.io/eose/sostle:0.1.0")]
     pub image: String,
+    /// Run the image by this digest (`sha256:…`, e.g. from `sostle sign` or a build):
+    /// the Deployment names `REPOSITORY@DIGEST`, so the cluster runs exactly what was signed.
+    #[arg(long, value_name = "DIGEST")]
+    pub image_digest: Option<String>,
     /// SostleConfig file (also shipped in the webhook's ConfigMap).
     #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -275,3 +275,42 @@ fn the_configmap_carries_key_files_inline() {
     assert_eq!(elsewhere, here);
     assert_eq!(elsewhere.crew_member("Kay").unwrap().keys.len(), 1);
 }
+
+#[test]
+fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixtures = crate::root().join("../shared/fixtures/cosign/containers-image");
+    for f in ["cosign.pub", "fulcio_v1.crt.pem", "rekor.pub"] {
+        std::fs::copy(fixtures.join(f), d.join(f)).unwrap();
+    }
+    std::fs::write(
+        d.join("sostle.yaml"),
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nimages:\n  signers:\n    - name: release\n      key: cosign.pub\n    - name: ci\n      identity: mitr@redhat.com\n      issuer: https://github.com/login/oauth\n      fulcioRoots: [fulcio_v1.crt.pem]\n  rekorKeys: [rekor.pub]\n",
+    )
+    .unwrap();
+    let cfg = d.join("sostle.yaml").display().to_string();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let r = sostle(&["bootstrap", "--config", &cfg, "--print", "webhook", "--image", "registry.example:5000/eose/sostle:0.1.0", "--image-digest", &digest]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs: Vec<serde_json::Value> = sostle_core::yaml::load(&r.stdout).documents.iter().map(|d| d.root.to_json()).collect();
+    let dep = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("registry.example:5000/eose/sostle@{digest}")
+    );
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let text = cm["data"]["sostle.yaml"].as_str().unwrap();
+    // Loads with no files at hand, and means the same as the original beside its files.
+    let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
+    let here = sostle_core::Config::from_yaml_with(&std::fs::read_to_string(d.join("sostle.yaml")).unwrap(), &|p| {
+        std::fs::read_to_string(d.join(p)).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    assert_eq!(elsewhere.images, here.images);
+    assert_eq!(elsewhere.images.signers.len(), 2);
+
+    let r = sostle(&["bootstrap", "--print", "webhook", "--image-digest", "sha256:xyz"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("--image-digest: `sha256:xyz` is not sha256:"), "{}", r.stderr);
+}
