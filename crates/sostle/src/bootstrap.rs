@@ -169,8 +169,10 @@ fn rules(include_rbac: bool) -> J {
     )
 }
 
-/// The webhook's objects.
-pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
+/// The webhook's objects. With `registry_credentials` (the config checks image signatures)
+/// the pod reads registry logins from the optional Secret `sostle-registry-credentials` (type
+/// kubernetes.io/dockerconfigjson, like an image pull secret) through `DOCKER_CONFIG`.
+pub fn webhook(config_yaml: &str, image: &str, registry_credentials: bool) -> Vec<J> {
     use sostle_webhook::door;
     let ns = SYSTEM_NAMESPACE;
     let labels = json!({"app.kubernetes.io/name": "sostle-webhook", "app.kubernetes.io/part-of": "sostle", "gamma1": GAMMA1_LABEL});
@@ -231,6 +233,20 @@ pub fn webhook(config_yaml: &str, image: &str) -> Vec<J> {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sostle-webhook", "namespace": ns, "labels": labels},
             "spec": {"selector": selector, "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]}}),
     ];
+    if registry_credentials {
+        for o in out.iter_mut().filter(|o| o["kind"] == "Deployment") {
+            let pod = &mut o["spec"]["template"]["spec"];
+            if let Some(v) = pod["volumes"].as_array_mut() {
+                v.push(json!({"name": "registry-credentials", "secret": {"secretName": "sostle-registry-credentials", "optional": true,
+                    "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}));
+            }
+            let c = &mut pod["containers"][0];
+            c["env"] = json!([{"name": "DOCKER_CONFIG", "value": "/docker"}]);
+            if let Some(v) = c["volumeMounts"].as_array_mut() {
+                v.push(json!({"name": "registry-credentials", "mountPath": "/docker", "readOnly": true}));
+            }
+        }
+    }
     let inject = json!({"cert-manager.io/inject-ca-from": format!("{ns}/sostle-webhook-tls")});
     let entry = |l: Layer, kind: &str| {
         let low = door::fail_open().contains(l);
@@ -318,26 +334,51 @@ fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
     };
     if let Some(crew) = json.get_mut("crew").and_then(J::as_array_mut) {
         for member in crew {
-            for key in member.get_mut("keys").and_then(J::as_array_mut).into_iter().flatten() {
+            for key in member
+                .get_mut("keys")
+                .and_then(J::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 inline(key)?;
             }
         }
     }
     // Image signers' keys and Fulcio roots, Rekor keys and registry CAs: files too.
     if let Some(images) = json.get_mut("images") {
-        for signer in images.get_mut("signers").and_then(J::as_array_mut).into_iter().flatten() {
+        for signer in images
+            .get_mut("signers")
+            .and_then(J::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(k) = signer.get_mut("key") {
                 inline(k)?;
             }
-            for r in signer.get_mut("fulcioRoots").and_then(J::as_array_mut).into_iter().flatten() {
+            for r in signer
+                .get_mut("fulcioRoots")
+                .and_then(J::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 inline(r)?;
             }
         }
-        for k in images.get_mut("rekorKeys").and_then(J::as_array_mut).into_iter().flatten() {
+        for k in images
+            .get_mut("rekorKeys")
+            .and_then(J::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             inline(k)?;
         }
         if let Some(reg) = images.get_mut("registries") {
-            for c in reg.get_mut("ca").and_then(J::as_array_mut).into_iter().flatten() {
+            for c in reg
+                .get_mut("ca")
+                .and_then(J::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 inline(c)?;
             }
         }
@@ -410,7 +451,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
     };
     let ns = namespaces(&config);
     let image = webhook_image(&args.image, args.image_digest.as_deref())?;
-    let wh = webhook(&config_yaml, &image);
+    let wh = webhook(&config_yaml, &image, config.images.enabled());
     if let Some(part) = args.print {
         let mut out = std::io::stdout().lock();
         match part {

@@ -291,26 +291,66 @@ fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
     .unwrap();
     let cfg = d.join("sostle.yaml").display().to_string();
     let digest = format!("sha256:{}", "ab".repeat(32));
-    let r = sostle(&["bootstrap", "--config", &cfg, "--print", "webhook", "--image", "registry.example:5000/eose/sostle:0.1.0", "--image-digest", &digest]);
+    let r = sostle(&[
+        "bootstrap",
+        "--config",
+        &cfg,
+        "--print",
+        "webhook",
+        "--image",
+        "registry.example:5000/eose/sostle:0.1.0",
+        "--image-digest",
+        &digest,
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let docs: Vec<serde_json::Value> = sostle_core::yaml::load(&r.stdout).documents.iter().map(|d| d.root.to_json()).collect();
+    let docs: Vec<serde_json::Value> = sostle_core::yaml::load(&r.stdout)
+        .documents
+        .iter()
+        .map(|d| d.root.to_json())
+        .collect();
     let dep = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     assert_eq!(
         dep["spec"]["template"]["spec"]["containers"][0]["image"],
         format!("registry.example:5000/eose/sostle@{digest}")
     );
+    // Registry logins for the signature checks: an optional dockerconfigjson Secret.
+    let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["env"][0],
+        serde_json::json!({"name": "DOCKER_CONFIG", "value": "/docker"})
+    );
+    assert!(pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(
+            |v| v["secret"]["secretName"] == "sostle-registry-credentials"
+                && v["secret"]["optional"] == true
+        ));
     let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
     let text = cm["data"]["sostle.yaml"].as_str().unwrap();
     // Loads with no files at hand, and means the same as the original beside its files.
     let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
-    let here = sostle_core::Config::from_yaml_with(&std::fs::read_to_string(d.join("sostle.yaml")).unwrap(), &|p| {
-        std::fs::read_to_string(d.join(p)).map_err(|e| e.to_string())
-    })
+    let here = sostle_core::Config::from_yaml_with(
+        &std::fs::read_to_string(d.join("sostle.yaml")).unwrap(),
+        &|p| std::fs::read_to_string(d.join(p)).map_err(|e| e.to_string()),
+    )
     .unwrap();
     assert_eq!(elsewhere.images, here.images);
     assert_eq!(elsewhere.images.signers.len(), 2);
 
-    let r = sostle(&["bootstrap", "--print", "webhook", "--image-digest", "sha256:xyz"]);
+    let r = sostle(&[
+        "bootstrap",
+        "--print",
+        "webhook",
+        "--image-digest",
+        "sha256:xyz",
+    ]);
     assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("--image-digest: `sha256:xyz` is not sha256:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--image-digest: `sha256:xyz` is not sha256:"),
+        "{}",
+        r.stderr
+    );
 }
