@@ -16,6 +16,9 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 here=examples/mefine-static
 export SOSTLE_LEDGER="$work/ledger.db"
+# The signing key is cosign's encrypted format; its password comes from COSIGN_PASSWORD, as with
+# cosign (this throwaway key gets a fixed one unless you set your own).
+export COSIGN_PASSWORD="${COSIGN_PASSWORD-mefine-static-demo}"
 phase() { printf '\n== %s\n' "$*"; }
 
 phase "charge mefine-static (Day 97) against L2: TRB-CHAOS-001"

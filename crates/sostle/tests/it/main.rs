@@ -59,11 +59,15 @@ impl Run {
 }
 
 /// Runs sostle in `dir` with `args`, extra environment and optional stdin; no colour and no
-/// ambient config, clock, ledger or token secret unless `env` sets them.
+/// ambient config, clock, ledger or token secret unless `env` sets them. Keys are encrypted
+/// with the empty password (COSIGN_PASSWORD="", which cosign allows) unless `env` gives one.
 pub fn sostle_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sostle"));
-    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COSIGN_PASSWORD", "");
     for var in [
         "SOSTLE_CONFIG",
         "SOSTLE_NOW",

@@ -329,10 +329,17 @@ fn keys_load_both_ways_and_imports_agree() {
         &[("COSIGN_PASSWORD", "wrong")],
         "--key ours/cosign.key: wrong password",
     );
-    bad(
-        &[&sign[..], &["ours/cosign.key"]].concat(),
-        &[],
-        "set COSIGN_PASSWORD",
+    let unset = Command::new(env!("CARGO_BIN_EXE_sostle"))
+        .args([&sign[..], &["ours/cosign.key"]].concat())
+        .current_dir(d)
+        .env_remove("COSIGN_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(unset.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&unset.stderr);
+    assert!(
+        err.contains("--key ours/cosign.key: set COSIGN_PASSWORD"),
+        "{err}"
     );
     bad(
         &[&sign[..], &["sec1.pem"]].concat(),

@@ -341,6 +341,7 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
             .current_dir(root())
             .env("SOSTLE_LEDGER", &ledger)
             .env("SOSTLE_NOW", now)
+            .env("COSIGN_PASSWORD", "")
             .output()
             .unwrap();
         assert!(
