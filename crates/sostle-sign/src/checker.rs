@@ -34,7 +34,11 @@ impl Observe for Silent {}
 struct Entry<T> {
     value: T,
     at: Instant,
+    ttl: Duration,
 }
+
+/// The longest a denial is cached: an image signed after it was refused is admitted soon.
+pub const DENIAL_TTL: Duration = Duration::from_secs(30);
 
 /// A bounded map whose entries age out.
 struct Cache<T> {
@@ -56,13 +60,17 @@ impl<T: Clone> Cache<T> {
     fn get(&self, key: &str) -> Option<(T, bool)> {
         self.map
             .get(key)
-            .map(|e| (e.value.clone(), e.at.elapsed() < self.ttl))
+            .map(|e| (e.value.clone(), e.at.elapsed() < e.ttl))
     }
 
     fn put(&mut self, key: String, value: T) {
+        let ttl = self.ttl;
+        self.put_for(key, value, ttl);
+    }
+
+    fn put_for(&mut self, key: String, value: T, ttl: Duration) {
         if self.map.len() >= self.max && !self.map.contains_key(&key) {
-            let ttl = self.ttl;
-            self.map.retain(|_, e| e.at.elapsed() < ttl);
+            self.map.retain(|_, e| e.at.elapsed() < e.ttl);
             if self.map.len() >= self.max {
                 if let Some(oldest) = self
                     .map
@@ -79,6 +87,7 @@ impl<T: Clone> Cache<T> {
             Entry {
                 value,
                 at: Instant::now(),
+                ttl,
             },
         );
     }
@@ -311,7 +320,11 @@ impl Checker {
         };
         self.observe.cache("miss");
         if let Ok(mut c) = self.verdicts.lock() {
-            c.put(key, verdict.clone());
+            let ttl = match verdict {
+                ImageCheck::Verified { .. } => c.ttl,
+                _ => c.ttl.min(DENIAL_TTL),
+            };
+            c.put_for(key, verdict.clone(), ttl);
         }
         verdict
     }
@@ -346,5 +359,39 @@ pub fn judge(
         ))
     } else {
         ImageCheck::Unsigned(format!("{head} ({})", why.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_the_oldest_first() {
+        let mut c: Cache<u32> = Cache::new(Duration::from_secs(300), 3);
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            c.put(k.into(), u32::try_from(i).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        c.put("d".into(), 3);
+        assert_eq!(c.len(), 3);
+        assert!(c.get("a").is_none(), "the oldest went");
+        assert_eq!(c.get("d"), Some((3, true)));
+        // Replacing an entry does not evict another.
+        c.put("b".into(), 9);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get("b"), Some((9, true)));
+    }
+
+    #[test]
+    fn stale_entries_stay_readable_as_stale_until_evicted() {
+        let mut c: Cache<u32> = Cache::new(Duration::from_secs(300), 2);
+        c.put_for("denied".into(), 1, Duration::ZERO);
+        assert_eq!(c.get("denied"), Some((1, false)), "kept, but not fresh");
+        c.put("x".into(), 2);
+        // Full: the expired entry goes before any fresh one.
+        c.put("y".into(), 3);
+        assert!(c.get("denied").is_none());
+        assert_eq!(c.len(), 2);
     }
 }

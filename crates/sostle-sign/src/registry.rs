@@ -153,26 +153,91 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// An OCI image manifest, as far as signatures need it.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
+pub struct Manifest {
     schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     media_type: Option<String>,
     config: Descriptor,
-    layers: Vec<Descriptor>,
+    /// The layers: one signature each.
+    pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     annotations: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Serialize, Deserialize, Clone)]
+/// A content descriptor.
+#[derive(Debug, Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
-    size: i64,
-    digest: String,
+pub struct Descriptor {
+    /// The media type.
+    pub media_type: String,
+    /// The size in bytes, as the manifest claims.
+    pub size: i64,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Annotations (a signature layer's signature, certificate, chain, bundle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Decodes a signature manifest (at most [`MAX_MANIFEST`] bytes of OCI image manifest JSON).
+pub fn decode_manifest(body: &[u8]) -> Result<Manifest, String> {
+    if body.len() > MAX_MANIFEST {
+        return Err(format!(
+            "{} bytes, above the {MAX_MANIFEST} read",
+            body.len()
+        ));
+    }
+    let m: Manifest =
+        serde_json::from_slice(body).map_err(|e| format!("not an OCI manifest ({e})"))?;
+    if m.schema_version != 2 {
+        return Err(format!("schemaVersion {}, not 2", m.schema_version));
+    }
+    Ok(m)
+}
+
+/// Checks what a layer descriptor claims before its blob is fetched: cosign's media type, a
+/// payload-sized size, a signature annotation. Returns the size to read.
+pub fn check_descriptor(layer: &Descriptor) -> Result<usize, String> {
+    if layer.media_type != MEDIA_TYPE {
+        return Err(format!(
+            "media type {} is not {MEDIA_TYPE}",
+            layer.media_type
+        ));
+    }
+    let size = usize::try_from(layer.size).map_err(|_| "a negative size".to_string())?;
+    if size > MAX_PAYLOAD {
+        return Err(format!(
+            "{size} bytes, above the {MAX_PAYLOAD} a payload may have"
+        ));
+    }
+    if !layer
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(SIGNATURE_ANNOTATION))
+    {
+        return Err(format!("no {SIGNATURE_ANNOTATION} annotation"));
+    }
+    Ok(size)
+}
+
+/// The signature a layer holds, given its fetched blob (whose digest must be the layer's).
+pub fn signature_layer(layer: &Descriptor, blob: Vec<u8>) -> Result<SignatureLayer, String> {
+    check_descriptor(layer)?;
+    let got = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+    if got != layer.digest {
+        return Err(format!("the blob's digest is {got}, not the layer's"));
+    }
+    let ann = layer.annotations.clone().unwrap_or_default();
+    Ok(SignatureLayer {
+        payload: blob,
+        signature: ann.get(SIGNATURE_ANNOTATION).cloned().unwrap_or_default(),
+        certificate: ann.get(CERTIFICATE_ANNOTATION).cloned(),
+        chain: ann.get(CHAIN_ANNOTATION).cloned(),
+        bundle: ann.get(BUNDLE_ANNOTATION).cloned(),
+    })
 }
 
 /// What reading a signature manifest found: the layers that could be read, and why others
@@ -322,23 +387,10 @@ impl Registry {
             Err(RegistryError::Refused(_, m)) if m.starts_with("not found") => return Ok(None),
             Err(e) => return Err(e),
         };
-        if body.len() > MAX_MANIFEST {
-            return Err(RegistryError::Bad(
-                image.registry.clone(),
-                format!(
-                    "signature manifest {} is {} bytes, above the {MAX_MANIFEST} read",
-                    image.signature_tag(),
-                    body.len()
-                ),
-            ));
-        }
-        let m: Manifest = serde_json::from_slice(&body).map_err(|e| {
+        let m = decode_manifest(&body).map_err(|e| {
             RegistryError::Bad(
                 image.registry.clone(),
-                format!(
-                    "signature manifest {} is not an OCI manifest ({e})",
-                    image.signature_tag()
-                ),
+                format!("signature manifest {} is {e}", image.signature_tag()),
             )
         })?;
         Ok(Some((m, digest)))
@@ -381,23 +433,7 @@ impl Registry {
         registry: &str,
         layer: &Descriptor,
     ) -> Result<SignatureLayer, String> {
-        if layer.media_type != MEDIA_TYPE {
-            return Err(format!(
-                "media type {} is not {MEDIA_TYPE}",
-                layer.media_type
-            ));
-        }
-        let size = usize::try_from(layer.size).map_err(|_| "a negative size".to_string())?;
-        if size > MAX_PAYLOAD {
-            return Err(format!(
-                "{size} bytes, above the {MAX_PAYLOAD} a payload may have"
-            ));
-        }
-        let ann = layer.annotations.clone().unwrap_or_default();
-        let signature = ann
-            .get(SIGNATURE_ANNOTATION)
-            .cloned()
-            .ok_or_else(|| format!("no {SIGNATURE_ANNOTATION} annotation"))?;
+        let size = check_descriptor(layer)?;
         let oci = oci_client::manifest::OciDescriptor {
             media_type: layer.media_type.clone(),
             digest: layer.digest.clone(),
@@ -420,21 +456,11 @@ impl Registry {
             }
             Ok(buf)
         };
-        let payload = self
+        let blob = self
             .timed(registry, fetch)
             .await
             .map_err(|e| e.to_string())?;
-        let got = format!("sha256:{:x}", sha2::Sha256::digest(&payload));
-        if got != layer.digest {
-            return Err(format!("the blob's digest is {got}, not the layer's"));
-        }
-        Ok(SignatureLayer {
-            payload,
-            signature,
-            certificate: ann.get(CERTIFICATE_ANNOTATION).cloned(),
-            chain: ann.get(CHAIN_ANNOTATION).cloned(),
-            bundle: ann.get(BUNDLE_ANNOTATION).cloned(),
-        })
+        signature_layer(layer, blob)
     }
 
     /// Stores `sig` as a new layer of `image`'s signature manifest (created if there is none;
