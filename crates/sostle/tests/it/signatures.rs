@@ -240,6 +240,61 @@ fn cosign_and_sostle_verify_each_others_signatures() {
         .unwrap();
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["layers"].as_array().map(Vec::len), Some(3), "{m}");
+
+    // And openssl, from the bytes skopeo copied out: sostle's first signature is ECDSA P-256 /
+    // SHA-256 over the stored payload, by sostle's key.
+    let sig_dir = d.join("sig-dir");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!(
+            "docker://{}/team/web:{}.sig",
+            reg.host,
+            digest.replace(':', "-")
+        ))
+        .arg(format!("dir:{}", sig_dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = &m["layers"][0];
+    let blob = sig_dir.join(
+        first["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            first["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    std::fs::write(d.join("first.sig"), der).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            "ours/cosign.pub",
+            "-signature",
+            "first.sig",
+        ])
+        .arg(&blob)
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verified OK");
+    let payload: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&blob).unwrap()).unwrap();
+    assert_eq!(
+        payload["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
 }
 
 #[test]
