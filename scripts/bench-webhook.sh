@@ -23,21 +23,7 @@ target/release/sostle webhook --listen 127.0.0.1:18443 --tls-cert "$work/cert.pe
   --log-format json "$@" 2> "$work/webhook.log" &
 pid=$!
 sleep 1
-# Requests are formatted once, in init(); request() only hands the next one out.
-cat > "$work/post.lua" <<'LUA'
-local reqs, i = {}, 0
-function init(args)
-  for line in io.lines(args[1]) do
-    reqs[#reqs + 1] = wrk.format("POST", "/validate/L3", {["Content-Type"] = "application/json"}, line)
-  end
-  local d = tonumber(args[2] or "0")
-  if d > 0 then delay = function() return d end end
-end
-function request()
-  i = i % #reqs + 1
-  return reqs[i]
-end
-LUA
+cp scripts/validate-post.lua "$work/post.lua"
 ticks=$(getconf CLK_TCK)
 # run LABEL wrk-args...: one wrk run; prints requests/s, p50, p99 and CPU per request.
 run() {
