@@ -44,11 +44,13 @@ for p in "${peers[@]}"; do
 done
 
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
-# into it and to read signatures independently, htpasswd for the registry's basic auth.
+# into it and to read signatures independently, htpasswd for the registry's basic auth, Python's
+# cryptography for the token service in front of it (bearer-token auth, as ACR does it).
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing ${need[*]} (apt)" >&2
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi

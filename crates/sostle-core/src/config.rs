@@ -106,6 +106,8 @@ pub struct Config {
     pub cluster: Cluster,
     /// Image signatures: signers, what each layer requires, registries (`images`).
     pub images: crate::images::ImagePolicy,
+    /// MECIPOL locks: the keys that sign them and where the webhook reads them (`locks`).
+    pub locks: crate::mecipol::LockPolicy,
 }
 
 /// The AKS cluster the chaos pool joins.
@@ -159,6 +161,7 @@ impl Default for Config {
             },
             cluster: Cluster::default(),
             images: crate::images::ImagePolicy::default(),
+            locks: crate::mecipol::LockPolicy::default(),
         }
     }
 }
@@ -347,6 +350,17 @@ struct RawConfig {
     cluster: Option<RawCluster>,
     #[serde(default)]
     images: Option<RawImages>,
+    #[serde(default)]
+    locks: Option<RawLocks>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawLocks {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1020,6 +1034,24 @@ impl RawConfig {
         }
         if let Some(i) = self.images {
             cfg.images = i.validate(read_key)?;
+        }
+        if let Some(l) = self.locks {
+            for (i, k) in l.keys.iter().enumerate() {
+                let kpath = format!("locks.keys[{i}]");
+                let pem = pem_or_file(k, &kpath, read_key)?;
+                CrewKey::from_pem(&pem).map_err(|e| (kpath, e.to_string()))?;
+                cfg.locks.keys.push(pem);
+            }
+            cfg.locks.source = match l.source.as_deref() {
+                None | Some("registry") => crate::mecipol::LockSource::Registry,
+                Some("profiles") => crate::mecipol::LockSource::Profiles,
+                Some(other) => {
+                    return Err((
+                        "locks.source".into(),
+                        format!("`{other}` is not a lock source; write registry or profiles"),
+                    ))
+                }
+            };
         }
         Ok(cfg)
     }

@@ -61,6 +61,22 @@ pub enum LockProblem {
         /// Its locks.
         profiles: Vec<String>,
     },
+    /// The image's registry holds no verified MECIPOL attestation for its digest.
+    #[error("image {image} holds no verified MECIPOL attestation in its registry{}", if refused.is_empty() { String::new() } else { format!(" ({})", refused.join("; ")) })]
+    NoAttestedLock {
+        /// The image.
+        image: String,
+        /// Attestations found but refused, with the reason.
+        refused: Vec<String>,
+    },
+    /// The registry holding the image's attestations could not be asked.
+    #[error("the lock of image {image} cannot be checked: {reason}")]
+    Unavailable {
+        /// The image.
+        image: String,
+        /// Why.
+        reason: String,
+    },
     /// The workload names a current lock the registry does not hold.
     #[error("mecipol-profile {current} is not in the lock registry")]
     UnknownProfile {
@@ -79,6 +95,33 @@ pub enum LockProblem {
         /// The image of that lock.
         current_image: String,
     },
+}
+
+/// Where the webhook finds locks (`locks.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockSource {
+    /// MECIPOL attestations beside each image in its registry (`sha256-<hex>.att`), signed by
+    /// a lock key: the default once `locks.keys` is set.
+    #[default]
+    Registry,
+    /// A profiles directory (`sostle webhook --profiles DIR`), for air-gapped clusters.
+    Profiles,
+}
+
+/// The config's `locks` section: the keys that sign locks and where locks are read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LockPolicy {
+    /// Public keys (PKIX PEM) whose signatures make a lock.
+    pub keys: Vec<String>,
+    /// Where the webhook reads locks.
+    pub source: LockSource,
+}
+
+impl LockPolicy {
+    /// Whether the webhook reads locks from registries.
+    pub fn from_registry(&self) -> bool {
+        !self.keys.is_empty() && self.source == LockSource::Registry
+    }
 }
 
 /// Verified profiles, consulted as the lock registry.
@@ -136,6 +179,41 @@ impl LockSet {
             }
         }
         problems
+    }
+}
+
+/// Locks read from registries for one request: the verified profiles of each image (in a
+/// [`LockSet`]), the attestations refused and why, and the images whose registry could not be
+/// asked. The webhook fills it before the evaluation, which does no I/O.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistryLocks {
+    /// Profiles from verified attestations, `image` as the workload writes it.
+    pub set: LockSet,
+    /// Per image, the attestations refused and why.
+    pub refused: std::collections::BTreeMap<String, Vec<String>>,
+    /// Per image, why its attestations could not be read.
+    pub unavailable: std::collections::BTreeMap<String, String>,
+}
+
+impl crate::eval::LockRegistry for RegistryLocks {
+    fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
+        if let Some(reason) = self.unavailable.get(image) {
+            return vec![LockProblem::Unavailable {
+                image: image.to_string(),
+                reason: reason.clone(),
+            }];
+        }
+        self.set
+            .check(image, layer, current_profile)
+            .into_iter()
+            .map(|p| match p {
+                LockProblem::NoLock { image } => LockProblem::NoAttestedLock {
+                    refused: self.refused.get(&image).cloned().unwrap_or_default(),
+                    image,
+                },
+                other => other,
+            })
+            .collect()
     }
 }
 

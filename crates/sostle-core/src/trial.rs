@@ -152,6 +152,47 @@ pub struct TrivySummary {
     pub critical: Vec<String>,
     /// Distinct vulnerability ids of any severity.
     pub total: usize,
+    /// `Metadata.RepoDigests`: `repository@sha256:…` of the scanned image.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+}
+
+/// The digest (`sha256:…`) the trial actually ran for `image`: the live pod's
+/// `status.containerStatuses[].imageID` for a container running that image, else a Trivy
+/// report's `RepoDigests` entry for its repository. `None` when no evidence says.
+pub fn ran_digest(image: &str, trivy: &[TrivySummary], live: &[J]) -> Option<String> {
+    let digest_of = |s: &str| {
+        let d = s.rsplit_once('@')?.1;
+        d.starts_with("sha256:").then(|| d.to_string())
+    };
+    if let Some(d) = image
+        .rsplit_once('@')
+        .and_then(|(_, d)| d.starts_with("sha256:").then_some(d))
+    {
+        return Some(d.to_string());
+    }
+    for pod in live {
+        for status in ["containerStatuses", "initContainerStatuses"] {
+            for c in pod
+                .pointer(&format!("/status/{status}"))
+                .and_then(J::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if c.get("image").and_then(J::as_str) == Some(image) {
+                    if let Some(d) = c.get("imageID").and_then(J::as_str).and_then(digest_of) {
+                        return Some(d);
+                    }
+                }
+            }
+        }
+    }
+    let repo = crate::policies::parse_image(image).name;
+    trivy
+        .iter()
+        .flat_map(|t| &t.repo_digests)
+        .find(|rd| rd.rsplit_once('@').is_some_and(|(r, _)| r == repo))
+        .and_then(|rd| digest_of(rd))
 }
 
 /// Parses a Trivy JSON report (SchemaVersion 2).
@@ -197,7 +238,15 @@ pub fn parse_trivy(text: &str) -> Result<TrivySummary, EvidenceError> {
             }
         }
     }
+    let repo_digests = v
+        .pointer("/Metadata/RepoDigests")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .collect();
     Ok(TrivySummary {
+        repo_digests,
         artifact: v
             .get("ArtifactName")
             .and_then(J::as_str)
@@ -831,6 +880,28 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_a_trial_ran_comes_from_the_live_pod_then_trivy() {
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let d2 = format!("sha256:{}", "2".repeat(64));
+        let trivy = [TrivySummary {
+            repo_digests: vec![format!("reg.io/team/app@{d2}")],
+            ..TrivySummary::default()
+        }];
+        let pod = serde_json::json!({"status": {"containerStatuses": [
+            {"image": "reg.io/team/app:1.4", "imageID": format!("docker-pullable://reg.io/team/app@{d1}")}]}});
+        assert_eq!(
+            ran_digest("reg.io/team/app:1.4", &trivy, std::slice::from_ref(&pod)),
+            Some(d1.clone())
+        );
+        assert_eq!(
+            ran_digest("reg.io/team/app:1.4", &trivy, &[]),
+            Some(d2.clone())
+        );
+        assert_eq!(ran_digest("reg.io/other:1.4", &trivy, &[pod]), None);
+        assert_eq!(ran_digest(&format!("x/y@{d1}"), &[], &[]), Some(d1));
+    }
+
+    #[test]
     fn the_clean_window_counts_only_as_far_as_falco_was_checked() {
         let config = Config::default();
         let t = |s: &str| s.parse::<Timestamp>().unwrap();
@@ -839,6 +910,7 @@ mod tests {
             artifact: "a".into(),
             critical: vec![],
             total: 0,
+            repo_digests: vec![],
         }];
         let input = |checked: &str| VerdictInput {
             reports: &[],

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sostle_core::images::{ImageCheck, ImagePolicy, SignerSource};
+use sostle_core::mecipol::{LockPolicy, Profile};
 use sostle_core::Layer;
 
 use crate::registry::{Credentials, Options, Registry, RegistryError, Resolved};
@@ -107,14 +108,28 @@ pub struct PolicyError {
     pub message: String,
 }
 
-/// Checks images for the layers of one policy.
+/// What an image's attestation manifest proves: the MECIPOL profiles whose attestations
+/// verified, and the others with the reason each was refused.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LockFindings {
+    /// Verified profiles (`image` as the workload writes it).
+    pub profiles: Vec<Profile>,
+    /// Refused attestations and unreadable layers, with the reason.
+    pub refused: Vec<String>,
+}
+
+/// Checks images for the layers of one policy: signatures (`images`) and MECIPOL attestations
+/// (`locks`), through one registry client and its caches.
 pub struct Checker {
     registry: Registry,
     signers: Vec<Signer>,
     rekor: Vec<RekorKey>,
     policy: ImagePolicy,
+    locks: LockPolicy,
+    lock_keys: Vec<p256::ecdsa::VerifyingKey>,
     digests: Mutex<Cache<Resolved>>,
     verdicts: Mutex<Cache<ImageCheck>>,
+    attested: Mutex<Cache<LockFindings>>,
     observe: Arc<dyn Observe>,
 }
 
@@ -176,18 +191,32 @@ pub fn signers(policy: &ImagePolicy) -> Result<(Vec<Signer>, Vec<RekorKey>), Pol
 }
 
 impl Checker {
-    /// A checker for `policy`, with credentials from the Docker config.
-    pub fn new(policy: &ImagePolicy, observe: Arc<dyn Observe>) -> Result<Checker, PolicyError> {
-        Checker::with_credentials(policy, Credentials::DockerConfig, observe)
+    /// A checker for `policy` and `locks`, with credentials from the Docker config.
+    pub fn new(
+        policy: &ImagePolicy,
+        locks: &LockPolicy,
+        observe: Arc<dyn Observe>,
+    ) -> Result<Checker, PolicyError> {
+        Checker::with_credentials(policy, locks, Credentials::DockerConfig, observe)
     }
 
-    /// A checker for `policy` with the given credentials.
+    /// A checker for `policy` and `locks` with the given credentials.
     pub fn with_credentials(
         policy: &ImagePolicy,
+        locks: &LockPolicy,
         credentials: Credentials,
         observe: Arc<dyn Observe>,
     ) -> Result<Checker, PolicyError> {
         let (signers, rekor) = signers(policy)?;
+        let mut lock_keys = Vec::new();
+        for (i, pem) in locks.keys.iter().enumerate() {
+            lock_keys.push(crate::keys::load_public_key(pem.as_bytes()).map_err(|e| {
+                PolicyError {
+                    path: format!("locks.keys[{i}]"),
+                    message: e.to_string(),
+                }
+            })?);
+        }
         let registry = Registry::new(Options {
             insecure: policy.registries.insecure.clone(),
             extra_ca_pem: policy
@@ -210,15 +239,95 @@ impl Checker {
             signers,
             rekor,
             policy: policy.clone(),
+            locks: locks.clone(),
+            lock_keys,
             digests: Mutex::new(Cache::new(ttl, max)),
             verdicts: Mutex::new(Cache::new(ttl, max)),
+            attested: Mutex::new(Cache::new(ttl, max)),
             observe,
         })
     }
 
-    /// The policy this checker applies.
-    pub fn policy(&self) -> &ImagePolicy {
-        &self.policy
+    /// The policies this checker applies.
+    pub fn policy(&self) -> (&ImagePolicy, &LockPolicy) {
+        (&self.policy, &self.locks)
+    }
+
+    /// Whether locks are read from registries.
+    pub fn reads_locks(&self) -> bool {
+        self.locks.from_registry()
+    }
+
+    /// The MECIPOL attestations of `image`, verified with the lock keys; `Err` (the reason)
+    /// when its registry cannot be asked and nothing is cached.
+    pub async fn locks(&self, image: &str) -> Result<LockFindings, String> {
+        let resolved = match self.resolve(image).await {
+            Ok(r) => r,
+            Err(e) if e.is_outage() => return Err(e.to_string()),
+            Err(e) => {
+                return Ok(LockFindings {
+                    profiles: Vec::new(),
+                    refused: vec![format!("cannot be resolved: {e}")],
+                })
+            }
+        };
+        let key = resolved.by_digest();
+        let cached = self.attested.lock().ok().and_then(|c| c.get(&key));
+        if let Some((v, true)) = &cached {
+            self.observe.cache("hit");
+            return Ok(relabel(v, image));
+        }
+        let started = Instant::now();
+        let found = self.registry.attestations(&resolved).await;
+        self.observe
+            .registry(started.elapsed().as_secs_f64(), found.is_ok());
+        let findings = match found {
+            Err(e) if e.is_outage() => {
+                return match cached {
+                    Some((v, _)) => {
+                        self.observe.cache("stale");
+                        Ok(relabel(&v, image))
+                    }
+                    None => Err(e.to_string()),
+                }
+            }
+            Err(e) => LockFindings {
+                profiles: Vec::new(),
+                refused: vec![format!("attestations unreadable: {e}")],
+            },
+            Ok(atts) => {
+                let mut f = LockFindings::default();
+                for (i, a) in atts.layers.iter().enumerate() {
+                    if a.predicate_type
+                        .as_deref()
+                        .is_some_and(|t| t != crate::attest::MECIPOL_PREDICATE)
+                    {
+                        continue; // another kind of attestation (SBOM, provenance): not ours to judge
+                    }
+                    match crate::attest::mecipol_profile(
+                        &a.envelope,
+                        &self.lock_keys,
+                        image,
+                        &resolved.digest,
+                    ) {
+                        Ok(p) => f.profiles.push(p),
+                        Err(why) => f.refused.push(format!("attestation {}: {why}", i + 1)),
+                    }
+                }
+                f.refused.extend(atts.unreadable);
+                f
+            }
+        };
+        self.observe.cache("miss");
+        if let Ok(mut c) = self.attested.lock() {
+            let ttl = if findings.profiles.is_empty() {
+                c.ttl.min(DENIAL_TTL)
+            } else {
+                c.ttl
+            };
+            c.put_for(key, findings.clone(), ttl);
+        }
+        Ok(findings)
     }
 
     /// Whether `layer` requires a signature.
@@ -328,6 +437,16 @@ impl Checker {
         }
         verdict
     }
+}
+
+/// Cached findings for the reference `image` (the cache is keyed by digest; the lock set
+/// matches on the reference the workload writes).
+fn relabel(f: &LockFindings, image: &str) -> LockFindings {
+    let mut f = f.clone();
+    for p in &mut f.profiles {
+        p.image = image.to_string();
+    }
+    f
 }
 
 /// The verdict on the signatures found for an image.

@@ -6,6 +6,7 @@
 //! through `oci-client`, with a timeout on every call; `checker` applies the config's
 //! `images` policy with a verdict cache, for the CLI and the webhook alike.
 
+pub mod attest;
 pub mod checker;
 pub mod keys;
 pub mod payload;

@@ -127,16 +127,68 @@ impl Resolved {
 
     /// The tag cosign stores signatures under: `sha256-<hex>.sig`.
     pub fn signature_tag(&self) -> String {
-        format!("{}.sig", self.digest.replacen(':', "-", 1))
+        self.tag(Kind::Signatures)
     }
 
-    fn signature_ref(&self) -> Reference {
+    /// The tag cosign stores attestations under: `sha256-<hex>.att`.
+    pub fn attestation_tag(&self) -> String {
+        self.tag(Kind::Attestations)
+    }
+
+    fn tag(&self, kind: Kind) -> String {
+        format!("{}.{}", self.digest.replacen(':', "-", 1), kind.suffix())
+    }
+
+    fn tag_ref(&self, kind: Kind) -> Reference {
         Reference::with_tag(
             self.registry.clone(),
             self.repository.clone(),
-            self.signature_tag(),
+            self.tag(kind),
         )
     }
+}
+
+/// What a cosign tag beside an image holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `.sig`: simple-signing payloads.
+    Signatures,
+    /// `.att`: DSSE envelopes.
+    Attestations,
+}
+
+impl Kind {
+    fn suffix(self) -> &'static str {
+        match self {
+            Kind::Signatures => "sig",
+            Kind::Attestations => "att",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Signatures => "signature manifest",
+            Kind::Attestations => "attestation manifest",
+        }
+    }
+}
+
+/// An attestation layer: the envelope and the predicate type its annotation claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationLayer {
+    /// The DSSE envelope JSON.
+    pub envelope: Vec<u8>,
+    /// The `predicateType` annotation (a hint: the signed statement decides).
+    pub predicate_type: Option<String>,
+}
+
+/// What reading an attestation manifest found.
+#[derive(Debug, Clone, Default)]
+pub struct Attestations {
+    /// Envelopes read.
+    pub layers: Vec<AttestationLayer>,
+    /// Layers that could not be read, with the reason.
+    pub unreadable: Vec<String>,
 }
 
 /// A client for the registries images name.
@@ -364,12 +416,13 @@ impl Registry {
         })
     }
 
-    async fn signature_manifest(
+    async fn tagged_manifest(
         &self,
         image: &Resolved,
+        kind: Kind,
         op: RegistryOperation,
     ) -> Result<Option<(Manifest, String)>, RegistryError> {
-        let sig = image.signature_ref();
+        let sig = image.tag_ref(kind);
         let auth = self.auth(&image.registry)?;
         if op == RegistryOperation::Push {
             self.timed(&image.registry, self.client.auth(&sig, &auth, op))
@@ -390,7 +443,7 @@ impl Registry {
         let m = decode_manifest(&body).map_err(|e| {
             RegistryError::Bad(
                 image.registry.clone(),
-                format!("signature manifest {} is {e}", image.signature_tag()),
+                format!("{} {} is {e}", kind.what(), image.tag(kind)),
             )
         })?;
         Ok(Some((m, digest)))
@@ -399,7 +452,7 @@ impl Registry {
     /// The signatures stored for `image` (none when there is no `.sig` manifest).
     pub async fn signatures(&self, image: &Resolved) -> Result<Signatures, RegistryError> {
         let Some((m, digest)) = self
-            .signature_manifest(image, RegistryOperation::Pull)
+            .tagged_manifest(image, Kind::Signatures, RegistryOperation::Pull)
             .await?
         else {
             return Ok(Signatures::default());
@@ -408,7 +461,7 @@ impl Registry {
             manifest: Some(digest),
             ..Signatures::default()
         };
-        let repo = image.signature_ref();
+        let repo = image.tag_ref(Kind::Signatures);
         for (i, layer) in m.layers.iter().enumerate() {
             if i >= MAX_SIGNATURES {
                 out.unreadable.push(format!(
@@ -434,6 +487,19 @@ impl Registry {
         layer: &Descriptor,
     ) -> Result<SignatureLayer, String> {
         let size = check_descriptor(layer)?;
+        let blob = self.blob(repo, registry, layer, size, MAX_PAYLOAD).await?;
+        signature_layer(layer, blob)
+    }
+
+    /// A layer's blob, at most `max` bytes, checked against its digest.
+    async fn blob(
+        &self,
+        repo: &Reference,
+        registry: &str,
+        layer: &Descriptor,
+        size: usize,
+        max: usize,
+    ) -> Result<Vec<u8>, String> {
         let oci = oci_client::manifest::OciDescriptor {
             media_type: layer.media_type.clone(),
             digest: layer.digest.clone(),
@@ -448,9 +514,9 @@ impl Registry {
             while let Some(chunk) = s.stream.next().await {
                 let chunk = chunk.map_err(OciDistributionError::IoError)?;
                 buf.extend_from_slice(&chunk);
-                if buf.len() > MAX_PAYLOAD {
+                if buf.len() > max {
                     return Err(OciDistributionError::GenericError(Some(format!(
-                        "the blob is larger than the {MAX_PAYLOAD} bytes a payload may have"
+                        "the blob is larger than the {max} bytes read"
                     ))));
                 }
             }
@@ -460,7 +526,97 @@ impl Registry {
             .timed(registry, fetch)
             .await
             .map_err(|e| e.to_string())?;
-        signature_layer(layer, blob)
+        let got = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+        if got != layer.digest {
+            return Err(format!("the blob's digest is {got}, not the layer's"));
+        }
+        Ok(blob)
+    }
+
+    /// The attestations stored for `image` (none when there is no `.att` manifest).
+    pub async fn attestations(&self, image: &Resolved) -> Result<Attestations, RegistryError> {
+        let Some((m, _)) = self
+            .tagged_manifest(image, Kind::Attestations, RegistryOperation::Pull)
+            .await?
+        else {
+            return Ok(Attestations::default());
+        };
+        let mut out = Attestations::default();
+        let repo = image.tag_ref(Kind::Attestations);
+        for (i, layer) in m.layers.iter().enumerate() {
+            if i >= MAX_SIGNATURES {
+                out.unreadable.push(format!(
+                    "{} more layers beyond the {MAX_SIGNATURES} read",
+                    m.layers.len() - MAX_SIGNATURES
+                ));
+                break;
+            }
+            if layer.media_type != crate::attest::MEDIA_TYPE {
+                out.unreadable.push(format!(
+                    "layer {}: media type {} is not {}",
+                    layer.digest,
+                    layer.media_type,
+                    crate::attest::MEDIA_TYPE
+                ));
+                continue;
+            }
+            let size = match usize::try_from(layer.size) {
+                Ok(s) if s <= crate::attest::MAX_ENVELOPE => s,
+                _ => {
+                    out.unreadable.push(format!(
+                        "layer {}: {} bytes, above the {} an envelope may have",
+                        layer.digest,
+                        layer.size,
+                        crate::attest::MAX_ENVELOPE
+                    ));
+                    continue;
+                }
+            };
+            match self
+                .blob(
+                    &repo,
+                    &image.registry,
+                    layer,
+                    size,
+                    crate::attest::MAX_ENVELOPE,
+                )
+                .await
+            {
+                Ok(envelope) => out.layers.push(AttestationLayer {
+                    envelope,
+                    predicate_type: layer
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get("predicateType"))
+                        .cloned(),
+                }),
+                Err(why) => out
+                    .unreadable
+                    .push(format!("layer {}: {why}", layer.digest)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a DSSE envelope as a new layer of `image`'s attestation manifest, as `cosign
+    /// attest` does. Returns the manifest's digest.
+    pub async fn push_attestation(
+        &self,
+        image: &Resolved,
+        envelope: &[u8],
+        predicate_type: &str,
+    ) -> Result<String, RegistryError> {
+        let mut annotations = BTreeMap::new();
+        annotations.insert(SIGNATURE_ANNOTATION.to_string(), String::new());
+        annotations.insert("predicateType".to_string(), predicate_type.to_string());
+        self.append_layer(
+            image,
+            Kind::Attestations,
+            crate::attest::MEDIA_TYPE,
+            envelope.to_vec(),
+            annotations,
+        )
+        .await
     }
 
     /// Stores `sig` as a new layer of `image`'s signature manifest (created if there is none;
@@ -470,10 +626,6 @@ impl Registry {
         image: &Resolved,
         sig: &SignatureLayer,
     ) -> Result<String, RegistryError> {
-        let existing = self
-            .signature_manifest(image, RegistryOperation::Push)
-            .await?;
-        let repo = image.signature_ref();
         let mut annotations = BTreeMap::new();
         annotations.insert(SIGNATURE_ANNOTATION.to_string(), sig.signature.clone());
         for (k, v) in [
@@ -485,10 +637,34 @@ impl Registry {
                 annotations.insert(k.to_string(), v.clone());
             }
         }
-        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&sig.payload));
+        self.append_layer(
+            image,
+            Kind::Signatures,
+            MEDIA_TYPE,
+            sig.payload.clone(),
+            annotations,
+        )
+        .await
+    }
+
+    /// Appends a layer (`blob`, with `annotations`) to the manifest at `image`'s `kind` tag,
+    /// creating it if there is none; an identical layer is not added twice.
+    async fn append_layer(
+        &self,
+        image: &Resolved,
+        kind: Kind,
+        media_type: &str,
+        blob: Vec<u8>,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<String, RegistryError> {
+        let existing = self
+            .tagged_manifest(image, kind, RegistryOperation::Push)
+            .await?;
+        let repo = image.tag_ref(kind);
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
         let new = Descriptor {
-            media_type: MEDIA_TYPE.into(),
-            size: i64::try_from(sig.payload.len()).unwrap_or(i64::MAX),
+            media_type: media_type.into(),
+            size: i64::try_from(blob.len()).unwrap_or(i64::MAX),
             digest: digest.clone(),
             annotations: Some(annotations),
         };
@@ -499,11 +675,8 @@ impl Registry {
         if !already {
             layers.push(new);
         }
-        self.timed(
-            &image.registry,
-            self.client.push_blob(&repo, sig.payload.clone(), &digest),
-        )
-        .await?;
+        self.timed(&image.registry, self.client.push_blob(&repo, blob, &digest))
+            .await?;
         // The config go-containerregistry writes for such an image: the layers as diff IDs.
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "",

@@ -142,7 +142,8 @@ pub struct Loaded {
     pub token_secret: Option<Vec<u8>>,
     /// The key files the config's `crew[].keys` named (watched for changes like the config).
     pub key_files: Vec<PathBuf>,
-    /// The image signature checker, when the config's `images` policy requires signatures.
+    /// The registry checker: image signatures (when the config's `images` policy requires
+    /// them) and MECIPOL attestations (when `locks` are read from registries).
     pub images: Option<Arc<sostle_sign::checker::Checker>>,
 }
 
@@ -186,22 +187,23 @@ pub fn load_observed(
         .token_secret
         .clone()
         .or_else(|| config.token_secret.clone().map(String::into_bytes));
-    let images = if !config.images.enabled() {
+    let images = if !config.images.enabled() && !config.locks.from_registry() {
         None
     } else if let Some(same) = previous
         .and_then(|p| p.images.as_ref())
-        .filter(|c| c.policy() == &config.images)
+        .filter(|c| c.policy() == (&config.images, &config.locks))
     {
         Some(same.clone())
     } else {
-        let checker = sostle_sign::checker::Checker::new(&config.images, observe).map_err(|e| {
-            let file = settings
-                .config_path
-                .as_ref()
-                .map(|p| format!("{}: ", p.display()))
-                .unwrap_or_default();
-            format!("{file}invalid config: {e}")
-        })?;
+        let checker = sostle_sign::checker::Checker::new(&config.images, &config.locks, observe)
+            .map_err(|e| {
+                let file = settings
+                    .config_path
+                    .as_ref()
+                    .map(|p| format!("{}: ", p.display()))
+                    .unwrap_or_default();
+                format!("{file}invalid config: {e}")
+            })?;
         Some(Arc::new(checker))
     };
     Ok(Loaded {
@@ -937,6 +939,8 @@ pub struct ImageResults {
     pub checks: BTreeMap<String, sostle_core::images::ImageCheck>,
     /// Whether an unavailable registry admits with a warning (the layer fails open).
     pub fail_open: bool,
+    /// The locks read from the images' registries, when locks live there.
+    pub locks: Option<sostle_core::mecipol::RegistryLocks>,
 }
 
 impl sostle_core::images::ImageSignatures for ImageResults {
@@ -955,7 +959,7 @@ pub async fn check_images(
     fail_open: bool,
     budget: Duration,
 ) -> Option<ImageResults> {
-    let checker = loaded.images.as_ref().filter(|c| c.required(layer))?;
+    let checker = loaded.images.as_ref()?;
     if !matches!(req.operation, Operation::Create | Operation::Update)
         || req
             .namespace
@@ -966,23 +970,83 @@ pub async fn check_images(
     }
     let root = &req.object.as_ref()?.tree;
     let list = images(root);
-    let checks = futures_util::future::join_all(list.iter().map(|image| async move {
-        let c = match tokio::time::timeout(budget, checker.check(image, layer)).await {
-            Ok(c) => c,
-            Err(_) => Some(sostle_core::images::ImageCheck::Unavailable(format!(
-                "image {image}: the registry did not answer within {} ms",
-                budget.as_millis()
-            ))),
-        };
-        (image.to_string(), c)
-    }))
-    .await;
+    let want_signatures = checker.required(layer);
+    // Locks only where deny_no_mecipol_image judges, for the new object's images and, on
+    // UPDATE, the old one's (the downgrade check needs the current lock).
+    let want_locks = checker.reads_locks()
+        && loaded
+            .engine
+            .config()
+            .policy("deny_no_mecipol_image")
+            .is_some_and(|p| p.enabled && p.layers.contains(layer));
+    if !want_signatures && !want_locks {
+        return None;
+    }
+    let mut lock_images: Vec<&str> = Vec::new();
+    if want_locks {
+        lock_images.extend(list.iter().copied());
+        if let Some(old) = req.old_object.as_ref() {
+            for i in images(&old.tree) {
+                if !lock_images.contains(&i) {
+                    lock_images.push(i);
+                }
+            }
+        }
+    }
+    let late = |image: &str| {
+        format!(
+            "image {image}: the registry did not answer within {} ms",
+            budget.as_millis()
+        )
+    };
+    let signatures = async {
+        if !want_signatures {
+            return Vec::new();
+        }
+        futures_util::future::join_all(list.iter().map(|image| async move {
+            let c = match tokio::time::timeout(budget, checker.check(image, layer)).await {
+                Ok(c) => c,
+                Err(_) => Some(sostle_core::images::ImageCheck::Unavailable(late(image))),
+            };
+            (image.to_string(), c)
+        }))
+        .await
+    };
+    let locks = async {
+        futures_util::future::join_all(lock_images.iter().map(|image| async move {
+            let f = match tokio::time::timeout(budget, checker.locks(image)).await {
+                Ok(f) => f,
+                Err(_) => Err(late(image)),
+            };
+            (image.to_string(), f)
+        }))
+        .await
+    };
+    let (signatures, locks) = futures_util::future::join(signatures, locks).await;
+    let registry_locks = want_locks.then(|| {
+        let mut rl = sostle_core::mecipol::RegistryLocks::default();
+        for (image, found) in locks {
+            match found {
+                Ok(f) => {
+                    rl.set.profiles.extend(f.profiles);
+                    if !f.refused.is_empty() {
+                        rl.refused.insert(image, f.refused);
+                    }
+                }
+                Err(why) => {
+                    rl.unavailable.insert(image, why);
+                }
+            }
+        }
+        rl
+    });
     Some(ImageResults {
-        checks: checks
+        checks: signatures
             .into_iter()
             .filter_map(|(i, c)| Some((i, c?)))
             .collect(),
         fail_open,
+        locks: registry_locks,
     })
 }
 
@@ -1016,7 +1080,10 @@ pub fn validate(
         layer_override: Some(layer),
         namespaces: &NoLabels,
         token_secret,
-        locks: loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
+        locks: match signatures.and_then(|s| s.locks.as_ref()) {
+            Some(registry) => Some(registry as &dyn LockRegistry),
+            None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
+        },
         ledger: None,
     };
     let mut report = loaded.engine.evaluate(root, &ctx);
@@ -1096,7 +1163,12 @@ pub fn validate(
         let old_profile = annotations(req.old_object.as_ref())
             .find(|(k, _)| *k == "mecipol-profile")
             .map(|(_, v)| v);
-        if let (Some(old_profile), Some(locks)) = (old_profile, loaded.locks.as_ref()) {
+        let lock_registry: Option<&dyn LockRegistry> =
+            match signatures.and_then(|s| s.locks.as_ref()) {
+                Some(registry) => Some(registry),
+                None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
+            };
+        if let (Some(old_profile), Some(locks)) = (old_profile, lock_registry) {
             for image in images(root) {
                 for p in locks.check(image, layer, Some(old_profile)) {
                     if let LockProblem::Downgrade { .. } = p {

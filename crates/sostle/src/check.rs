@@ -62,9 +62,12 @@ impl ImageVerifier {
                 "--verify-images: the config requires no signatures (images.signers is empty, or images.require names no layer)"
             );
         }
-        let checker =
-            sostle_sign::checker::Checker::new(policy, Arc::new(sostle_sign::checker::Silent))
-                .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+        let checker = sostle_sign::checker::Checker::new(
+            policy,
+            &sostle_core::mecipol::LockPolicy::default(),
+            Arc::new(sostle_sign::checker::Silent),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -63,6 +63,14 @@ pub enum Command {
         /// Directory for the profile and its signature.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Also attach each profile to its image in the registry, as `cosign attest` does: a
+        /// DSSE-signed in-toto Statement (predicate type https://sostle.eose.ca/mecipol/v1)
+        /// at `sha256-<hex>.att`, for the digest the trial ran (from the live pod's imageID or
+        /// Trivy's RepoDigests, else the registry's answer for the tag).
+        #[arg(long)]
+        attach: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]

@@ -85,7 +85,8 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn registry(args: &RegistryArgs) -> anyhow::Result<Registry> {
+/// A registry client from the registry flags.
+pub(crate) fn registry(args: &RegistryArgs) -> anyhow::Result<Registry> {
     let mut ca = Vec::new();
     for f in &args.registry_ca {
         let pem = std::fs::read(f).with_context(|| format!("--registry-ca {}", f.display()))?;
@@ -106,7 +107,8 @@ fn registry(args: &RegistryArgs) -> anyhow::Result<Registry> {
     .map_err(|e| anyhow!("{e}"))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// A small runtime for the registry calls of one command.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

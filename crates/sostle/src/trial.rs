@@ -755,6 +755,7 @@ pub fn lock(
     trial: &str,
     key: &Path,
     out_dir: Option<&Path>,
+    attach: Option<&crate::cli::RegistryArgs>,
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
@@ -848,16 +849,58 @@ pub fn lock(
     if images.is_empty() {
         bail!("{} has no container image to lock", t.id);
     }
+    // The digest each image ran as: the evidence's, else (when attaching) the registry's for
+    // the tag. All registry questions are asked before anything is recorded.
+    let trivy: Vec<core_trial::TrivySummary> = evidence
+        .iter()
+        .filter(|e| e.kind == "trivy")
+        .map(|e| serde_json::from_value(e.data.clone()))
+        .collect::<Result<_, _>>()
+        .context("stored Trivy evidence does not decode")?;
+    let live: Vec<J> = evidence
+        .iter()
+        .filter(|e| e.kind == "live")
+        .flat_map(|e| e.data["documents"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let registry = match attach {
+        Some(args) => Some((crate::sign::registry(args)?, crate::sign::runtime()?)),
+        None => None,
+    };
+    let mut digests = std::collections::BTreeMap::new();
+    for image in &images {
+        let from_evidence = core_trial::ran_digest(image, &trivy, &live);
+        let resolved = match &registry {
+            None => None,
+            Some((client, rt)) => {
+                let name = sostle_core::policies::parse_image(image).name;
+                let reference = match &from_evidence {
+                    Some(d) => format!("{name}@{d}"),
+                    None => image.clone(),
+                };
+                Some(
+                    rt.block_on(client.resolve(&reference))
+                        .map_err(|e| anyhow!("--attach: {e}"))?,
+                )
+            }
+        };
+        let digest = resolved
+            .as_ref()
+            .map(|r| r.digest.clone())
+            .or(from_evidence);
+        digests.insert(image.clone(), (digest, resolved));
+    }
     let dir = out_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(".sostle/profiles"));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
     let mut written = Vec::new();
     for image in &images {
+        let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
         let profile = c.ledger.add_profile(&t.id, image, c.now, |id| {
             let p = json!({
                 "profile_id": id,
                 "image": image,
+                "image_digest": image_digest,
                 "gamma1_epoch": day,
                 "policies_passed": passed.iter().collect::<Vec<_>>(),
                 "policies_exempted": exempted.keys().collect::<Vec<_>>(),
@@ -902,6 +945,36 @@ pub fn lock(
         serde_json::to_writer_pretty(&mut w, &p.profile)?;
         writeln!(w)?;
         eprintln!("locked {} as {} → {} (+ .sig); label the workload mecipol-locked=true, mecipol-image, mecipol-profile={}, mecipol-epoch={day}", p.image, p.id, path.display(), p.id);
+    }
+    if let Some((client, rt)) = &registry {
+        use sostle_sign::attest;
+        for (p, _) in &written {
+            let Some((_, Some(resolved))) = digests.get(&p.image) else {
+                continue;
+            };
+            let statement = attest::Statement::new(
+                &format!("{}/{}", resolved.registry, resolved.repository),
+                &resolved.digest,
+                attest::MECIPOL_PREDICATE,
+                p.profile.clone(),
+            );
+            let envelope = attest::sign(&signing, &statement);
+            rt.block_on(client.push_attestation(resolved, &envelope, attest::MECIPOL_PREDICATE))
+                .map_err(|e| {
+                    anyhow!(
+                        "{} is recorded and written, but its attestation was not attached: {e}",
+                        p.id
+                    )
+                })?;
+            eprintln!(
+                "attached {} to {} ({}/{}:{})",
+                p.id,
+                resolved.by_digest(),
+                resolved.registry,
+                resolved.repository,
+                resolved.attestation_tag()
+            );
+        }
     }
     Ok(0)
 }

@@ -306,3 +306,40 @@ fn oversized_and_malformed_signatures_are_refusals_with_reasons() {
         assert!(e.to_string().to_lowercase().contains("manifest"), "{e}");
     }
 }
+
+#[test]
+fn the_bearer_token_flow_with_credentials_from_a_docker_config() {
+    // docker-registry with `auth: token`: 401 + WWW-Authenticate: Bearer, a token service that
+    // takes the basic credentials, a token per scope (pull for reading, pull,push for signing).
+    let reg = TestRegistry::with_token_service("ci-bot", "t0ken-pass");
+    let digest = reg.push_image("team/api", "2.0");
+    let rt = rt();
+    let with = |credentials: Credentials| {
+        Registry::new(Options {
+            insecure: vec![reg.host.clone()],
+            credentials,
+            timeout: Duration::from_secs(5),
+            ..Options::default()
+        })
+        .expect("client")
+    };
+    let image = format!("{}/team/api:2.0", reg.host);
+    let client = with(Credentials::DockerConfigIn(reg.docker_config()));
+    let resolved = rt
+        .block_on(client.resolve(&image))
+        .expect("resolve through a token");
+    assert_eq!(resolved.digest, digest);
+    let s = signature(&keys::generate(), &image, &digest);
+    rt.block_on(client.push_signature(&resolved, &s))
+        .expect("push through a push-scoped token");
+    assert_eq!(
+        rt.block_on(client.signatures(&resolved))
+            .expect("read")
+            .layers,
+        vec![s]
+    );
+    let e = rt
+        .block_on(with(Credentials::Anonymous).resolve(&image))
+        .expect_err("no credentials, no token");
+    assert!(e.to_string().contains("unauthorized"), "{e}");
+}

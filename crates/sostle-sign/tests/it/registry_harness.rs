@@ -23,13 +23,26 @@ pub struct TestRegistry {
     pub ca: Option<PathBuf>,
     /// With auth: user and password.
     pub login: Option<(String, String)>,
+    /// The token service, when the registry uses token auth.
+    token_server: Option<Child>,
 }
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(t) = self.token_server.as_mut() {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
     }
+}
+
+/// How a test registry authenticates.
+enum Auth {
+    None,
+    Htpasswd,
+    Token,
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
@@ -142,15 +155,22 @@ pub fn loopback_certs(dir: &Path) -> PathBuf {
 impl TestRegistry {
     /// Plain HTTP, no auth.
     pub fn plain() -> TestRegistry {
-        TestRegistry::start(false, None)
+        TestRegistry::start(false, None, Auth::None)
     }
 
     /// TLS (a test CA) and htpasswd basic auth for `user`/`password`.
     pub fn tls_with_login(user: &str, password: &str) -> TestRegistry {
-        TestRegistry::start(true, Some((user.into(), password.into())))
+        TestRegistry::start(true, Some((user.into(), password.into())), Auth::Htpasswd)
     }
 
-    fn start(tls: bool, login: Option<(String, String)>) -> TestRegistry {
+    /// Plain HTTP and bearer-token auth, as ACR, Docker Hub and GHCR do it: the registry sends
+    /// clients to a token service (tests/it/token_server.py) that takes `user`/`password` and
+    /// issues ES256 tokens the registry verifies.
+    pub fn with_token_service(user: &str, password: &str) -> TestRegistry {
+        TestRegistry::start(false, Some((user.into(), password.into())), Auth::Token)
+    }
+
+    fn start(tls: bool, login: Option<(String, String)>, auth: Auth) -> TestRegistry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -167,7 +187,59 @@ impl TestRegistry {
                 dir.path().join("tls.key").display()
             ));
         }
-        if let Some((u, p)) = &login {
+        let mut token_server = None;
+        if let (Auth::Token, Some((u, p))) = (&auth, &login) {
+            let o = |args: &[&str]| {
+                run(Command::new("openssl").args(args).current_dir(dir.path()));
+            };
+            o(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "token.key",
+                "-out",
+                "token.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sostle test token issuer",
+            ]);
+            let portfile = dir.path().join("token.port");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../sostle-sign/tests/it/token_server.py");
+            let child = Command::new("python3")
+                .arg(&script)
+                .arg(dir.path().join("token.key"))
+                .arg(dir.path().join("token.pem"))
+                .args([u, p])
+                .arg(&portfile)
+                .stderr(std::fs::File::create(dir.path().join("token.log")).expect("log"))
+                .spawn()
+                .expect("python3 for the token service");
+            token_server = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let port = loop {
+                if let Ok(p) = std::fs::read_to_string(&portfile) {
+                    break p;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the token service did not start: {}",
+                    std::fs::read_to_string(dir.path().join("token.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: sostle-test\n    issuer: sostle-test-issuer\n    rootcertbundle: {}\n",
+                dir.path().join("token.pem").display()
+            ));
+        }
+        if let (Auth::Htpasswd, Some((u, p))) = (&auth, &login) {
             let out = run(Command::new("htpasswd").args(["-nbB", u, p]));
             std::fs::write(dir.path().join("htpasswd"), out.stdout).expect("htpasswd");
             config.push_str(&format!(
@@ -191,6 +263,7 @@ impl TestRegistry {
             dir,
             ca,
             login,
+            token_server,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&r.host).is_err() {
