@@ -186,52 +186,6 @@ pub fn verify(bytes: &[u8], keys: &[VerifyingKey]) -> Result<Statement, String> 
     Err("the envelope is not signed by the lock key".into())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pae_is_dsse_v1() {
-        assert_eq!(
-            pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
-        );
-    }
-
-    #[test]
-    fn envelopes_verify_with_their_key_only_and_bind_the_digest() {
-        let key = SigningKey::from_bytes(&[7u8; 32].into())
-            .unwrap_or_else(|_| SigningKey::random(&mut rand_core::OsRng));
-        let d = format!("sha256:{}", "ab".repeat(32));
-        let s = Statement::new(
-            "reg/app",
-            &d,
-            MECIPOL_PREDICATE,
-            serde_json::json!({"profile": "profile-001"}),
-        );
-        let bytes = sign(&key, &s);
-        assert_eq!(verify(&bytes, &[*key.verifying_key()]), Ok(s.clone()));
-        assert!(s.is_about(&d));
-        assert!(!s.is_about(&format!("sha256:{}", "cd".repeat(32))));
-        let other = SigningKey::random(&mut rand_core::OsRng);
-        assert_eq!(
-            verify(&bytes, &[*other.verifying_key()]),
-            Err("the envelope is not signed by the lock key".into())
-        );
-        // A changed payload no longer verifies.
-        let mut e: Envelope = serde_json::from_slice(&bytes).unwrap_or_else(|_| Envelope {
-            payload_type: String::new(),
-            payload: String::new(),
-            signatures: vec![],
-        });
-        let mut forged = s.clone();
-        forged.predicate = serde_json::json!({"profile": "profile-999"});
-        e.payload = B64.encode(serde_json::to_vec(&forged).unwrap_or_default());
-        let e = serde_json::to_vec(&e).unwrap_or_default();
-        assert!(verify(&e, &[*key.verifying_key()]).is_err());
-    }
-}
-
 /// The MECIPOL profile an attestation carries, after every check: the envelope verifies with a
 /// lock key, the statement is about `digest`, its predicate type is MECIPOL's, the predicate
 /// is a profile (`profile_id`, `sostle_layers_authorized`, `locked_at`) for that digest
@@ -293,4 +247,50 @@ pub fn mecipol_profile(
         return Err(format!("{id} authorizes L6, which no lock may"));
     }
     Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+
+    #[test]
+    fn envelopes_verify_with_their_key_only_and_bind_the_digest() {
+        let key = SigningKey::from_bytes(&[7u8; 32].into())
+            .unwrap_or_else(|_| SigningKey::random(&mut rand_core::OsRng));
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let s = Statement::new(
+            "reg/app",
+            &d,
+            MECIPOL_PREDICATE,
+            serde_json::json!({"profile": "profile-001"}),
+        );
+        let bytes = sign(&key, &s);
+        assert_eq!(verify(&bytes, &[*key.verifying_key()]), Ok(s.clone()));
+        assert!(s.is_about(&d));
+        assert!(!s.is_about(&format!("sha256:{}", "cd".repeat(32))));
+        let other = SigningKey::random(&mut rand_core::OsRng);
+        assert_eq!(
+            verify(&bytes, &[*other.verifying_key()]),
+            Err("the envelope is not signed by the lock key".into())
+        );
+        // A changed payload no longer verifies.
+        let mut e: Envelope = serde_json::from_slice(&bytes).unwrap_or_else(|_| Envelope {
+            payload_type: String::new(),
+            payload: String::new(),
+            signatures: vec![],
+        });
+        let mut forged = s.clone();
+        forged.predicate = serde_json::json!({"profile": "profile-999"});
+        e.payload = B64.encode(serde_json::to_vec(&forged).unwrap_or_default());
+        let e = serde_json::to_vec(&e).unwrap_or_default();
+        assert!(verify(&e, &[*key.verifying_key()]).is_err());
+    }
 }
