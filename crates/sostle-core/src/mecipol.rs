@@ -28,6 +28,26 @@ impl Profile {
         profile_seq(&self.id)
     }
 
+    /// The digest the profile locks (`image_digest`), when it names one.
+    pub fn digest(&self) -> Option<&str> {
+        self.profile
+            .get("image_digest")
+            .and_then(serde_json::Value::as_str)
+    }
+
+    /// Whether this profile locks `image` as a workload writes it: the same reference, or the
+    /// same repository pinned to the locked digest (`repo:tag@sha256:…`, `repo@sha256:…`).
+    pub fn locks_image(&self, image: &str) -> bool {
+        if self.image == image {
+            return true;
+        }
+        let (Some(digest), Some((name, d))) = (self.digest(), image.rsplit_once('@')) else {
+            return false;
+        };
+        let repo = |s: &str| crate::policies::parse_image(s).name.to_string();
+        d == digest && repo(name) == repo(&self.image)
+    }
+
     /// Whether the profile's `sostle_layers_authorized` lists `layer`.
     pub fn authorizes(&self, layer: Layer) -> bool {
         self.profile
@@ -146,7 +166,11 @@ impl LockSet {
         current_profile: Option<&str>,
     ) -> Vec<LockProblem> {
         let mut problems = Vec::new();
-        let locks: Vec<&Profile> = self.profiles.iter().filter(|p| p.image == image).collect();
+        let locks: Vec<&Profile> = self
+            .profiles
+            .iter()
+            .filter(|p| p.locks_image(image))
+            .collect();
         if locks.is_empty() {
             problems.push(LockProblem::NoLock {
                 image: image.to_string(),
@@ -166,7 +190,7 @@ impl LockSet {
                 Some(cur) => {
                     let newest = locks.iter().filter_map(|p| p.seq()).max();
                     if let (Some(n), Some(c)) = (newest, cur.seq()) {
-                        if n < c && cur.image != image {
+                        if n < c && !cur.locks_image(image) {
                             problems.push(LockProblem::Downgrade {
                                 image: image.to_string(),
                                 newest: n,

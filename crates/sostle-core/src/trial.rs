@@ -715,6 +715,9 @@ pub fn burst_object(obj: &J, trial: &str) -> J {
 pub struct LockLabels {
     /// The locked image.
     pub image: String,
+    /// The digest the lock binds (`sha256:…`), when the profile names one: containers running
+    /// the locked image are pinned to it (`repo:tag@sha256:…`).
+    pub digest: Option<String>,
     /// `profile-NNN`.
     pub profile: String,
     /// Epoch day of the lock.
@@ -767,13 +770,32 @@ pub fn promote_object(obj: &J, namespace: &str, lock: &LockLabels) -> J {
             labels.remove(TRIAL_LABEL);
         }
     }
+    // Pin the locked image to the digest the trial ran: a tag can move, a digest cannot.
+    let pinned = match &lock.digest {
+        Some(d) if !lock.image.contains('@') => format!("{}@{d}", lock.image),
+        _ => lock.image.clone(),
+    };
+    if let Some(spec) = pod_spec_mut(&mut o) {
+        for key in ["initContainers", "containers", "ephemeralContainers"] {
+            for c in spec
+                .get_mut(key)
+                .and_then(J::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if c.get("image").and_then(J::as_str) == Some(lock.image.as_str()) {
+                    c["image"] = json!(pinned);
+                }
+            }
+        }
+    }
     if crate::eval::WORKLOAD_KINDS.contains(&kind.as_str()) {
         if let Some(meta) = o.get_mut("metadata") {
             if let Some(labels) = ensure_object(meta, "labels") {
                 labels.insert("mecipol-locked".into(), json!("true"));
             }
             if let Some(ann) = ensure_object(meta, "annotations") {
-                ann.insert("mecipol-image".into(), json!(lock.image));
+                ann.insert("mecipol-image".into(), json!(pinned));
                 ann.insert("mecipol-profile".into(), json!(lock.profile));
                 ann.insert("mecipol-epoch".into(), json!(lock.epoch.to_string()));
             }
@@ -865,6 +887,7 @@ mod tests {
             "sostle-l2-local",
             &LockLabels {
                 image: "i:1".into(),
+                digest: None,
                 profile: "profile-001".into(),
                 epoch: 98,
             },

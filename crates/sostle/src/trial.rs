@@ -1028,7 +1028,7 @@ pub fn promote(
         let images = core_trial::images(obj);
         // Every container must run the locked image, or the promoted workload would fail
         // deny_no_mecipol_image at the layer it is promoted to.
-        if !images.is_empty() && !images.iter().all(|i| i == &profile.image) {
+        if !images.is_empty() && !images.iter().all(|i| profile.locks_image(i)) {
             return refuse(format!(
                 "{file}: {} runs {}, but {profile_id} locks {}",
                 obj["metadata"]["name"].as_str().unwrap_or("?"),
@@ -1058,6 +1058,7 @@ pub fn promote(
             &namespace,
             &core_trial::LockLabels {
                 image: profile.image.clone(),
+                digest: profile.digest().map(str::to_string),
                 profile: profile.id.clone(),
                 epoch: day,
             },

@@ -8,6 +8,7 @@ mod corpus;
 mod docs;
 mod exempt;
 mod formats;
+mod locks;
 mod realrepo;
 #[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
 pub mod registry_harness;
