@@ -44,19 +44,25 @@ for p in "${peers[@]}"; do
 done
 
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
-# into it and to read signatures independently, htpasswd for the registry's basic auth, Python's
-# cryptography for the token service in front of it (bearer-token auth, as ACR does it).
+# into it and to read signatures independently, htpasswd for the registry's basic auth.
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
-python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing ${need[*]} (apt)" >&2
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null \
     || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update >/dev/null && \
          DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+
+# Python's cryptography (the token service in front of the test registry), from PyPI when the
+# python3 on PATH lacks it.
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+  echo "test setup: installing Python cryptography (pip)" >&2
+  python3 -m pip install --quiet --user cryptography \
+    || python3 -m pip install --quiet --user --break-system-packages cryptography
 fi
 
 for tool in openssl curl git docker-registry skopeo htpasswd; do

@@ -344,6 +344,15 @@ fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
             }
         }
     }
+    for k in json
+        .get_mut("locks")
+        .and_then(|l| l.get_mut("keys"))
+        .and_then(J::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        inline(k)?;
+    }
     // Image signers' keys and Fulcio roots, Rekor keys and registry CAs: files too.
     if let Some(images) = json.get_mut("images") {
         for signer in images
@@ -451,7 +460,11 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
     };
     let ns = namespaces(&config);
     let image = webhook_image(&args.image, args.image_digest.as_deref())?;
-    let wh = webhook(&config_yaml, &image, config.images.enabled());
+    let wh = webhook(
+        &config_yaml,
+        &image,
+        config.images.enabled() || config.locks.from_registry(),
+    );
     if let Some(part) = args.print {
         let mut out = std::io::stdout().lock();
         match part {

@@ -286,7 +286,7 @@ fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
     }
     std::fs::write(
         d.join("sostle.yaml"),
-        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nimages:\n  signers:\n    - name: release\n      key: cosign.pub\n    - name: ci\n      identity: mitr@redhat.com\n      issuer: https://github.com/login/oauth\n      fulcioRoots: [fulcio_v1.crt.pem]\n  rekorKeys: [rekor.pub]\n",
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nimages:\n  signers:\n    - name: release\n      key: cosign.pub\n    - name: ci\n      identity: mitr@redhat.com\n      issuer: https://github.com/login/oauth\n      fulcioRoots: [fulcio_v1.crt.pem]\n  rekorKeys: [rekor.pub]\nlocks:\n  keys: [cosign.pub]\n",
     )
     .unwrap();
     let cfg = d.join("sostle.yaml").display().to_string();
@@ -337,6 +337,11 @@ fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
     )
     .unwrap();
     assert_eq!(elsewhere.images, here.images);
+    assert_eq!(elsewhere.locks, here.locks);
+    assert!(
+        elsewhere.locks.from_registry(),
+        "locks are read from registries by default"
+    );
     assert_eq!(elsewhere.images.signers.len(), 2);
 
     let r = sostle(&[
