@@ -11,6 +11,13 @@ pub mod checker;
 pub mod keys;
 pub mod payload;
 pub mod registry;
+pub mod rekor;
 pub mod verify;
 
 pub use verify::{verify, RekorKey, SignatureLayer, Signer, Trust, Verified};
+
+/// reqwest leaves rustls' crypto to the application; ring is the provider the rest of sostle
+/// uses. Installing it twice is harmless.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -307,8 +307,7 @@ pub struct Signatures {
 impl Registry {
     /// A client with `options`.
     pub fn new(options: Options) -> Result<Registry, RegistryError> {
-        // reqwest leaves rustls' crypto to us; ring is the provider the rest of sostle uses.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let extra_root_certificates = options
             .extra_ca_pem
             .iter()

@@ -236,24 +236,31 @@ enum SignerMaterial {
     Certificate(Vec<u8>),
 }
 
-#[derive(serde::Deserialize)]
-struct Bundle {
+/// cosign's `dev.sigstore.cosign/bundle`: Rekor's SignedEntryTimestamp and what it signs.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Bundle {
+    /// Base64 DER ECDSA signature by the log over the canonical payload.
     #[serde(rename = "SignedEntryTimestamp")]
-    set: String,
+    pub set: String,
+    /// The entry as logged.
     #[serde(rename = "Payload")]
-    payload: BundlePayload,
+    pub payload: BundlePayload,
 }
 
-#[derive(serde::Deserialize, serde::Serialize)]
-struct BundlePayload {
-    // Field order is the canonical (sorted) order the SET is computed over.
-    body: String,
+/// The logged entry a bundle's SET covers (fields in canonical, sorted order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct BundlePayload {
+    /// Base64 of the entry body (canonical JSON).
+    pub body: String,
+    /// When the log integrated it (Unix seconds).
     #[serde(rename = "integratedTime")]
-    integrated_time: i64,
+    pub integrated_time: i64,
+    /// SHA-256 of the log's public key, hex.
     #[serde(rename = "logID")]
-    log_id: String,
+    pub log_id: String,
+    /// Its index in the log.
     #[serde(rename = "logIndex")]
-    log_index: i64,
+    pub log_index: i64,
 }
 
 #[derive(serde::Deserialize)]
@@ -300,6 +307,25 @@ fn verify_bundle(
     signer: &SignerMaterial,
     logs: &[RekorKey],
 ) -> Result<i64, String> {
+    let b = check_set(json, logs)?;
+    let body = B64
+        .decode(b.payload.body.trim())
+        .map_err(|e| format!("the bundle body is not base64 ({e})"))?;
+    let entry: Entry = serde_json::from_slice(&body)
+        .map_err(|e| format!("the bundle body is not a hashedrekord entry ({e})"))?;
+    if entry.kind != "hashedrekord" {
+        return Err(format!(
+            "the bundle holds a `{}` entry, not hashedrekord",
+            entry.kind
+        ));
+    }
+    check_entry(&entry, sig, signer)?;
+    Ok(b.payload.integrated_time)
+}
+
+/// A bundle whose SignedEntryTimestamp verifies with one of `logs` (its log ID names the key):
+/// the signature is over the canonical JSON of body, integratedTime, logID, logIndex.
+pub(crate) fn check_set(json: &str, logs: &[RekorKey]) -> Result<Bundle, String> {
     let b: Bundle = serde_json::from_str(json)
         .map_err(|e| format!("the Rekor bundle is not JSON of cosign's shape ({e})"))?;
     let log = logs
@@ -319,17 +345,12 @@ fn verify_bundle(
     log.key.verify(&canonical, &set).map_err(|_| {
         "the bundle's SignedEntryTimestamp does not verify with the Rekor key".to_string()
     })?;
-    let body = B64
-        .decode(b.payload.body.trim())
-        .map_err(|e| format!("the bundle body is not base64 ({e})"))?;
-    let entry: Entry = serde_json::from_slice(&body)
-        .map_err(|e| format!("the bundle body is not a hashedrekord entry ({e})"))?;
-    if entry.kind != "hashedrekord" {
-        return Err(format!(
-            "the bundle holds a `{}` entry, not hashedrekord",
-            entry.kind
-        ));
-    }
+    Ok(b)
+}
+
+/// Whether a hashedrekord entry is this signature: the same signature bytes, the payload's
+/// SHA-256, the same key or certificate.
+fn check_entry(entry: &Entry, sig: &SignatureLayer, signer: &SignerMaterial) -> Result<(), String> {
     let same_sig = B64.decode(entry.spec.signature.content.trim()).ok()
         == B64.decode(sig.signature.trim()).ok();
     if !same_sig {
@@ -352,7 +373,7 @@ fn verify_bundle(
     if !matches {
         return Err("the bundle logs another signer".into());
     }
-    Ok(b.payload.integrated_time)
+    Ok(())
 }
 
 fn leaf_key(cert: &Certificate) -> Result<VerifyingKey, String> {

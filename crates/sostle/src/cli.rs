@@ -72,6 +72,8 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
+        rekor: RekorArgs,
+        #[command(flatten)]
         common: Common,
         #[command(flatten)]
         ledger: LedgerArgs,
@@ -409,7 +411,26 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     #[command(flatten)]
+    pub rekor: RekorArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// The transparency log.
+#[derive(Debug, Clone, Args)]
+pub struct RekorArgs {
+    /// Log the signature in this Rekor (a hashedrekord entry): `sign` stores cosign's bundle
+    /// annotation with it, `lock` writes the entry's URL as the profile's rekor_entry. Without
+    /// it nothing is logged (cosign's --tlog-upload=false) and rekor_entry stays null.
+    #[arg(long, value_name = "URL", env = "SOSTLE_REKOR_URL")]
+    pub rekor_url: Option<String>,
+    /// The Rekor public key: the log's SignedEntryTimestamp must verify with it.
+    #[arg(long, value_name = "FILE")]
+    pub rekor_key: Option<PathBuf>,
+    /// Fail when Rekor cannot be reached (by default the signature is kept unlogged, with a
+    /// warning).
+    #[arg(long, requires = "rekor_url")]
+    pub rekor_required: bool,
 }
 
 /// Output of `sostle verify-image`.

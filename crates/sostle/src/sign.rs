@@ -115,6 +115,47 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the I/O runtime")
 }
 
+/// Logs a signature over `payload` in the Rekor of `args` (nothing without `--rekor-url`). A
+/// log that cannot be reached is a warning unless `--rekor-required`; a refusal or an answer
+/// that does not verify is an error.
+pub(crate) fn log_in_rekor(
+    args: &crate::cli::RekorArgs,
+    payload: &[u8],
+    signature_b64: &str,
+    key: &p256::ecdsa::VerifyingKey,
+    timeout: Duration,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Option<sostle_sign::rekor::Logged>> {
+    let Some(url) = &args.rekor_url else {
+        return Ok(None);
+    };
+    let log_key = match &args.rekor_key {
+        Some(f) => {
+            let pem = std::fs::read(f).with_context(|| format!("--rekor-key {}", f.display()))?;
+            Some(
+                RekorKey::from_pem(&pem)
+                    .map_err(|e| anyhow!("--rekor-key {}: {e}", f.display()))?,
+            )
+        }
+        None => None,
+    };
+    let entry =
+        sostle_sign::rekor::hashedrekord(payload, signature_b64, &keys::public_key_pem(key));
+    match rt.block_on(sostle_sign::rekor::upload(
+        url,
+        &entry,
+        log_key.as_ref(),
+        timeout,
+    )) {
+        Ok(logged) => Ok(Some(logged)),
+        Err(e @ sostle_sign::rekor::RekorError::Unavailable(..)) if !args.rekor_required => {
+            eprintln!("warning: {e}; not logged (--rekor-required makes this an error)");
+            Ok(None)
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
 /// `sostle sign IMAGE --key FILE`.
 pub fn sign(args: &SignArgs) -> anyhow::Result<u8> {
     let key = read_private_key(&args.key)?;
@@ -127,11 +168,22 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<u8> {
     let reference = format!("{}/{}", image.registry, image.repository);
     let payload = SimpleSigning::new(&reference, &image.digest).to_bytes();
     let sig: p256::ecdsa::DerSignature = key.sign(&payload);
-    let layer = SignatureLayer {
+    let mut layer = SignatureLayer {
         payload,
         signature: base64::engine::general_purpose::STANDARD.encode(sig.as_bytes()),
         ..SignatureLayer::default()
     };
+    if let Some(bundle) = log_in_rekor(
+        &args.rekor,
+        &layer.payload,
+        &layer.signature,
+        key.verifying_key(),
+        Duration::from_secs(args.registry.registry_timeout),
+        &rt,
+    )? {
+        layer.bundle = Some(bundle.bundle);
+        eprintln!("logged in Rekor: {}", bundle.entry_url);
+    }
     let manifest = rt
         .block_on(client.push_signature(&image, &layer))
         .map_err(|e| anyhow!("{e}"))?;

@@ -751,14 +751,32 @@ fn compute_verdict(
 }
 
 /// `sostle lock TRB --key FILE`.
+/// Where `sostle lock` puts what it makes, beside the ledger.
+#[derive(Debug)]
+pub struct LockOutputs<'a> {
+    /// The profiles directory (default `.sostle/profiles`).
+    pub out_dir: Option<&'a Path>,
+    /// `--attach`: the registry the attestations go to.
+    pub attach: Option<&'a crate::cli::RegistryArgs>,
+    /// The Rekor to log in, if any.
+    pub rekor: &'a crate::cli::RekorArgs,
+    /// The limit on each registry and Rekor call, in seconds.
+    pub timeout: u64,
+}
+
 pub fn lock(
     trial: &str,
     key: &Path,
-    out_dir: Option<&Path>,
-    attach: Option<&crate::cli::RegistryArgs>,
+    outputs: &LockOutputs<'_>,
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
+    let (out_dir, attach, rekor, registry_timeout) = (
+        outputs.out_dir,
+        outputs.attach,
+        outputs.rekor,
+        outputs.timeout,
+    );
     let mut c = Ctx::new(common, ledger)?;
     let t = c.ledger.trial(trial)?;
     let v = compute_verdict(&c, &t)?;
@@ -866,6 +884,10 @@ pub fn lock(
         Some(args) => Some((crate::sign::registry(args)?, crate::sign::runtime()?)),
         None => None,
     };
+    let rekor_rt = match (&rekor.rekor_url, &registry) {
+        (Some(_), None) => Some(crate::sign::runtime()?),
+        _ => None,
+    };
     let mut digests = std::collections::BTreeMap::new();
     for image in &images {
         let from_evidence = core_trial::ran_digest(image, &trivy, &live);
@@ -913,10 +935,35 @@ pub fn lock(
                 "trial": t.id,
                 "target": t.target,
             });
-            let canonical = core_trial::canonical_json(&p);
             use p256::ecdsa::signature::Signer;
-            let sig: p256::ecdsa::Signature = signing.sign(canonical.as_bytes());
-            let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes());
+            let sign = |p: &J| {
+                let canonical = core_trial::canonical_json(p);
+                let sig: p256::ecdsa::Signature = signing.sign(canonical.as_bytes());
+                (
+                    canonical,
+                    base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()),
+                )
+            };
+            let mut p = p;
+            // With a Rekor: log the profile as locked so far (rekor_entry null), then seal the
+            // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
+            let rt = registry.as_ref().map(|(_, rt)| rt).or(rekor_rt.as_ref());
+            if let Some(rt) = rt {
+                let (pre, pre_sig) = sign(&p);
+                let logged = crate::sign::log_in_rekor(
+                    rekor,
+                    pre.as_bytes(),
+                    &pre_sig,
+                    signing.verifying_key(),
+                    std::time::Duration::from_secs(registry_timeout),
+                    rt,
+                )
+                .map_err(|e| format!("{e:#}"))?;
+                if let Some(l) = logged {
+                    p["rekor_entry"] = json!(l.entry_url);
+                }
+            }
+            let (_, b64) = sign(&p);
             Ok((p, b64))
         })?;
         let canonical = core_trial::canonical_json(&profile.profile);

@@ -11,3 +11,4 @@
 mod fixtures;
 mod registry;
 pub mod registry_harness;
+mod rekor;

@@ -542,3 +542,214 @@ fn sostle_test_verify_images_reports_unsigned_images_at_their_line() {
         r.stderr
     );
 }
+
+/// A loopback transparency log: takes hashedrekord entries (`POST /api/v1/log/entries`),
+/// answers as Rekor does, and signs each SignedEntryTimestamp with its own key (written to
+/// `rekor.pub`). It stands in for rekor-server, which needs Trillian and MySQL beside it; the
+/// client itself is also tested against a real recorded Rekor answer (sostle-sign's tests).
+/// Returns the URL and the entries it logged.
+pub fn loopback_rekor(
+    dir: &Path,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    use sha2::Digest as _;
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let spki = key.verifying_key().to_public_key_der().unwrap();
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    std::fs::write(dir.join("rekor.pub"), pem).unwrap();
+    let log_id = format!("{:x}", sha2::Sha256::digest(spki.as_bytes()));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = logged.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+            let (mut line, mut len) = (String::new(), 0usize);
+            r.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let entry: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let index = {
+                let mut v = keep.lock().unwrap();
+                v.push(entry.clone());
+                v.len() as i64 - 1
+            };
+            let b64 = base64::engine::general_purpose::STANDARD.encode(entry.to_string());
+            let time = 1_780_000_000 + index;
+            // The canonical payload (keys sorted, no spaces) the SET signs.
+            let canonical = format!("{{\"body\":\"{b64}\",\"integratedTime\":{time},\"logID\":\"{log_id}\",\"logIndex\":{index}}}");
+            let sig: p256::ecdsa::DerSignature = key.sign(canonical.as_bytes());
+            let set = base64::engine::general_purpose::STANDARD.encode(sig.as_bytes());
+            let answer = format!("{{\"{index:064x}\":{{\"body\":\"{b64}\",\"integratedTime\":{time},\"logID\":\"{log_id}\",\"logIndex\":{index},\"verification\":{{\"signedEntryTimestamp\":\"{set}\"}}}}}}");
+            let mut c = conn;
+            let _ = write!(c, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}", answer.len());
+        }
+    });
+    (url, logged)
+}
+
+#[test]
+fn signatures_and_locks_are_logged_in_rekor_and_cosign_checks_the_bundle() {
+    let (reg, dir) = setup();
+    let d = dir.path();
+    reg.push_image("logged", "v1");
+    let image = format!("{}/logged:v1", reg.host);
+    let insecure = ["--insecure-registry", reg.host.as_str()];
+    let (url, logged) = loopback_rekor(d);
+    assert_eq!(sostle(d, &["key", "generate", "--out", "k"]).code, 0);
+    let r = sostle(
+        d,
+        &[
+            &[
+                "sign",
+                image.as_str(),
+                "--key",
+                "k/cosign.key",
+                "--rekor-url",
+                url.as_str(),
+                "--rekor-key",
+                "rekor.pub",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("logged in Rekor: {url}/api/v1/log/entries/")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(logged.lock().unwrap().len(), 1);
+    // sostle verifies the stored bundle against the log's key…
+    let r = sostle(
+        d,
+        &[
+            &[
+                "verify-image",
+                image.as_str(),
+                "--key",
+                "k/cosign.pub",
+                "--rekor-key",
+                "rekor.pub",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(", logged 2026-05-28T"), "{}", r.stdout);
+    // …and so does cosign, offline, trusting that log's key.
+    let out = Command::new("cosign")
+        .args([
+            "verify",
+            "--key",
+            "k/cosign.pub",
+            "--offline=true",
+            "--allow-insecure-registry",
+            &image,
+        ])
+        .current_dir(d)
+        .env("SIGSTORE_REKOR_PUBLIC_KEY", d.join("rekor.pub"))
+        .env("TUF_ROOT", d.join("tuf"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "cosign verify with the bundle: {text}"
+    );
+    assert!(
+        text.contains("Existence of the claims in the transparency log was verified offline"),
+        "{text}"
+    );
+
+    // A log that is down: a warning (the signature is stored unlogged), or with
+    // --rekor-required an error.
+    let dead = "http://127.0.0.1:1";
+    let r = sostle(
+        d,
+        &[
+            &[
+                "sign",
+                image.as_str(),
+                "--key",
+                "k/cosign.key",
+                "--rekor-url",
+                dead,
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: Rekor at http://127.0.0.1:1 unavailable"),
+        "{}",
+        r.stderr
+    );
+    let r = sostle(
+        d,
+        &[
+            &[
+                "sign",
+                image.as_str(),
+                "--key",
+                "k/cosign.key",
+                "--rekor-url",
+                dead,
+                "--rekor-required",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    // A log that is not the one whose key was given: an error.
+    assert_eq!(sostle(d, &["key", "generate", "--out", "other"]).code, 0);
+    let r = sostle(
+        d,
+        &[
+            &[
+                "sign",
+                image.as_str(),
+                "--key",
+                "k/cosign.key",
+                "--rekor-url",
+                url.as_str(),
+                "--rekor-key",
+                "other/cosign.pub",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("which is not trusted"), "{}", r.stderr);
+}
