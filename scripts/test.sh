@@ -57,13 +57,16 @@ if [ ${#need[@]} -gt 0 ]; then
          DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null; }
 fi
 
-# Python's cryptography (the token service in front of the test registry), from PyPI when the
-# python3 on PATH lacks it.
-if ! python3 -c 'import cryptography' 2>/dev/null; then
-  echo "test setup: installing Python cryptography (pip)" >&2
-  python3 -m pip install --quiet --user cryptography \
-    || python3 -m pip install --quiet --user --break-system-packages cryptography
-fi
+# Python's cryptography (the token service in front of the test registry) and securesystemslib
+# (the reference DSSE implementation, an independent check of attestations), from PyPI when the
+# python3 on PATH lacks them.
+for py in cryptography securesystemslib==1.6.0; do
+  if ! python3 -c "import ${py%%==*}" 2>/dev/null; then
+    echo "test setup: installing Python $py (pip)" >&2
+    python3 -m pip install --quiet --user "$py" \
+      || python3 -m pip install --quiet --user --break-system-packages "$py"
+  fi
+done
 
 for tool in openssl curl git docker-registry skopeo htpasswd; do
   command -v "$tool" >/dev/null || { echo "test setup: $tool is needed" >&2; exit 1; }

@@ -224,6 +224,27 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
     );
     assert_eq!(st["predicate"]["profile_id"], "profile-001");
 
+    // securesystemslib (the reference DSSE implementation) decodes the envelope skopeo copies
+    // out and computes its PAE; Python's cryptography verifies the signature over it.
+    let att = format!("docker://{}/mefine-static:{}.att", reg.host, digest.replace(':', "-"));
+    let out = Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &att, "dir:att"]).current_dir(d).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("att/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.dsse.envelope.v1+json");
+    assert_eq!(manifest["layers"][0]["annotations"]["predicateType"], "https://sostle.eose.ca/mecipol/v1");
+    let blob = d.join("att").join(manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let out = Command::new("python3")
+        .arg(root().join("crates/sostle/tests/it/helpers/dsse_check.py"))
+        .arg(&blob)
+        .arg(d.join("keys/cosign.pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dsse_check.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("https://in-toto.io/Statement/v0.1 https://sostle.eose.ca/mecipol/v1 {}", digest.trim_start_matches("sha256:"))
+    );
+
     // Promote pins the digest (keeping the tag for readers).
     let p = run(
         d,
