@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 # Go as the machine installs it, when a non-login shell has not put it on PATH.
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize and cosign" >&2; exit 1; }
+command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize, cosign, rekor-server and Trillian" >&2; exit 1; }
 
 bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
 mkdir -p "$bin"
@@ -31,6 +31,9 @@ peers=(
   "helm|helm.sh/helm/v3/cmd/helm@v3.22.0|v3.22.0-k1.37|$helm_ldflags"
   "kustomize|sigs.k8s.io/kustomize/kustomize/v5@v5.7.1|v5.7.1|"
   "cosign|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|v2.6.5|"
+  "rekor-server|github.com/sigstore/rekor/cmd/rekor-server@v1.5.4|v1.5.4|"
+  "trillian_log_server|github.com/google/trillian/cmd/trillian_log_server@v1.7.3|v1.7.3|"
+  "trillian_log_signer|github.com/google/trillian/cmd/trillian_log_signer@v1.7.3|v1.7.3|"
 )
 for p in "${peers[@]}"; do
   IFS='|' read -r name module version ldflags <<<"$p"
@@ -44,11 +47,13 @@ for p in "${peers[@]}"; do
 done
 
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
-# into it and to read signatures independently, htpasswd for the registry's basic auth.
+# into it and to read signatures independently, htpasswd for the registry's basic auth, MariaDB
+# for the Trillian log behind the test Rekor (scripts/rekor-stack.sh).
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing ${need[*]} (apt)" >&2
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
@@ -68,7 +73,8 @@ for py in cryptography securesystemslib==1.6.0; do
   fi
 done
 
-for tool in openssl curl git docker-registry skopeo htpasswd; do
+export PATH="$PATH:/usr/sbin"
+for tool in openssl curl git docker-registry skopeo htpasswd mariadbd mariadb-install-db; do
   command -v "$tool" >/dev/null || { echo "test setup: $tool is needed" >&2; exit 1; }
 done
 

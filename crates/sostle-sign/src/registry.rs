@@ -668,11 +668,26 @@ impl Registry {
             annotations: Some(annotations),
         };
         let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
-        let already = layers
+        // The same signature again (same payload, same signature bytes) is stored once; one that
+        // now carries more (a Rekor bundle a log signs anew on each answer) replaces it.
+        let sig_of = |d: &Descriptor| {
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get(SIGNATURE_ANNOTATION).cloned())
+        };
+        match layers
             .iter()
-            .any(|l| l.digest == new.digest && l.annotations == new.annotations);
-        if !already {
-            layers.push(new);
+            .position(|l| l.digest == new.digest && sig_of(l) == sig_of(&new))
+        {
+            Some(i) => {
+                let more = |d: &Descriptor| d.annotations.as_ref().map_or(0, BTreeMap::len);
+                if more(&new) > layers.get(i).map_or(0, more) {
+                    if let Some(slot) = layers.get_mut(i) {
+                        *slot = new;
+                    }
+                }
+            }
+            None => layers.push(new),
         }
         self.timed(&image.registry, self.client.push_blob(&repo, blob, &digest))
             .await?;

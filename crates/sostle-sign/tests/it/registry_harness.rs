@@ -399,3 +399,40 @@ pub fn write_oci_layout(dir: &Path, content: &str) -> String {
     .expect("index.json");
     manifest_digest
 }
+
+/// A real Rekor on loopback (rekor-server with Trillian's log server and signer on MariaDB),
+/// started by scripts/rekor-stack.sh and stopped on drop.
+#[derive(Debug)]
+pub struct RekorStack {
+    dir: tempfile::TempDir,
+    /// The server's URL.
+    pub url: String,
+    /// Its public key (PEM), as `GET /api/v1/log/publicKey` gave it.
+    pub key: PathBuf,
+}
+
+impl RekorStack {
+    /// Starts the stack (a few seconds).
+    pub fn start() -> RekorStack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rekor-stack.sh");
+        let out = run(Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(dir.path()));
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let key = dir.path().join("rekor.pub");
+        RekorStack { dir, url, key }
+    }
+}
+
+impl Drop for RekorStack {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rekor-stack.sh");
+        let _ = Command::new("bash")
+            .arg(&script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}

@@ -158,6 +158,9 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
         &["key", "generate", "--out", "keys"],
         None,
     );
+    // The real Rekor (rekor-server, Trillian, MariaDB on loopback).
+    let rekor_stack = crate::registry_harness::RekorStack::start();
+    let rekor_key = rekor_stack.key.display().to_string();
     let r = run(
         d,
         &ledger,
@@ -172,6 +175,10 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
             "--attach",
             "--insecure-registry",
             &reg.host,
+            "--rekor-url",
+            &rekor_stack.url,
+            "--rekor-key",
+            &rekor_key,
         ],
         None,
     );
@@ -181,6 +188,36 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
         digest.as_str(),
         "the lock binds the digest that ran"
     );
+    // The profile names its Rekor entry, which logs the profile as it was before the URL was
+    // sealed in (rekor_entry null), signed by the lock key: the log's own copy says so.
+    let entry_url = profile["rekor_entry"].as_str().unwrap();
+    assert!(
+        entry_url.starts_with(&format!("{}/api/v1/log/entries/", rekor_stack.url)),
+        "{entry_url}"
+    );
+    let mut pre = profile.clone();
+    pre["rekor_entry"] = serde_json::Value::Null;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let want = format!(
+        "{:x}",
+        sha2::Sha256::digest(sostle_core::trial::canonical_json(&pre).as_bytes())
+    );
+    let out = Command::new("curl")
+        .args(["-sf", entry_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {entry_url}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, e) = got.as_object().unwrap().iter().next().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(e["body"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["kind"], "hashedrekord");
+    assert_eq!(body["spec"]["data"]["hash"]["value"], want.as_str());
     assert!(
         r.stderr.contains(&format!(
             "attached profile-001 to {}/mefine-static@{digest}",
@@ -211,7 +248,6 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
         .find(|l| l.starts_with('{'))
         .expect("the envelope");
     let env: serde_json::Value = serde_json::from_str(line).unwrap();
-    use base64::Engine as _;
     let st: serde_json::Value = serde_json::from_slice(
         &base64::engine::general_purpose::STANDARD
             .decode(env["payload"].as_str().unwrap())
@@ -226,23 +262,54 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
 
     // securesystemslib (the reference DSSE implementation) decodes the envelope skopeo copies
     // out and computes its PAE; Python's cryptography verifies the signature over it.
-    let att = format!("docker://{}/mefine-static:{}.att", reg.host, digest.replace(':', "-"));
-    let out = Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &att, "dir:att"]).current_dir(d).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("att/manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.dsse.envelope.v1+json");
-    assert_eq!(manifest["layers"][0]["annotations"]["predicateType"], "https://sostle.eose.ca/mecipol/v1");
-    let blob = d.join("att").join(manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let att = format!(
+        "docker://{}/mefine-static:{}.att",
+        reg.host,
+        digest.replace(':', "-")
+    );
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false", &att, "dir:att"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("att/manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["predicateType"],
+        "https://sostle.eose.ca/mecipol/v1"
+    );
+    let blob = d.join("att").join(
+        manifest["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
     let out = Command::new("python3")
         .arg(root().join("crates/sostle/tests/it/helpers/dsse_check.py"))
         .arg(&blob)
         .arg(d.join("keys/cosign.pub"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "dsse_check.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dsse_check.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("https://in-toto.io/Statement/v0.1 https://sostle.eose.ca/mecipol/v1 {}", digest.trim_start_matches("sha256:"))
+        format!(
+            "https://in-toto.io/Statement/v0.1 https://sostle.eose.ca/mecipol/v1 {}",
+            digest.trim_start_matches("sha256:")
+        )
     );
 
     // Promote pins the digest (keeping the tag for readers).

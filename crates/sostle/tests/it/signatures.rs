@@ -753,3 +753,108 @@ fn signatures_and_locks_are_logged_in_rekor_and_cosign_checks_the_bundle() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("which is not trusted"), "{}", r.stderr);
 }
+
+#[test]
+fn a_real_rekor_logs_signatures_once_and_cosign_checks_its_bundle() {
+    // rekor-server v1.5.4 with Trillian v1.7.3 on MariaDB, on loopback.
+    let rekor = crate::registry_harness::RekorStack::start();
+    let (reg, dir) = setup();
+    let d = dir.path();
+    let digest = reg.push_image("logged", "v2");
+    let image = format!("{}/logged:v2", reg.host);
+    let key = rekor.key.display().to_string();
+    let insecure = ["--insecure-registry", reg.host.as_str()];
+    assert_eq!(sostle(d, &["key", "generate", "--out", "k"]).code, 0);
+    let sign = || {
+        let r = sostle(
+            d,
+            &[
+                &[
+                    "sign",
+                    image.as_str(),
+                    "--key",
+                    "k/cosign.key",
+                    "--rekor-url",
+                    rekor.url.as_str(),
+                    "--rekor-key",
+                    key.as_str(),
+                ][..],
+                &insecure,
+            ]
+            .concat(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "logged in Rekor: {}/api/v1/log/entries/",
+                rekor.url
+            )),
+            "{}",
+            r.stderr
+        );
+    };
+    sign();
+    // The same signature again (RFC 6979 makes it identical): Rekor answers 409, the existing
+    // entry is fetched, and the registry still holds one layer.
+    sign();
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{}/logged:{}.sig",
+            reg.host,
+            digest.replace(':', "-")
+        ))
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["layers"].as_array().map(Vec::len), Some(1), "{m}");
+    assert!(m["layers"][0]["annotations"]["dev.sigstore.cosign/bundle"].is_string());
+    let r = sostle(
+        d,
+        &[
+            &[
+                "verify-image",
+                image.as_str(),
+                "--key",
+                "k/cosign.pub",
+                "--rekor-key",
+                key.as_str(),
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("1 of 1 signatures verified") && r.stdout.contains(", logged "),
+        "{}",
+        r.stdout
+    );
+    let out = Command::new("cosign")
+        .args([
+            "verify",
+            "--key",
+            "k/cosign.pub",
+            "--offline=true",
+            "--allow-insecure-registry",
+            &image,
+        ])
+        .current_dir(d)
+        .env("SIGSTORE_REKOR_PUBLIC_KEY", &rekor.key)
+        .env("TUF_ROOT", d.join("tuf"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "cosign verify with the real Rekor's bundle: {text}"
+    );
+    assert!(
+        text.contains("Existence of the claims in the transparency log was verified offline"),
+        "{text}"
+    );
+}
