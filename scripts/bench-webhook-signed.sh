@@ -36,27 +36,9 @@ reg=127.0.0.1:15000
 export COSIGN_PASSWORD=bench DOCKER_CONFIG="$work/docker"
 mkdir -p "$DOCKER_CONFIG" && echo '{"auths":{}}' > "$DOCKER_CONFIG/config.json"
 $sostle key generate --out "$work/keys" > /dev/null
-python3 - "$work" "$nimages" <<'PY'
-import hashlib, json, os, sys, tarfile, io
-work, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = f"{work}/layout{i}"; b = f"{d}/blobs/sha256"; os.makedirs(b)
-    def put(data):
-        h = hashlib.sha256(data).hexdigest(); open(f"{b}/{h}", "wb").write(data); return "sha256:" + h, len(data)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        body = f"image {i}\n".encode(); info = tarfile.TarInfo("hello.txt"); info.size = len(body); t.addfile(info, io.BytesIO(body))
-    layer, ls = put(buf.getvalue())
-    cfg, cs = put(json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [layer]}}).encode())
-    m, ms = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cs},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": ls}]}).encode())
-    open(f"{d}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-    open(f"{d}/index.json", "w").write(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": m, "size": ms, "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
-PY
 i=0
 while [ $i -lt "$nimages" ]; do
+  python3 scripts/oci-image.py "$work/layout$i" "image $i" v1
   skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout$i:v1" "docker://$reg/bench/app$i:v1"
   $sostle sign "$reg/bench/app$i:v1" --key "$work/keys/cosign.key" --insecure-registry $reg > /dev/null
   i=$((i + 1))

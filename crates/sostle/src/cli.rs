@@ -92,6 +92,10 @@ pub enum Command {
         /// The MECIPOL profile (`profile-NNN`).
         #[arg(long)]
         profile: String,
+        /// Print YAML (with a comment naming the lock) or JSON (a `v1/List`, for `kubectl
+        /// apply -f -` and scripts).
+        #[arg(long, short = 'o', value_enum, default_value = "yaml")]
+        output: PromoteFormat,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -431,6 +435,15 @@ pub struct RekorArgs {
     /// warning).
     #[arg(long, requires = "rekor_url")]
     pub rekor_required: bool,
+}
+
+/// Output of `sostle promote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PromoteFormat {
+    /// YAML documents.
+    Yaml,
+    /// One JSON `List`.
+    Json,
 }
 
 /// Output of `sostle verify-image`.

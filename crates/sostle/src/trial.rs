@@ -1031,6 +1031,7 @@ pub fn promote(
     paths: &[PathBuf],
     to: &str,
     profile_id: &str,
+    output: crate::cli::PromoteFormat,
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
@@ -1112,12 +1113,23 @@ pub fn promote(
         ));
     }
     let mut w = io::stdout().lock();
-    writeln!(
-        w,
-        "# promoted to {layer} with {profile_id} ({})",
-        profile.image
-    )?;
-    print_yaml(&out, &mut w)?;
+    match output {
+        crate::cli::PromoteFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut w,
+                &json!({"apiVersion": "v1", "kind": "List", "items": out}),
+            )?;
+            writeln!(w)?;
+        }
+        crate::cli::PromoteFormat::Yaml => {
+            writeln!(
+                w,
+                "# promoted to {layer} with {profile_id} ({})",
+                profile.image
+            )?;
+            print_yaml(&out, &mut w)?;
+        }
+    }
     Ok(0)
 }
 

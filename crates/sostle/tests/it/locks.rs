@@ -465,3 +465,33 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
         wrong.message
     );
 }
+
+#[test]
+fn the_registry_cycle_example_runs_end_to_end() {
+    // examples/mefine-static/registry-cycle.sh, as a user runs it: a real registry, the real
+    // webhook over TLS, curl at the door.
+    let out = Command::new("bash")
+        .arg(root().join("examples/mefine-static/registry-cycle.sh"))
+        .arg(env!("CARGO_BIN_EXE_sostle"))
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("SOSTLE_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for needle in [
+        "TRB-CHAOS-001: MECIPOL-LOCKED",
+        "attached profile-001 to 127.0.0.1:",
+        "/mefine-static:day97-v144@sha256:",
+        "promoted workload:  allowed",
+        "an unlocked image:  denied: deny_no_mecipol_image: image 127.0.0.1:",
+        "holds no verified MECIPOL attestation in its registry",
+    ] {
+        assert!(
+            stdout.contains(needle) || stderr.contains(needle),
+            "missing `{needle}`:\n{stdout}\n{stderr}"
+        );
+    }
+}
