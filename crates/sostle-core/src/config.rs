@@ -108,6 +108,19 @@ pub struct Config {
     pub images: crate::images::ImagePolicy,
     /// MECIPOL locks: the keys that sign them and where the webhook reads them (`locks`).
     pub locks: crate::mecipol::LockPolicy,
+    /// The transparency log `sostle sign` and `sostle lock` write to (`rekor`).
+    pub rekor: RekorSpec,
+}
+
+/// The config's `rekor` section: where signatures and locks are logged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RekorSpec {
+    /// The server (`https://rekor.sigstore.dev`); none: nothing is logged.
+    pub url: Option<String>,
+    /// The log's public key (PEM): its SignedEntryTimestamps must verify with it.
+    pub key: Option<String>,
+    /// Fail when the log cannot be reached (default: warn and keep the signature unlogged).
+    pub required: bool,
 }
 
 /// The AKS cluster the chaos pool joins.
@@ -162,6 +175,7 @@ impl Default for Config {
             cluster: Cluster::default(),
             images: crate::images::ImagePolicy::default(),
             locks: crate::mecipol::LockPolicy::default(),
+            rekor: RekorSpec::default(),
         }
     }
 }
@@ -352,6 +366,19 @@ struct RawConfig {
     images: Option<RawImages>,
     #[serde(default)]
     locks: Option<RawLocks>,
+    #[serde(default)]
+    rekor: Option<RawRekor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRekor {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    required: bool,
 }
 
 #[derive(Deserialize)]
@@ -1034,6 +1061,27 @@ impl RawConfig {
         }
         if let Some(i) = self.images {
             cfg.images = i.validate(read_key)?;
+        }
+        if let Some(r) = self.rekor {
+            if let Some(u) = &r.url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(("rekor.url".into(), format!("`{u}` is not an http(s) URL")));
+                }
+            }
+            let key = match &r.key {
+                Some(k) => {
+                    let pem = pem_or_file(k, "rekor.key", read_key)?;
+                    CrewKey::from_pem(&pem)
+                        .map_err(|e| ("rekor.key".to_string(), e.to_string()))?;
+                    Some(pem)
+                }
+                None => None,
+            };
+            cfg.rekor = RekorSpec {
+                url: r.url,
+                key,
+                required: r.required,
+            };
         }
         if let Some(l) = self.locks {
             for (i, k) in l.keys.iter().enumerate() {

@@ -254,6 +254,83 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_mecipol_profile_for_this_digest_signed_by_a_lock_key_is_a_lock() {
+        let key = SigningKey::random(&mut rand_core::OsRng);
+        let keys = [*key.verifying_key()];
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let other = format!("sha256:{}", "cd".repeat(32));
+        let profile = |extra: serde_json::Value| {
+            let mut p = serde_json::json!({"profile_id": "profile-001", "image_digest": d,
+                "sostle_layers_authorized": ["L2", "L3"], "locked_at": "2026-05-12T11:00:00Z", "trial": "TRB-CHAOS-001"});
+            if let (Some(m), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+                for (k, v) in e {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+            p
+        };
+        let env = |predicate_type: &str, about: &str, p: serde_json::Value| {
+            sign(&key, &Statement::new("reg/app", about, predicate_type, p))
+        };
+        let ok = mecipol_profile(
+            &env(MECIPOL_PREDICATE, &d, profile(serde_json::json!({}))),
+            &keys,
+            "reg/app:1",
+            &d,
+        );
+        let ok = ok.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (ok.id.as_str(), ok.image.as_str(), ok.trial.as_str()),
+            ("profile-001", "reg/app:1", "TRB-CHAOS-001")
+        );
+        assert!(ok.authorizes(sostle_core::Layer::L3));
+        let refused = |bytes: Vec<u8>| {
+            mecipol_profile(&bytes, &keys, "reg/app:1", &d)
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(refused(env(
+            "https://slsa.dev/provenance/v1",
+            &d,
+            profile(serde_json::json!({}))
+        ))
+        .starts_with("predicate type https://slsa.dev/provenance/v1 is not"));
+        assert!(refused(env(
+            MECIPOL_PREDICATE,
+            &other,
+            profile(serde_json::json!({}))
+        ))
+        .starts_with("the attestation is about reg/app@sha256:cdcd"));
+        assert_eq!(
+            refused(env(MECIPOL_PREDICATE, &d, serde_json::json!({"sbom": []}))),
+            "the predicate is not a MECIPOL profile (no profile_id)"
+        );
+        assert_eq!(
+            refused(env(
+                MECIPOL_PREDICATE,
+                &d,
+                profile(serde_json::json!({"image_digest": other}))
+            )),
+            format!("the profile locks {other}, not {d}")
+        );
+        assert_eq!(
+            refused(env(
+                MECIPOL_PREDICATE,
+                &d,
+                profile(serde_json::json!({"sostle_layers_authorized": ["L5", "L6"]}))
+            )),
+            "profile-001 authorizes L6, which no lock may"
+        );
+        // Truncated or not an envelope at all.
+        let good = env(MECIPOL_PREDICATE, &d, profile(serde_json::json!({})));
+        assert!(
+            refused(good.get(..good.len() / 2).unwrap_or_default().to_vec())
+                .starts_with("not a DSSE envelope")
+        );
+        assert!(refused(b"<html>".to_vec()).starts_with("not a DSSE envelope"));
+    }
+
+    #[test]
     fn pae_is_dsse_v1() {
         assert_eq!(
             pae("http://example.com/HelloWorld", b"hello world"),

@@ -418,14 +418,18 @@ pub struct SignArgs {
     pub rekor: RekorArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// SostleConfig file: its `rekor` section (url, key, required) when the flags give none.
+    #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// The transparency log.
 #[derive(Debug, Clone, Args)]
 pub struct RekorArgs {
     /// Log the signature in this Rekor (a hashedrekord entry): `sign` stores cosign's bundle
-    /// annotation with it, `lock` writes the entry's URL as the profile's rekor_entry. Without
-    /// it nothing is logged (cosign's --tlog-upload=false) and rekor_entry stays null.
+    /// annotation with it, `lock` writes the entry's URL as the profile's rekor_entry. Default:
+    /// the config's `rekor.url`; with neither nothing is logged (cosign's --tlog-upload=false)
+    /// and rekor_entry stays null.
     #[arg(long, value_name = "URL", env = "SOSTLE_REKOR_URL")]
     pub rekor_url: Option<String>,
     /// The Rekor public key: the log's SignedEntryTimestamp must verify with it.

@@ -115,30 +115,35 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the I/O runtime")
 }
 
-/// Logs a signature over `payload` in the Rekor of `args` (nothing without `--rekor-url`). A
-/// log that cannot be reached is a warning unless `--rekor-required`; a refusal or an answer
-/// that does not verify is an error.
+/// Logs a signature over `payload` in the Rekor of `args`, else of the config's `rekor`
+/// section (nothing when neither names one). A log that cannot be reached is a warning unless
+/// required; a refusal or an answer that does not verify is an error.
 pub(crate) fn log_in_rekor(
     args: &crate::cli::RekorArgs,
+    config: &sostle_core::config::RekorSpec,
     payload: &[u8],
     signature_b64: &str,
     key: &p256::ecdsa::VerifyingKey,
     timeout: Duration,
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Option<sostle_sign::rekor::Logged>> {
-    let Some(url) = &args.rekor_url else {
+    let Some(url) = args.rekor_url.as_ref().or(config.url.as_ref()) else {
         return Ok(None);
     };
-    let log_key = match &args.rekor_key {
-        Some(f) => {
+    let log_key = match (&args.rekor_key, &config.key) {
+        (Some(f), _) => {
             let pem = std::fs::read(f).with_context(|| format!("--rekor-key {}", f.display()))?;
             Some(
                 RekorKey::from_pem(&pem)
                     .map_err(|e| anyhow!("--rekor-key {}: {e}", f.display()))?,
             )
         }
-        None => None,
+        (None, Some(pem)) => {
+            Some(RekorKey::from_pem(pem.as_bytes()).map_err(|e| anyhow!("rekor.key: {e}"))?)
+        }
+        (None, None) => None,
     };
+    let required = args.rekor_required || config.required;
     let entry =
         sostle_sign::rekor::hashedrekord(payload, signature_b64, &keys::public_key_pem(key));
     match rt.block_on(sostle_sign::rekor::upload(
@@ -148,7 +153,7 @@ pub(crate) fn log_in_rekor(
         timeout,
     )) {
         Ok(logged) => Ok(Some(logged)),
-        Err(e @ sostle_sign::rekor::RekorError::Unavailable(..)) if !args.rekor_required => {
+        Err(e @ sostle_sign::rekor::RekorError::Unavailable(..)) if !required => {
             eprintln!("warning: {e}; not logged (--rekor-required makes this an error)");
             Ok(None)
         }
@@ -173,8 +178,10 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<u8> {
         signature: base64::engine::general_purpose::STANDARD.encode(sig.as_bytes()),
         ..SignatureLayer::default()
     };
+    let config = crate::check::load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
     if let Some(bundle) = log_in_rekor(
         &args.rekor,
+        &config.rekor,
         &layer.payload,
         &layer.signature,
         key.verifying_key(),

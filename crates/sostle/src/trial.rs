@@ -884,8 +884,12 @@ pub fn lock(
         Some(args) => Some((crate::sign::registry(args)?, crate::sign::runtime()?)),
         None => None,
     };
-    let rekor_rt = match (&rekor.rekor_url, &registry) {
-        (Some(_), None) => Some(crate::sign::runtime()?),
+    let rekor_config = c.engine.config().rekor.clone();
+    let rekor_rt = match (
+        rekor.rekor_url.is_some() || rekor_config.url.is_some(),
+        &registry,
+    ) {
+        (true, None) => Some(crate::sign::runtime()?),
         _ => None,
     };
     let mut digests = std::collections::BTreeMap::new();
@@ -952,6 +956,7 @@ pub fn lock(
                 let (pre, pre_sig) = sign(&p);
                 let logged = crate::sign::log_in_rekor(
                     rekor,
+                    &rekor_config,
                     pre.as_bytes(),
                     &pre_sig,
                     signing.verifying_key(),

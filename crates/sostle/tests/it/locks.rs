@@ -57,6 +57,16 @@ fn decide(
     layer: sostle_core::Layer,
     object: &serde_json::Value,
 ) -> sostle_webhook::Decision {
+    decide_update(config, layer, object, None)
+}
+
+/// As [`decide`]; with `old`, an UPDATE from that object.
+fn decide_update(
+    config: &Path,
+    layer: sostle_core::Layer,
+    object: &serde_json::Value,
+    old: Option<&serde_json::Value>,
+) -> sostle_webhook::Decision {
     let settings = sostle_webhook::Settings {
         config_path: Some(config.to_path_buf()),
         ..sostle_webhook::Settings::default()
@@ -70,8 +80,9 @@ fn decide(
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {"uid": "u-1", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
-            "namespace": object["metadata"]["namespace"], "operation": "CREATE",
-            "userInfo": {"username": "ci"}, "object": object}
+            "namespace": object["metadata"]["namespace"],
+            "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+            "userInfo": {"username": "ci"}, "object": object, "oldObject": old}
     });
     let req = sostle_webhook::parse_review(body.to_string().as_bytes()).expect("review");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -433,6 +444,19 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
     // (A denial is cached for at most 30 s; a fresh config load starts with an empty cache.)
     let admitted = decide(&cfg, l2, &with_image(&other));
     assert!(admitted.allowed, "{}", admitted.message);
+
+    // Back from that newer lock (profile-009, v145) to the older one (profile-001, v144): a
+    // downgrade, refused across replicas because both locks live in the registry.
+    let back = decide_update(&cfg, l2, &promoted, Some(&with_image(&other)));
+    assert!(!back.allowed);
+    assert!(
+        back.message.contains("downgrade: image ")
+            && back
+                .message
+                .contains("is older than the workload's current lock profile-009"),
+        "{}",
+        back.message
+    );
 
     // A profile for another digest, or one authorizing L6, is refused even with the lock key.
     let third = format!("{}/mefine-static:day99-v146", reg.host);

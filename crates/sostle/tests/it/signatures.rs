@@ -689,6 +689,35 @@ fn signatures_and_locks_are_logged_in_rekor_and_cosign_checks_the_bundle() {
         "{text}"
     );
 
+    // The config's `rekor` section stands in for the flags.
+    std::fs::write(
+        d.join("sostle.yaml"),
+        format!("apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nrekor:\n  url: {url}\n  key: rekor.pub\n  required: true\n"),
+    )
+    .unwrap();
+    let r = sostle(
+        d,
+        &[
+            &[
+                "sign",
+                image.as_str(),
+                "--key",
+                "k/cosign.key",
+                "--config",
+                "sostle.yaml",
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("logged in Rekor: {url}/api/v1/log/entries/")),
+        "{}",
+        r.stderr
+    );
+
     // A log that is down: a warning (the signature is stored unlogged), or with
     // --rekor-required an error.
     let dead = "http://127.0.0.1:1";
