@@ -46,6 +46,10 @@ for p in "${peers[@]}"; do
   echo "$version" > "$stamp"
 done
 
+# Trillian's MySQL schema, read by scripts/rekor-stack.sh from the module cache (present after a
+# build, but the binaries may be cached without it).
+GOFLAGS=-buildvcs=false go mod download github.com/google/trillian@v1.7.3 >/dev/null
+
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
 # into it and to read signatures independently, htpasswd for the registry's basic auth, MariaDB
 # for the Trillian log behind the test Rekor (scripts/rekor-stack.sh).

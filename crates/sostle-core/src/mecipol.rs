@@ -188,9 +188,14 @@ impl LockSet {
                     current: current.to_string(),
                 }),
                 Some(cur) => {
-                    let newest = locks.iter().filter_map(|p| p.seq()).max();
-                    if let (Some(n), Some(c)) = (newest, cur.seq()) {
-                        if n < c && !cur.locks_image(image) {
+                    // Newer is a higher sequence, then a later locked_at (locks from two
+                    // ledgers may share a number; RFC 3339 UTC instants order as text).
+                    let newest = locks
+                        .iter()
+                        .filter_map(|p| Some((p.seq()?, p.locked_at.as_str())))
+                        .max();
+                    if let (Some((n, n_at)), Some(c)) = (newest, cur.seq()) {
+                        if (n, n_at) < (c, cur.locked_at.as_str()) && !cur.locks_image(image) {
                             problems.push(LockProblem::Downgrade {
                                 image: image.to_string(),
                                 newest: n,
@@ -261,6 +266,27 @@ mod tests {
             signature: String::new(),
             locked_at: "2026-05-11T21:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn locks_with_the_same_number_from_two_ledgers_are_ordered_by_locked_at() {
+        let mut early = profile("profile-001", "reg.io/a:1", &["L2"]);
+        early.locked_at = "2026-05-11T21:00:00Z".into();
+        let mut late = profile("profile-001", "reg.io/b:1", &["L2"]);
+        late.locked_at = "2026-05-12T09:00:00Z".into();
+        let set = LockSet::new(vec![late.clone(), early.clone()]);
+        // The workload's current lock is the first `profile-001` found: the later one (b).
+        let down = set.check("reg.io/a:1", Layer::L2, Some("profile-001"));
+        assert!(
+            matches!(down.as_slice(), [LockProblem::Downgrade { .. }]),
+            "{down:?}"
+        );
+        // The other way round (current is the earlier one) is no downgrade.
+        let set = LockSet::new(vec![early, late]);
+        assert_eq!(
+            set.check("reg.io/b:1", Layer::L2, Some("profile-001")),
+            vec![]
+        );
     }
 
     #[test]

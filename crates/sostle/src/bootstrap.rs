@@ -429,6 +429,11 @@ Apply in this order:
    `sostle-layer` label or create a namespace whose name puts it in a layer: before applying,
    list there who may (e.g. `group:system:masters`, your GitOps service account). Exemptions
    are honoured only with an approval signed by a key in the reviewer's `crew[].keys`.
+   With `locks.keys` in the config, `deny_no_mecipol_image` reads each image's MECIPOL
+   attestation from its registry (what `sostle lock --attach` pushes), and with
+   `images.signers` every image at L3–L7 must carry a cosign signature by one of them; the
+   webhook then reads registry logins from the optional Secret `sostle-registry-credentials`
+   (`kubectl create secret docker-registry sostle-registry-credentials -n sostle-system …`).
 
 5. `policy/` — the suite as Rego for conftest, in CI or on a laptop:
    `conftest test --all-namespaces -p policy -d policy/data.json manifest.yaml`.

@@ -217,6 +217,15 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         err.contains("SignedEntryTimestamp does not verify"),
         "{err}"
     );
+    // A truncated bundle is refused, not skipped.
+    let mut truncated = sig.clone();
+    let full = sig.bundle.clone().unwrap_or_default();
+    truncated.bundle = Some(full.get(..full.len() / 2).unwrap_or_default().to_string());
+    let err = sostle_sign::verify(&truncated, &digest, &ok).expect_err("truncated");
+    assert!(
+        err.contains("the Rekor bundle is not JSON of cosign's shape"),
+        "{err}"
+    );
 }
 
 #[test]
