@@ -5,6 +5,120 @@
 
 use crate::layer::Layer;
 
+/// The body of a MECIPOL profile: SPEC §7's fields plus `image_digest`, what `sostle lock`
+/// signs (over its canonical JSON), stores, attaches and the webhook reads back. One type for
+/// all of them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProfileBody {
+    /// `profile-001`.
+    pub profile_id: String,
+    /// The locked image as the trial named it.
+    pub image: String,
+    /// The digest the trial ran (`sha256:…`), when known.
+    #[serde(default)]
+    pub image_digest: Option<String>,
+    /// Epoch day of the lock.
+    pub gamma1_epoch: i64,
+    /// DENY policies that passed.
+    pub policies_passed: Vec<String>,
+    /// Policies that failed but were validly exempted.
+    pub policies_exempted: Vec<String>,
+    /// Those exemptions.
+    pub exemptions: Vec<ProfileExemption>,
+    /// Hours Falco watched the trial without a violation.
+    pub falco_clean_hours: i64,
+    /// CRITICAL CVEs Trivy reported.
+    pub trivy_critical_cves: u64,
+    /// The Rekor entry's URL, or null offline.
+    pub rekor_entry: Option<String>,
+    /// When it was locked (RFC 3339).
+    pub locked_at: String,
+    /// The layers whose DENY policies all pass or are exempted (never L6).
+    pub sostle_layers_authorized: Vec<String>,
+    /// The trial it came from.
+    pub trial: String,
+    /// The trial's target layer.
+    pub target: String,
+}
+
+/// An exemption recorded in a profile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProfileExemption {
+    /// The exempted policy.
+    pub policy: String,
+    /// The trial the exemption's reason names.
+    pub reason: String,
+    /// Its expiry date (`YYYY-MM-DD`).
+    pub expires: String,
+}
+
+impl ProfileBody {
+    /// The body as JSON (field order as above).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The bytes that are signed: canonical JSON (sorted keys, no whitespace).
+    pub fn canonical(&self) -> String {
+        crate::trial::canonical_json(&self.to_json())
+    }
+
+    /// The base64 DER ECDSA P-256 signature over [`ProfileBody::canonical`].
+    pub fn sign(&self, key: &p256::ecdsa::SigningKey) -> String {
+        use p256::ecdsa::signature::Signer as _;
+        let sig: p256::ecdsa::Signature = key.sign(self.canonical().as_bytes());
+        data_encoding::BASE64.encode(sig.to_der().as_bytes())
+    }
+
+    /// Reads a body, saying which field is missing or wrong.
+    pub fn decode(v: &serde_json::Value) -> Result<ProfileBody, String> {
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            }
+        })
+    }
+
+    /// The stored form: this body with its signature.
+    pub fn into_profile(self, signature: String) -> Profile {
+        Profile {
+            id: self.profile_id.clone(),
+            trial: self.trial.clone(),
+            image: self.image.clone(),
+            locked_at: self.locked_at.clone(),
+            profile: self.to_json(),
+            signature,
+        }
+    }
+}
+
+/// Checks a stored profile (a profiles directory's `profile-NNN.json` and its `.sig`): the
+/// signature verifies with `key` over the exact bytes, and they decode as a profile.
+pub fn verify_stored(
+    bytes: &[u8],
+    signature_b64: &str,
+    key: &p256::ecdsa::VerifyingKey,
+) -> Result<Profile, String> {
+    use p256::ecdsa::signature::Verifier as _;
+    let der = data_encoding::BASE64
+        .decode(signature_b64.trim().as_bytes())
+        .map_err(|e| format!("signature is not base64: {e}"))?;
+    let sig = p256::ecdsa::Signature::from_der(&der)
+        .map_err(|e| format!("signature is not DER ECDSA: {e}"))?;
+    key.verify(bytes, &sig)
+        .map_err(|_| "signature does not verify against the public key".to_string())?;
+    let json: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let body = ProfileBody::decode(&json).map_err(|e| format!("not a MECIPOL profile: {e}"))?;
+    let mut p = body.into_profile(signature_b64.trim().to_string());
+    // Keep the bytes' own JSON (fields this version does not know stay visible).
+    p.profile = json;
+    Ok(p)
+}
+
 /// A MECIPOL profile and its signature, as the ledger and a profiles directory hold it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {

@@ -235,14 +235,11 @@ pub fn mecipol_profile(
         Some(d) => return Err(format!("the profile locks {d}, not {digest}")),
         None => return Err("the profile names no image_digest".into()),
     }
-    let profile = sostle_core::mecipol::Profile {
-        id: id.to_string(),
-        trial: text("trial").unwrap_or_default().to_string(),
-        image: image.to_string(),
-        profile: p.clone(),
-        signature: String::new(),
-        locked_at: text("locked_at").unwrap_or_default().to_string(),
-    };
+    let body = sostle_core::mecipol::ProfileBody::decode(p)
+        .map_err(|e| format!("the predicate is not a MECIPOL profile ({e})"))?;
+    let mut profile = body.into_profile(String::new());
+    profile.image = image.to_string();
+    profile.profile = p.clone();
     if profile.authorizes(sostle_core::Layer::L6) {
         return Err(format!("{id} authorizes L6, which no lock may"));
     }
@@ -260,8 +257,11 @@ mod tests {
         let d = format!("sha256:{}", "ab".repeat(32));
         let other = format!("sha256:{}", "cd".repeat(32));
         let profile = |extra: serde_json::Value| {
-            let mut p = serde_json::json!({"profile_id": "profile-001", "image_digest": d,
-                "sostle_layers_authorized": ["L2", "L3"], "locked_at": "2026-05-12T11:00:00Z", "trial": "TRB-CHAOS-001"});
+            let mut p = serde_json::json!({"profile_id": "profile-001", "image": "reg/app:1", "image_digest": d,
+                "gamma1_epoch": 98, "policies_passed": ["deny_no_limits"], "policies_exempted": [], "exemptions": [],
+                "falco_clean_hours": 25, "trivy_critical_cves": 0, "rekor_entry": null,
+                "sostle_layers_authorized": ["L2", "L3"], "locked_at": "2026-05-12T11:00:00Z",
+                "trial": "TRB-CHAOS-001", "target": "L2"});
             if let (Some(m), Some(e)) = (p.as_object_mut(), extra.as_object()) {
                 for (k, v) in e {
                     m.insert(k.clone(), v.clone());
@@ -326,6 +326,14 @@ mod tests {
                 profile(serde_json::json!({"sostle_layers_authorized": ["L5", "L6"]}))
             )),
             "profile-001 authorizes L6, which no lock may"
+        );
+        let mut partial = profile(serde_json::json!({}));
+        if let Some(m) = partial.as_object_mut() {
+            m.remove("policies_passed");
+        }
+        assert_eq!(
+            refused(env(MECIPOL_PREDICATE, &d, partial)),
+            "the predicate is not a MECIPOL profile (missing field `policies_passed`)"
         );
         // Truncated or not an envelope at all.
         let good = env(MECIPOL_PREDICATE, &d, profile(serde_json::json!({})));

@@ -248,7 +248,6 @@ pub type LoadedProfiles = (Vec<Profile>, Vec<(String, String)>);
 /// Reads and verifies every `profile-*.json` in `dir`. A profile whose signature does not
 /// verify is refused (returned with the reason), never used.
 pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, String> {
-    use p256::ecdsa::signature::Verifier;
     use p256::pkcs8::DecodePublicKey;
     let pem = std::fs::read_to_string(public_key)
         .map_err(|e| format!("{}: {e}", public_key.display()))?;
@@ -273,24 +272,7 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, St
             let sig_path = PathBuf::from(format!("{name}.sig"));
             let b64 = std::fs::read_to_string(&sig_path)
                 .map_err(|e| format!("no signature ({}: {e})", sig_path.display()))?;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| format!("signature is not base64: {e}"))?;
-            let sig = p256::ecdsa::Signature::from_der(&der)
-                .map_err(|e| format!("signature is not DER ECDSA: {e}"))?;
-            key.verify(&bytes, &sig)
-                .map_err(|_| "signature does not verify against the public key".to_string())?;
-            let profile: J =
-                serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
-            let field = |k: &str| profile.get(k).and_then(J::as_str).map(str::to_string);
-            Ok(Profile {
-                id: field("profile_id").ok_or("no profile_id")?,
-                trial: field("trial").unwrap_or_default(),
-                image: field("image").ok_or("no image")?,
-                locked_at: field("locked_at").unwrap_or_default(),
-                signature: b64.trim().to_string(),
-                profile,
-            })
+            sostle_core::mecipol::verify_stored(&bytes, &b64, &key)
         };
         match check() {
             Ok(p) => ok.push(p),

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
-use base64::Engine as _;
 use jiff::Timestamp;
 use serde_json::{json, Value as J};
 use sostle_core::eval::NoLabels;
@@ -844,7 +843,11 @@ pub fn lock(
                             .unwrap_or_default();
                         exempted.insert(
                             res.policy.to_string(),
-                            json!({"policy": &*res.policy, "reason": reason, "expires": expires}),
+                            sostle_core::mecipol::ProfileExemption {
+                                policy: res.policy.to_string(),
+                                reason,
+                                expires,
+                            },
                         );
                     }
                 }
@@ -923,53 +926,42 @@ pub fn lock(
     for image in &images {
         let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
         let profile = c.ledger.add_profile(&t.id, image, c.now, |id| {
-            let p = json!({
-                "profile_id": id,
-                "image": image,
-                "image_digest": image_digest,
-                "gamma1_epoch": day,
-                "policies_passed": passed.iter().collect::<Vec<_>>(),
-                "policies_exempted": exempted.keys().collect::<Vec<_>>(),
-                "exemptions": exempted.values().collect::<Vec<_>>(),
-                "falco_clean_hours": v.falco_clean_hours,
-                "trivy_critical_cves": v.trivy_critical_cves,
-                "rekor_entry": null,
-                "locked_at": c.now.to_string(),
-                "sostle_layers_authorized": authorized,
-                "trial": t.id,
-                "target": t.target,
-            });
-            use p256::ecdsa::signature::Signer;
-            let sign = |p: &J| {
-                let canonical = core_trial::canonical_json(p);
-                let sig: p256::ecdsa::Signature = signing.sign(canonical.as_bytes());
-                (
-                    canonical,
-                    base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()),
-                )
+            let mut body = sostle_core::mecipol::ProfileBody {
+                profile_id: id.to_string(),
+                image: image.clone(),
+                image_digest: image_digest.clone(),
+                gamma1_epoch: day,
+                policies_passed: passed.iter().cloned().collect(),
+                policies_exempted: exempted.keys().cloned().collect(),
+                exemptions: exempted.values().cloned().collect(),
+                falco_clean_hours: v.falco_clean_hours,
+                trivy_critical_cves: u64::try_from(v.trivy_critical_cves).unwrap_or(u64::MAX),
+                rekor_entry: None,
+                locked_at: c.now.to_string(),
+                sostle_layers_authorized: authorized.iter().map(|l| l.to_string()).collect(),
+                trial: t.id.clone(),
+                target: t.target.clone(),
             };
-            let mut p = p;
             // With a Rekor: log the profile as locked so far (rekor_entry null), then seal the
             // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
             let rt = registry.as_ref().map(|(_, rt)| rt).or(rekor_rt.as_ref());
             if let Some(rt) = rt {
-                let (pre, pre_sig) = sign(&p);
                 let logged = crate::sign::log_in_rekor(
                     rekor,
                     &rekor_config,
-                    pre.as_bytes(),
-                    &pre_sig,
+                    body.canonical().as_bytes(),
+                    &body.sign(&signing),
                     signing.verifying_key(),
                     std::time::Duration::from_secs(registry_timeout),
                     rt,
                 )
                 .map_err(|e| format!("{e:#}"))?;
                 if let Some(l) = logged {
-                    p["rekor_entry"] = json!(l.entry_url);
+                    body.rekor_entry = Some(l.entry_url);
                 }
             }
-            let (_, b64) = sign(&p);
-            Ok((p, b64))
+            let signature = body.sign(&signing);
+            Ok((body.to_json(), signature))
         })?;
         let canonical = core_trial::canonical_json(&profile.profile);
         let path = dir.join(format!("{}.json", profile.id));

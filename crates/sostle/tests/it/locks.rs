@@ -394,7 +394,8 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
 
     // An attestation by another key (cosign attest with a stranger's key): refused, with why.
     let pred = |layers: &str, digest: &str| {
-        format!("{{\"profile_id\":\"profile-009\",\"image\":\"{other}\",\"image_digest\":\"{digest}\",\"sostle_layers_authorized\":{layers},\"locked_at\":\"2026-05-12T11:00:00Z\",\"trial\":\"TRB-CHAOS-009\"}}")
+        // A whole profile (SPEC §7), as another ledger's `sostle lock` would write it.
+        format!("{{\"profile_id\":\"profile-009\",\"image\":\"{other}\",\"image_digest\":\"{digest}\",\"gamma1_epoch\":98,\"policies_passed\":[\"deny_no_limits\"],\"policies_exempted\":[],\"exemptions\":[],\"falco_clean_hours\":25,\"trivy_critical_cves\":0,\"rekor_entry\":null,\"sostle_layers_authorized\":{layers},\"locked_at\":\"2026-05-12T11:00:00Z\",\"trial\":\"TRB-CHAOS-009\",\"target\":\"L2\"}}")
     };
     std::fs::write(
         d.join("pred.json"),
