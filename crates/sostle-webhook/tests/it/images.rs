@@ -222,3 +222,127 @@ async fn a_config_without_signers_checks_no_signatures() {
     let (_, msg, _) = decide(&s, "L3", "registry.invalid/app:v1").await;
     assert!(!msg.contains("deny_unsigned_image"), "{msg}");
 }
+
+/// A MECIPOL attestation for `image`, signed by `key`, pushed as `sostle lock --attach` does.
+async fn attach_lock(
+    reg: &TestRegistry,
+    image: &str,
+    key: &p256::ecdsa::SigningKey,
+    layers: &[&str],
+) {
+    use sostle_sign::attest;
+    let client = Registry::new(Options {
+        insecure: vec![reg.host.clone()],
+        credentials: Credentials::Anonymous,
+        timeout: Duration::from_secs(5),
+        ..Options::default()
+    })
+    .unwrap();
+    let r = client.resolve(image).await.unwrap();
+    let body = sostle_core::mecipol::ProfileBody {
+        profile_id: "profile-001".into(),
+        image: image.into(),
+        image_digest: Some(r.digest.clone()),
+        gamma1_epoch: 98,
+        policies_passed: vec!["deny_no_limits".into()],
+        policies_exempted: vec![],
+        exemptions: vec![],
+        falco_clean_hours: 25,
+        trivy_critical_cves: 0,
+        rekor_entry: None,
+        locked_at: "2026-05-12T11:00:00Z".into(),
+        sostle_layers_authorized: layers.iter().map(|l| l.to_string()).collect(),
+        trial: "TRB-CHAOS-001".into(),
+        target: "L3".into(),
+    };
+    let st = attest::Statement::new(
+        &format!("{}/{}", r.registry, r.repository),
+        &r.digest,
+        attest::MECIPOL_PREDICATE,
+        body.to_json(),
+    );
+    client
+        .push_attestation(&r, &attest::sign(key, &st), attest::MECIPOL_PREDICATE)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_from_the_registry_are_served_from_the_cache_through_an_outage() {
+    let reg = TestRegistry::plain();
+    reg.push_image("locked", "v1");
+    let image = format!("{}/locked:v1", reg.host);
+    let lock_key = keys::generate();
+    attach_lock(&reg, &image, &lock_key, &["L3"]).await;
+    let dir = tempfile_dir();
+    std::fs::write(
+        dir.join("lock.pub"),
+        keys::public_key_pem(lock_key.verifying_key()),
+    )
+    .unwrap();
+    let cfg = dir.join("sostle.yaml");
+    std::fs::write(
+        &cfg,
+        format!("apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nlocks:\n  keys: [lock.pub]\nimages:\n  registries:\n    insecure: [\"{}\"]\n    timeoutSeconds: 1\n  cache:\n    ttlSeconds: 0\n", reg.host),
+    )
+    .unwrap();
+    let s = state(Settings {
+        config_path: Some(cfg),
+        ..Settings::default()
+    });
+    let workload = |img: &str| {
+        let mut c = good_container();
+        c["image"] = json!(img);
+        pod(
+            "sostle-l3-crew",
+            json!({"labels": {"mecipol-locked": "true"}, "annotations": {"mecipol-image": img, "mecipol-profile": "profile-001"}}),
+            c,
+        )
+    };
+    let lock_msgs = |v: &serde_json::Value| {
+        v["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .split("; ")
+            .filter(|m| m.starts_with("deny_no_mecipol_image"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (_, v) = post(
+        &s,
+        "/validate/L3",
+        review("CREATE", "sostle-l3-crew", workload(&image), None, "u"),
+    )
+    .await;
+    assert_eq!(lock_msgs(&v), Vec::<String>::new(), "{v}");
+    let host = reg.host.clone();
+    drop(reg);
+    // The registry is gone: the lock read before is served (stale), not turned into a denial…
+    let (_, v) = post(
+        &s,
+        "/validate/L3",
+        review("CREATE", "sostle-l3-crew", workload(&image), None, "u"),
+    )
+    .await;
+    assert_eq!(lock_msgs(&v), Vec::<String>::new(), "{v}");
+    let (_, text) = get(&s, "/metrics").await;
+    assert!(
+        text.contains("sostle_webhook_image_cache_total{result=\"stale\"}"),
+        "{text}"
+    );
+    // …while an image never read cannot be checked, and says so.
+    let unseen = format!("{host}/locked:v2");
+    let (_, v) = post(
+        &s,
+        "/validate/L3",
+        review("CREATE", "sostle-l3-crew", workload(&unseen), None, "u"),
+    )
+    .await;
+    let m = lock_msgs(&v);
+    assert!(
+        m.iter().any(|x| x.contains(&format!(
+            "the lock of image {unseen} cannot be checked: registry {host} unreachable"
+        ))),
+        "{m:?}"
+    );
+}
