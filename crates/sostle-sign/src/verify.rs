@@ -351,9 +351,13 @@ pub(crate) fn check_set(json: &str, logs: &[RekorKey]) -> Result<Bundle, String>
 /// Whether a hashedrekord entry is this signature: the same signature bytes, the payload's
 /// SHA-256, the same key or certificate.
 fn check_entry(entry: &Entry, sig: &SignatureLayer, signer: &SignerMaterial) -> Result<(), String> {
-    let same_sig = B64.decode(entry.spec.signature.content.trim()).ok()
-        == B64.decode(sig.signature.trim()).ok();
-    if !same_sig {
+    let logged_sig = B64
+        .decode(entry.spec.signature.content.trim())
+        .map_err(|e| format!("the bundle's signature is not base64 ({e})"))?;
+    let this_sig = B64
+        .decode(sig.signature.trim())
+        .map_err(|e| format!("the signature is not base64 ({e})"))?;
+    if logged_sig != this_sig {
         return Err("the bundle logs another signature".into());
     }
     let want = hex(&sha2::Sha256::digest(&sig.payload));
