@@ -461,14 +461,7 @@ impl Registry {
             ..Signatures::default()
         };
         let repo = image.tag_ref(Kind::Signatures);
-        for (i, layer) in m.layers.iter().enumerate() {
-            if i >= MAX_SIGNATURES {
-                out.unreadable.push(format!(
-                    "{} more layers beyond the {MAX_SIGNATURES} read",
-                    m.layers.len() - MAX_SIGNATURES
-                ));
-                break;
-            }
+        for layer in capped(&m.layers, &mut out.unreadable) {
             match self.layer(&repo, &image.registry, layer).await {
                 Ok(l) => out.layers.push(l),
                 Err(why) => out
@@ -542,14 +535,7 @@ impl Registry {
         };
         let mut out = Attestations::default();
         let repo = image.tag_ref(Kind::Attestations);
-        for (i, layer) in m.layers.iter().enumerate() {
-            if i >= MAX_SIGNATURES {
-                out.unreadable.push(format!(
-                    "{} more layers beyond the {MAX_SIGNATURES} read",
-                    m.layers.len() - MAX_SIGNATURES
-                ));
-                break;
-            }
+        for layer in capped(&m.layers, &mut out.unreadable) {
             if layer.media_type != crate::attest::MEDIA_TYPE {
                 out.unreadable.push(format!(
                     "layer {}: media type {} is not {}",
@@ -730,6 +716,17 @@ impl Registry {
         .await?;
         Ok(manifest_digest)
     }
+}
+
+/// The first [`MAX_SIGNATURES`] layers; the rest are noted as unread, not dropped silently.
+fn capped<'a>(layers: &'a [Descriptor], unreadable: &mut Vec<String>) -> &'a [Descriptor] {
+    if layers.len() > MAX_SIGNATURES {
+        unreadable.push(format!(
+            "{} more layers beyond the {MAX_SIGNATURES} read",
+            layers.len() - MAX_SIGNATURES
+        ));
+    }
+    layers.get(..MAX_SIGNATURES).unwrap_or(layers)
 }
 
 /// One message per failure, in words a person acts on.

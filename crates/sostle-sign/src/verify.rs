@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use der::{Decode, DecodePem, Encode};
 use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
+use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use sha2::Digest as _;
 use x509_cert::Certificate;
@@ -152,16 +152,11 @@ pub fn verify(sig: &SignatureLayer, digest: &str, trust: &Trust) -> Result<Verif
     Err(why.join("; "))
 }
 
+/// A DER ECDSA P-256 signature (what cosign writes), or the fixed 64-byte form.
 fn parse_signature(raw: &[u8]) -> Result<Signature, String> {
-    DerSignature::from_bytes(raw)
-        .map_err(|_| ())
-        .and_then(|d| {
-            Signature::try_from(d.as_bytes())
-                .or_else(|_| Signature::from_der(raw))
-                .map_err(|_| ())
-        })
-        .or_else(|()| Signature::from_slice(raw).map_err(|_| ()))
-        .map_err(|()| "the signature is not a DER ECDSA P-256 signature".to_string())
+    Signature::from_der(raw)
+        .or_else(|_| Signature::from_slice(raw))
+        .map_err(|_| "the signature is not a DER ECDSA P-256 signature".to_string())
 }
 
 fn check_signer(

@@ -17,14 +17,19 @@ use sostle_webhook::{AppState, Settings};
 use crate::registry_harness::TestRegistry;
 use crate::{get, good_container, pod, post, review, state, tempfile_dir};
 
-async fn sign(reg: &TestRegistry, image: &str, key: &p256::ecdsa::SigningKey) {
-    let client = Registry::new(Options {
+/// A client for the test registry (plain HTTP, anonymous).
+fn client(reg: &TestRegistry) -> Registry {
+    Registry::new(Options {
         insecure: vec![reg.host.clone()],
         credentials: Credentials::Anonymous,
         timeout: Duration::from_secs(5),
         ..Options::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+async fn sign(reg: &TestRegistry, image: &str, key: &p256::ecdsa::SigningKey) {
+    let client = client(reg);
     let r = client.resolve(image).await.unwrap();
     let payload =
         SimpleSigning::new(&format!("{}/{}", r.registry, r.repository), &r.digest).to_bytes();
@@ -160,6 +165,13 @@ async fn signed_images_are_admitted_and_unsigned_ones_denied() {
         text.contains("sostle_webhook_registry_request_duration_seconds_count"),
         "{text}"
     );
+
+    // A reload with the `images` section unchanged keeps the checker and so its cache.
+    let before = s.loaded().images.clone().unwrap();
+    s.reload().unwrap();
+    let after = s.loaded().images.clone().unwrap();
+    assert!(Arc::ptr_eq(&before, &after), "the checker was rebuilt");
+    assert!(after.cached() >= 2, "cached verdicts: {}", after.cached());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,13 +243,7 @@ async fn attach_lock(
     layers: &[&str],
 ) {
     use sostle_sign::attest;
-    let client = Registry::new(Options {
-        insecure: vec![reg.host.clone()],
-        credentials: Credentials::Anonymous,
-        timeout: Duration::from_secs(5),
-        ..Options::default()
-    })
-    .unwrap();
+    let client = client(reg);
     let r = client.resolve(image).await.unwrap();
     let body = sostle_core::mecipol::ProfileBody {
         profile_id: "profile-001".into(),

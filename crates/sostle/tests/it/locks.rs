@@ -8,10 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::registry_harness::TestRegistry;
+use crate::signatures::{cosign, setup, PASSWORD};
 use crate::{root, sostle_with, Run};
-
-const PASSWORD: &str = "lock-test";
 
 fn run(dir: &Path, ledger: &Path, now: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let ledger = ledger.display().to_string();
@@ -29,25 +27,6 @@ fn run(dir: &Path, ledger: &Path, now: &str, args: &[&str], stdin: Option<&[u8]>
     );
     assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
     r
-}
-
-fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("cosign")
-        .args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("DOCKER_CONFIG", dir.join("docker"))
-        .env("TUF_ROOT", dir.join("tuf"))
-        .output()
-        .expect("cosign on PATH (scripts/test.sh builds it)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The webhook's decision at `layer` on `object`, through the library the server runs:
@@ -102,11 +81,8 @@ fn decide_update(
 
 #[test]
 fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
-    let reg = TestRegistry::plain();
-    let dir = tempfile::tempdir().unwrap();
+    let (reg, dir) = setup();
     let d = dir.path();
-    std::fs::create_dir_all(d.join("docker")).unwrap();
-    std::fs::write(d.join("docker/config.json"), "{\"auths\":{}}").unwrap();
     let ledger = d.join("ledger.db");
     let digest = reg.push_image("mefine-static", "day97-v144");
     let image = format!("{}/mefine-static:day97-v144", reg.host);

@@ -8,7 +8,8 @@ use std::process::Command;
 use crate::registry_harness::TestRegistry;
 use crate::sostle_with;
 
-const PASSWORD: &str = "correct horse";
+/// The password of every key these tests (and locks.rs) make.
+pub const PASSWORD: &str = "correct horse";
 
 fn sostle(dir: &Path, args: &[&str]) -> crate::Run {
     sostle_with(
@@ -23,7 +24,12 @@ fn sostle(dir: &Path, args: &[&str]) -> crate::Run {
 }
 
 /// Runs cosign (offline: no transparency log, no TUF) in `dir`; returns (success, output).
-fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
+pub fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
+    cosign_with(dir, args, &[])
+}
+
+/// [`cosign`] with extra environment.
+fn cosign_with(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
     let out = Command::new("cosign")
         .args(args)
         .current_dir(dir)
@@ -31,6 +37,7 @@ fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("DOCKER_CONFIG", dir.join("docker"))
         .env("TUF_ROOT", dir.join("tuf"))
         .env("SIGSTORE_NO_CACHE", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("cosign on PATH (scripts/test.sh builds it)");
     (
@@ -43,7 +50,30 @@ fn cosign(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-fn setup() -> (TestRegistry, tempfile::TempDir) {
+/// `cosign verify --offline` of `image` by k/cosign.pub, trusting the Rekor key `rekor`: the
+/// signature and its bundle must verify.
+fn cosign_verifies_offline(d: &Path, image: &str, rekor: &Path, what: &str) {
+    let (ok, text) = cosign_with(
+        d,
+        &[
+            "verify",
+            "--key",
+            "k/cosign.pub",
+            "--offline=true",
+            "--allow-insecure-registry",
+            image,
+        ],
+        &[("SIGSTORE_REKOR_PUBLIC_KEY", rekor)],
+    );
+    assert!(ok, "{what}: {text}");
+    assert!(
+        text.contains("Existence of the claims in the transparency log was verified offline"),
+        "{text}"
+    );
+}
+
+/// A plain registry and a working directory with an empty Docker config.
+pub fn setup() -> (TestRegistry, tempfile::TempDir) {
     let reg = TestRegistry::plain();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("docker")).unwrap();
@@ -661,32 +691,11 @@ fn signatures_and_locks_are_logged_in_rekor_and_cosign_checks_the_bundle() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains(", logged 2026-05-28T"), "{}", r.stdout);
     // …and so does cosign, offline, trusting that log's key.
-    let out = Command::new("cosign")
-        .args([
-            "verify",
-            "--key",
-            "k/cosign.pub",
-            "--offline=true",
-            "--allow-insecure-registry",
-            &image,
-        ])
-        .current_dir(d)
-        .env("SIGSTORE_REKOR_PUBLIC_KEY", d.join("rekor.pub"))
-        .env("TUF_ROOT", d.join("tuf"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "cosign verify with the bundle: {text}"
-    );
-    assert!(
-        text.contains("Existence of the claims in the transparency log was verified offline"),
-        "{text}"
+    cosign_verifies_offline(
+        d,
+        &image,
+        &d.join("rekor.pub"),
+        "cosign verify with the bundle",
     );
 
     // The config's `rekor` section stands in for the flags.
@@ -859,31 +868,10 @@ fn a_real_rekor_logs_signatures_once_and_cosign_checks_its_bundle() {
         "{}",
         r.stdout
     );
-    let out = Command::new("cosign")
-        .args([
-            "verify",
-            "--key",
-            "k/cosign.pub",
-            "--offline=true",
-            "--allow-insecure-registry",
-            &image,
-        ])
-        .current_dir(d)
-        .env("SIGSTORE_REKOR_PUBLIC_KEY", &rekor.key)
-        .env("TUF_ROOT", d.join("tuf"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "cosign verify with the real Rekor's bundle: {text}"
-    );
-    assert!(
-        text.contains("Existence of the claims in the transparency log was verified offline"),
-        "{text}"
+    cosign_verifies_offline(
+        d,
+        &image,
+        &rekor.key,
+        "cosign verify with the real Rekor's bundle",
     );
 }
