@@ -69,6 +69,17 @@ impl<T: Clone> Cache<T> {
         self.put_for(key, value, ttl);
     }
 
+    /// Keeps a verdict: one that admits for the TTL, a denial for at most [`DENIAL_TTL`], so
+    /// an image signed (or locked) after it was refused is admitted soon.
+    fn put_judged(&mut self, key: String, value: T, admits: bool) {
+        let ttl = if admits {
+            self.ttl
+        } else {
+            self.ttl.min(DENIAL_TTL)
+        };
+        self.put_for(key, value, ttl);
+    }
+
     fn put_for(&mut self, key: String, value: T, ttl: Duration) {
         if self.map.len() >= self.max && !self.map.contains_key(&key) {
             self.map.retain(|_, e| e.at.elapsed() < e.ttl);
@@ -320,12 +331,8 @@ impl Checker {
         };
         self.observe.cache("miss");
         if let Ok(mut c) = self.attested.lock() {
-            let ttl = if findings.profiles.is_empty() {
-                c.ttl.min(DENIAL_TTL)
-            } else {
-                c.ttl
-            };
-            c.put_for(key, findings.clone(), ttl);
+            let admits = !findings.profiles.is_empty();
+            c.put_judged(key, findings.clone(), admits);
         }
         Ok(findings)
     }
@@ -429,11 +436,8 @@ impl Checker {
         };
         self.observe.cache("miss");
         if let Ok(mut c) = self.verdicts.lock() {
-            let ttl = match verdict {
-                ImageCheck::Verified { .. } => c.ttl,
-                _ => c.ttl.min(DENIAL_TTL),
-            };
-            c.put_for(key, verdict.clone(), ttl);
+            let admits = matches!(verdict, ImageCheck::Verified { .. });
+            c.put_judged(key, verdict.clone(), admits);
         }
         verdict
     }
@@ -500,6 +504,23 @@ mod tests {
         c.put("b".into(), 9);
         assert_eq!(c.len(), 3);
         assert_eq!(c.get("b"), Some((9, true)));
+    }
+
+    #[test]
+    fn a_denial_is_kept_at_most_thirty_seconds() {
+        let mut c: Cache<u32> = Cache::new(Duration::from_secs(300), 8);
+        c.put_judged("admitted".into(), 1, true);
+        c.put_judged("denied".into(), 0, false);
+        let ttl = |k: &str| c.map.get(k).map(|e| e.ttl);
+        assert_eq!(ttl("admitted"), Some(Duration::from_secs(300)));
+        assert_eq!(ttl("denied"), Some(DENIAL_TTL));
+        // A TTL below 30 s applies to denials too.
+        let mut short: Cache<u32> = Cache::new(Duration::from_secs(5), 8);
+        short.put_judged("denied".into(), 0, false);
+        assert_eq!(
+            short.map.get("denied").map(|e| e.ttl),
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]
