@@ -110,6 +110,9 @@ pub struct Config {
     pub locks: crate::mecipol::LockPolicy,
     /// The transparency log `sostle sign` and `sostle lock` write to (`rekor`).
     pub rekor: RekorSpec,
+    /// The ledger (`ledger.url`): a `postgres://` URL or an SQLite file; `--ledger` and
+    /// `SOSTLE_LEDGER` win over it.
+    pub ledger_url: Option<String>,
 }
 
 /// The config's `rekor` section: where signatures and locks are logged.
@@ -176,6 +179,7 @@ impl Default for Config {
             images: crate::images::ImagePolicy::default(),
             locks: crate::mecipol::LockPolicy::default(),
             rekor: RekorSpec::default(),
+            ledger_url: None,
         }
     }
 }
@@ -368,6 +372,14 @@ struct RawConfig {
     locks: Option<RawLocks>,
     #[serde(default)]
     rekor: Option<RawRekor>,
+    #[serde(default)]
+    ledger: Option<RawLedger>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawLedger {
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -1061,6 +1073,15 @@ impl RawConfig {
         }
         if let Some(i) = self.images {
             cfg.images = i.validate(read_key)?;
+        }
+        if let Some(l) = self.ledger {
+            if l.url.trim().is_empty() {
+                return Err((
+                    "ledger.url".into(),
+                    "is empty (a postgres:// URL or an SQLite file)".into(),
+                ));
+            }
+            cfg.ledger_url = Some(l.url);
         }
         if let Some(r) = self.rekor {
             if let Some(u) = &r.url {

@@ -1,21 +1,26 @@
-//! The embedded ledger: one SQLite file (by default `.sostle/ledger.db`) holding trials and
-//! their evidence, MECIPOL profiles (locks), registered exemption witnesses, PELEGO novelty
-//! fingerprints and trendals.
+//! The ledger: trials and their evidence, MECIPOL profiles (locks), registered exemption
+//! witnesses, PELEGO novelty fingerprints and trendals — in an embedded SQLite file (by default
+//! `.sostle/ledger.db`) or in a PostgreSQL database a team shares (`postgres://…`).
 //!
-//! Every write is one transaction begun `IMMEDIATE` (so concurrent writers queue on the busy
-//! timeout instead of failing), the journal is WAL, and IDs come from a counter table bumped
-//! inside the same transaction as the row they name — an ID is never reused, even across
-//! processes filing at the same moment. A file that is not a sostle ledger (another SQLite
-//! database, or not a database at all) is refused, never overwritten.
+//! One API over two backends ([`sql::Backend`]: [`sqlite::Sqlite`], [`postgres::Postgres`]);
+//! the commands do not know which. Every write happens inside [`Ledger::atomically`]: one
+//! transaction, all of it or none of it. Numbers (`TRB-CHAOS-NNN`, `profile-NNN`, a trendal's
+//! `-NNN`) come from a counter row bumped inside the transaction that files the record, so a
+//! number is never reused and a failed filing leaves no gap. A file or database that is not a
+//! sostle ledger is refused, never written to.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-/// `PRAGMA application_id` of a sostle ledger ("SOST").
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use sql::{first, Backend, Param, Row, Value};
+
+/// `PRAGMA application_id` of a sostle ledger file ("SOST").
 pub const APPLICATION_ID: i32 = 0x534F_5354;
 
 /// The schema version this build writes.
@@ -25,19 +30,19 @@ pub const SCHEMA_VERSION: i32 = 1;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The file exists but is not a sostle ledger.
-    #[error("{path} is not a sostle ledger ({reason}); refusing to use or overwrite it")]
+    /// The file or database exists but is not a sostle ledger.
+    #[error("{location} is not a sostle ledger ({reason}); refusing to use or overwrite it")]
     Foreign {
-        /// The file.
-        path: PathBuf,
+        /// The file or database.
+        location: String,
         /// Why.
         reason: String,
     },
     /// The ledger was written by a newer sostle.
-    #[error("{path} has ledger schema {found}, newer than this sostle ({SCHEMA_VERSION}); upgrade sostle")]
+    #[error("{location} has ledger schema {found}, newer than this sostle ({SCHEMA_VERSION}); upgrade sostle")]
     TooNew {
-        /// The file.
-        path: PathBuf,
+        /// The file or database.
+        location: String,
         /// Its schema version.
         found: i32,
     },
@@ -47,9 +52,26 @@ pub enum Error {
     /// SQLite failed.
     #[error("ledger: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server failed or went away.
+    #[error("ledger {location}: {message}")]
+    Server {
+        /// The database (password removed).
+        location: String,
+        /// What happened.
+        message: String,
+    },
+    /// The ledger location is malformed.
+    #[error("{0}")]
+    Config(String),
     /// A stored JSON value did not decode.
     #[error("ledger: stored record does not decode: {0}")]
     Json(#[from] serde_json::Error),
+    /// A stored value is not what the schema says.
+    #[error("ledger: stored record does not decode: {0}")]
+    Decode(String),
+    /// `ledger copy` found a record that differs from the one of the same name already there.
+    #[error("ledger copy: {0}")]
+    Conflict(String),
     /// The directory for the ledger could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -151,445 +173,622 @@ pub struct Trendal {
     pub manifest: serde_json::Value,
 }
 
+/// Where a ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Location {
+    /// A URL starting `postgres://` or `postgresql://` is a database; anything else a file.
+    pub fn parse(s: &str) -> Location {
+        if postgres::is_url(s) {
+            Location::Postgres(s.to_string())
+        } else {
+            Location::File(PathBuf::from(s))
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Postgres(u) => f.write_str(&postgres::redact(u)),
+        }
+    }
+}
+
+/// Reads of a ledger, inside a transaction ([`Tx`]) or outside one ([`Ledger`]).
+#[derive(Debug)]
+pub struct Db {
+    backend: Box<dyn Backend>,
+}
+
 /// An open ledger.
 #[derive(Debug)]
 pub struct Ledger {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    location: Location,
 }
 
-const MIGRATIONS: &[&str] = &[
-    // 1: the first schema.
-    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-     CREATE TABLE trials (
-        id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, target TEXT NOT NULL,
-        epoch_day INTEGER NOT NULL, filed_at TEXT NOT NULL, burst_at TEXT, closed_at TEXT,
-        verdict TEXT, subject TEXT NOT NULL, charge TEXT NOT NULL);
-     CREATE TABLE evidence (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, trial TEXT NOT NULL REFERENCES trials(id),
-        kind TEXT NOT NULL, recorded_at TEXT NOT NULL, epoch_day INTEGER NOT NULL,
-        source TEXT NOT NULL, data TEXT NOT NULL);
-     CREATE INDEX evidence_trial ON evidence(trial, id);
-     CREATE TABLE fingerprints (
-        trial TEXT PRIMARY KEY REFERENCES trials(id), pattern TEXT NOT NULL, recorded_at TEXT NOT NULL);
-     CREATE TABLE witnesses (
-        hash TEXT PRIMARY KEY, registered_at TEXT NOT NULL, registered_by TEXT NOT NULL, vals TEXT NOT NULL);
-     CREATE TABLE profiles (
-        id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, trial TEXT NOT NULL REFERENCES trials(id),
-        image TEXT NOT NULL, profile TEXT NOT NULL, signature TEXT NOT NULL, locked_at TEXT NOT NULL);
-     CREATE INDEX profiles_image ON profiles(image);
-     CREATE TABLE trendals (
-        id TEXT PRIMARY KEY, prefix TEXT NOT NULL, seq INTEGER NOT NULL, layer TEXT NOT NULL,
-        silo TEXT NOT NULL, crew TEXT NOT NULL, spiral TEXT, trial TEXT, warmth REAL NOT NULL,
-        namespace TEXT NOT NULL, state TEXT NOT NULL, spawned_at TEXT NOT NULL, reaped_at TEXT,
-        reap_reason TEXT, manifest TEXT NOT NULL, UNIQUE(prefix, seq));",
-];
+impl std::ops::Deref for Ledger {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// One transaction: the writes, and reads that see them.
+#[derive(Debug)]
+pub struct Tx<'a> {
+    db: &'a Db,
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.db
+    }
+}
 
 fn ts(t: Timestamp) -> String {
     t.to_string()
 }
 
-impl Ledger {
-    /// Opens the ledger at `path`, creating it (and its directory) when missing.
-    pub fn open(path: &Path) -> Result<Ledger> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        Self::open_with(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )
+const TRIAL_COLS: &str =
+    "id, target, epoch_day, filed_at, burst_at, closed_at, verdict, subject, charge";
+const PROFILE_COLS: &str = "id, trial, image, profile, signature, locked_at";
+const TRENDAL_COLS: &str = "id, layer, silo, crew, spiral, trial, warmth, namespace, state, spawned_at, reaped_at, reap_reason, manifest";
+const EVIDENCE_COLS: &str = "id, trial, kind, recorded_at, epoch_day, source, data";
+const WITNESS_COLS: &str = "hash, registered_at, registered_by, vals";
+
+fn trial_row(r: &Row) -> Result<Trial> {
+    Ok(Trial {
+        id: r.text(0)?,
+        target: r.text(1)?,
+        epoch_day: r.int(2)?,
+        filed_at: r.text(3)?,
+        burst_at: r.opt_text(4)?,
+        closed_at: r.opt_text(5)?,
+        verdict: r.opt_text(6)?,
+        subject: r.json(7)?,
+        charge: r.json(8)?,
+    })
+}
+
+fn profile_row(r: &Row) -> Result<Profile> {
+    Ok(Profile {
+        id: r.text(0)?,
+        trial: r.text(1)?,
+        image: r.text(2)?,
+        profile: r.json(3)?,
+        signature: r.text(4)?,
+        locked_at: r.text(5)?,
+    })
+}
+
+fn trendal_row(r: &Row) -> Result<Trendal> {
+    Ok(Trendal {
+        id: r.text(0)?,
+        layer: r.text(1)?,
+        silo: r.text(2)?,
+        crew: r.text(3)?,
+        spiral: r.opt_text(4)?,
+        trial: r.opt_text(5)?,
+        warmth: r.real(6)?,
+        namespace: r.text(7)?,
+        state: r.text(8)?,
+        spawned_at: r.text(9)?,
+        reaped_at: r.opt_text(10)?,
+        reap_reason: r.opt_text(11)?,
+        manifest: r.json(12)?,
+    })
+}
+
+fn evidence_row(r: &Row) -> Result<Evidence> {
+    Ok(Evidence {
+        id: r.int(0)?,
+        trial: r.text(1)?,
+        kind: r.text(2)?,
+        recorded_at: r.text(3)?,
+        epoch_day: r.int(4)?,
+        source: r.text(5)?,
+        data: r.json(6)?,
+    })
+}
+
+fn witness_row(r: &Row) -> Result<Witness> {
+    Ok(Witness {
+        hash: r.text(0)?,
+        registered_at: r.text(1)?,
+        registered_by: r.text(2)?,
+        values: r.json(3)?,
+    })
+}
+
+fn all<T>(rows: Vec<Row>, f: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+impl Db {
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        self.backend.query(sql, params)
     }
 
-    /// Opens an existing ledger; a missing file is an error.
-    pub fn open_existing(path: &Path) -> Result<Ledger> {
-        if !path.exists() {
-            return Err(Error::NotFound(path.display().to_string()));
-        }
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    fn one<T>(&self, sql: &str, key: &str, f: fn(&Row) -> Result<T>) -> Result<T> {
+        f(&first(self.query(sql, &[Param::Text(key)])?, key)?)
     }
-
-    fn open_with(path: &Path, flags: OpenFlags) -> Result<Ledger> {
-        let foreign = |reason: String| Error::Foreign {
-            path: path.to_path_buf(),
-            reason,
-        };
-        // A non-empty file must start with the SQLite header before SQLite touches it.
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.len() > 0 {
-                let mut head = [0u8; 16];
-                let ok = std::fs::File::open(path)
-                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-                    .is_ok();
-                if !ok || &head != b"SQLite format 3\0" {
-                    return Err(foreign("not an SQLite database".into()));
-                }
-            }
-        }
-        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        let app: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| foreign(e.to_string()))?;
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        if app != APPLICATION_ID && !(app == 0 && tables == 0) {
-            return Err(foreign(format!(
-                "application id {app:#x}{}",
-                if tables > 0 {
-                    format!(", {tables} tables of another application")
-                } else {
-                    String::new()
-                }
-            )));
-        }
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut ledger = Ledger {
-            conn,
-            path: path.to_path_buf(),
-        };
-        ledger.migrate()?;
-        Ok(ledger)
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::TooNew {
-                path: self.path.clone(),
-                found: version,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate() {
-            let v = i32::try_from(i).unwrap_or(i32::MAX) + 1;
-            if v > version {
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", v)?;
-            }
-        }
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Where the ledger lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn next(tx: &rusqlite::Transaction<'_>, counter: &str) -> Result<i64> {
-        tx.execute(
-            "INSERT INTO counters(name, value) VALUES (?1, 1)
-             ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            params![counter],
-        )?;
-        Ok(tx.query_row(
-            "SELECT value FROM counters WHERE name = ?1",
-            params![counter],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// Files a new trial with the next `TRB-CHAOS-NNN` (three digits, four after 999).
-    pub fn file_trial(
-        &mut self,
-        target: &str,
-        epoch_day: i64,
-        now: Timestamp,
-        subject: &serde_json::Value,
-        charge: &serde_json::Value,
-    ) -> Result<Trial> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = Self::next(&tx, "trial")?;
-        let id = format!("TRB-CHAOS-{seq:03}");
-        tx.execute(
-            "INSERT INTO trials(id, seq, target, epoch_day, filed_at, subject, charge)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                seq,
-                target,
-                epoch_day,
-                ts(now),
-                subject.to_string(),
-                charge.to_string()
-            ],
-        )?;
-        tx.commit()?;
-        self.trial(&id)
-    }
-
-    fn row_trial(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Trial, String, String)> {
-        Ok((
-            Trial {
-                id: r.get(0)?,
-                target: r.get(1)?,
-                epoch_day: r.get(2)?,
-                filed_at: r.get(3)?,
-                burst_at: r.get(4)?,
-                closed_at: r.get(5)?,
-                verdict: r.get(6)?,
-                subject: serde_json::Value::Null,
-                charge: serde_json::Value::Null,
-            },
-            r.get(7)?,
-            r.get(8)?,
-        ))
-    }
-
-    const TRIAL_COLS: &'static str =
-        "id, target, epoch_day, filed_at, burst_at, closed_at, verdict, subject, charge";
 
     /// One trial.
     pub fn trial(&self, id: &str) -> Result<Trial> {
-        let row = self
-            .conn
-            .query_row(
-                &format!("SELECT {} FROM trials WHERE id = ?1", Self::TRIAL_COLS),
-                params![id],
-                Self::row_trial,
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        let (mut t, subject, charge) = row;
-        t.subject = serde_json::from_str(&subject)?;
-        t.charge = serde_json::from_str(&charge)?;
-        Ok(t)
+        self.one(
+            &format!("SELECT {TRIAL_COLS} FROM trials WHERE id = $1"),
+            id,
+            trial_row,
+        )
     }
 
     /// Every trial, oldest first.
     pub fn trials(&self) -> Result<Vec<Trial>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM trials ORDER BY seq",
-            Self::TRIAL_COLS
-        ))?;
-        let rows = stmt.query_map([], Self::row_trial)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut t, subject, charge) = row?;
-            t.subject = serde_json::from_str(&subject)?;
-            t.charge = serde_json::from_str(&charge)?;
-            out.push(t);
-        }
-        Ok(out)
+        all(
+            self.query(
+                &format!("SELECT {TRIAL_COLS} FROM trials ORDER BY seq"),
+                &[],
+            )?,
+            trial_row,
+        )
     }
 
     /// Ids and open/closed state of every trial (cheap: no JSON).
     pub fn trial_states(&self) -> Result<Vec<(String, bool)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, closed_at IS NULL FROM trials ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.query(
+            "SELECT id, CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END FROM trials ORDER BY seq",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)? == 1)))
+        .collect()
     }
 
     fn exists(&self, id: &str) -> Result<()> {
-        let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM trials WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )?;
+        let n = first(
+            self.query(
+                "SELECT count(*) FROM trials WHERE id = $1",
+                &[Param::Text(id)],
+            )?,
+            id,
+        )?
+        .int(0)?;
         if n == 0 {
             return Err(Error::NotFound(id.to_string()));
         }
         Ok(())
     }
 
-    /// Records the burst: the trial window starts now (a second burst keeps the first time).
-    pub fn burst(&mut self, id: &str, now: Timestamp) -> Result<Trial> {
-        self.exists(id)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE trials SET burst_at = COALESCE(burst_at, ?2) WHERE id = ?1",
-            params![id, ts(now)],
+    /// A trial's evidence, oldest first.
+    pub fn evidence(&self, id: &str) -> Result<Vec<Evidence>> {
+        all(
+            self.query(
+                &format!("SELECT {EVIDENCE_COLS} FROM evidence WHERE trial = $1 ORDER BY id"),
+                &[Param::Text(id)],
+            )?,
+            evidence_row,
+        )
+    }
+
+    /// Every recorded fingerprint, oldest trial first.
+    pub fn fingerprints(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.query(
+            "SELECT f.trial, f.pattern FROM fingerprints f JOIN trials t ON t.id = f.trial ORDER BY t.seq",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.json(1)?)))
+        .collect()
+    }
+
+    /// One registered witness.
+    pub fn witness(&self, hash: &str) -> Result<Witness> {
+        self.one(
+            &format!("SELECT {WITNESS_COLS} FROM witnesses WHERE hash = $1"),
+            hash,
+            witness_row,
+        )
+    }
+
+    /// Every registered witness.
+    pub fn witnesses(&self) -> Result<Vec<Witness>> {
+        all(
+            self.query(
+                &format!("SELECT {WITNESS_COLS} FROM witnesses ORDER BY registered_at, hash"),
+                &[],
+            )?,
+            witness_row,
+        )
+    }
+
+    /// One profile.
+    pub fn profile(&self, id: &str) -> Result<Profile> {
+        self.one(
+            &format!("SELECT {PROFILE_COLS} FROM profiles WHERE id = $1"),
+            id,
+            profile_row,
+        )
+    }
+
+    /// Every profile, oldest first.
+    pub fn profiles(&self) -> Result<Vec<Profile>> {
+        all(
+            self.query(
+                &format!("SELECT {PROFILE_COLS} FROM profiles ORDER BY seq"),
+                &[],
+            )?,
+            profile_row,
+        )
+    }
+
+    /// One trendal.
+    pub fn trendal(&self, id: &str) -> Result<Trendal> {
+        self.one(
+            &format!("SELECT {TRENDAL_COLS} FROM trendals WHERE id = $1"),
+            id,
+            trendal_row,
+        )
+    }
+
+    /// Every trendal, in spawn order.
+    pub fn trendals(&self) -> Result<Vec<Trendal>> {
+        all(
+            self.query(
+                &format!("SELECT {TRENDAL_COLS} FROM trendals ORDER BY spawned_at, prefix, seq"),
+                &[],
+            )?,
+            trendal_row,
+        )
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger at `location`, creating it when missing (an SQLite file and its
+    /// directory; the tables in an empty PostgreSQL database) and migrating it.
+    pub fn open(location: &Location) -> Result<Ledger> {
+        Self::open_with(location, true)
+    }
+
+    /// Opens an existing ledger; a missing file or an empty database is an error.
+    pub fn open_existing(location: &Location) -> Result<Ledger> {
+        Self::open_with(location, false)
+    }
+
+    fn open_with(location: &Location, create: bool) -> Result<Ledger> {
+        let backend: Box<dyn Backend> = match location {
+            Location::File(p) => Box::new(sqlite::Sqlite::open(p, create)?),
+            Location::Postgres(u) => Box::new(postgres::Postgres::open(u, create)?),
+        };
+        Ok(Ledger {
+            db: Db { backend },
+            location: location.clone(),
+        })
+    }
+
+    /// Where the ledger lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back when it returns
+    /// an error (or panics, or the connection is lost) — the ledger holds all of it or none.
+    pub fn atomically<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        struct Open<'a> {
+            backend: &'a dyn Backend,
+            done: bool,
+        }
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if !self.done {
+                    // The connection may be gone, and the transaction with it.
+                    let _ = self.backend.rollback();
+                }
+            }
+        }
+        self.db.backend.begin()?;
+        let mut open = Open {
+            backend: &*self.db.backend,
+            done: false,
+        };
+        let out = f(&Tx { db: &self.db })?;
+        self.db.backend.commit()?;
+        open.done = true;
+        Ok(out)
+    }
+
+    /// The backend's soundness check (`["ok"]` when sound).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.db.backend.integrity_check()
+    }
+
+    /// The schema version of the open ledger (after migration: [`SCHEMA_VERSION`]).
+    pub fn schema_version(&self) -> Result<i32> {
+        self.db.backend.schema_version()
+    }
+
+    /// Copies every record of `from` into this ledger in one transaction. A record already here
+    /// and identical is left as it is (so a copy can be repeated); one that differs from the
+    /// record of the same name here is a conflict, and nothing is copied. Counters move up to
+    /// the larger of the two, so numbers filed here afterwards follow both histories.
+    pub fn copy_from(&mut self, from: &Ledger) -> Result<CopyReport> {
+        let mut tables = Vec::new();
+        for t in COPY_TABLES {
+            let rows = from.query(
+                &format!("SELECT {} FROM {} ORDER BY {}", t.cols, t.name, t.key),
+                &[],
+            )?;
+            tables.push((t, rows));
+        }
+        let report = self.atomically(|tx| {
+            let mut report = CopyReport::default();
+            for (t, rows) in &tables {
+                let n = t.cols.split(',').count();
+                let placeholders = (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let insert = if t.name == "counters" {
+                    "INSERT INTO counters(name, value) VALUES ($1, $2)
+                     ON CONFLICT(name) DO UPDATE SET value = CASE WHEN counters.value < excluded.value
+                     THEN excluded.value ELSE counters.value END"
+                        .to_string()
+                } else {
+                    format!(
+                        "INSERT INTO {}({}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
+                        t.name, t.cols
+                    )
+                };
+                let select = format!("SELECT {} FROM {} WHERE {} = $1", t.cols, t.name, t.key);
+                let mut copied = 0u64;
+                let mut present = 0u64;
+                for row in rows {
+                    let params: Vec<Param<'_>> = row.values.iter().map(Value::as_param).collect();
+                    if tx.backend.execute(&insert, &params)? == 1 && t.name != "counters" {
+                        copied += 1;
+                        continue;
+                    }
+                    if t.name == "counters" {
+                        continue;
+                    }
+                    let key = params.first().copied().unwrap_or(Param::Null);
+                    let here = tx.backend.query(&select, &[key])?;
+                    let name = || format!("{} {}", t.what, row.values.first().map(Value::describe).unwrap_or_default());
+                    match here.first() {
+                        Some(h) if h.values == row.values => present += 1,
+                        Some(_) => {
+                            return Err(Error::Conflict(format!(
+                                "{} differs from the one already in the target ledger; nothing was copied",
+                                name()
+                            )))
+                        }
+                        None => {
+                            return Err(Error::Conflict(format!(
+                                "{} collides with a different record of the target ledger on a unique column; nothing was copied",
+                                name()
+                            )))
+                        }
+                    }
+                }
+                if t.name != "counters" {
+                    report.tables.push(CopyCount {
+                        table: t.name.to_string(),
+                        copied,
+                        present,
+                    });
+                }
+            }
+            tx.backend.after_import()?;
+            Ok::<_, Error>(report)
+        })?;
+        Ok(report)
+    }
+}
+
+/// A table `ledger copy` moves, parents before children.
+#[derive(Debug)]
+struct CopyTable {
+    name: &'static str,
+    what: &'static str,
+    cols: &'static str,
+    key: &'static str,
+}
+
+const COPY_TABLES: &[CopyTable] = &[
+    CopyTable { name: "counters", what: "counter", cols: "name, value", key: "name" },
+    CopyTable { name: "trials", what: "trial", cols: "id, seq, target, epoch_day, filed_at, burst_at, closed_at, verdict, subject, charge", key: "id" },
+    CopyTable { name: "evidence", what: "evidence", cols: "id, trial, kind, recorded_at, epoch_day, source, data", key: "id" },
+    CopyTable { name: "fingerprints", what: "fingerprint of", cols: "trial, pattern, recorded_at", key: "trial" },
+    CopyTable { name: "witnesses", what: "witness", cols: "hash, registered_at, registered_by, vals", key: "hash" },
+    CopyTable { name: "profiles", what: "profile", cols: "id, seq, trial, image, profile, signature, locked_at", key: "id" },
+    CopyTable { name: "trendals", what: "trendal", cols: "id, prefix, seq, layer, silo, crew, spiral, trial, warmth, namespace, state, spawned_at, reaped_at, reap_reason, manifest", key: "id" },
+];
+
+/// What `ledger copy` did, per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CopyReport {
+    /// Per table, in copy order.
+    pub tables: Vec<CopyCount>,
+}
+
+/// One table's count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyCount {
+    /// The table.
+    pub table: String,
+    /// Records copied.
+    pub copied: u64,
+    /// Records already there, identical.
+    pub present: u64,
+}
+
+impl Value {
+    fn as_param(&self) -> Param<'_> {
+        match self {
+            Value::Null => Param::Null,
+            Value::Int(i) => Param::Int(*i),
+            Value::Real(f) => Param::Real(*f),
+            Value::Text(s) => Param::Text(s),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Value::Null => "NULL".into(),
+            Value::Int(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            Value::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl Tx<'_> {
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.db.backend.execute(sql, params)
+    }
+
+    /// The next number of `counter`, bumped inside this transaction (a row lock on PostgreSQL,
+    /// the write lock on SQLite: racing filers queue; a rollback takes the number back).
+    fn next(&self, counter: &str) -> Result<i64> {
+        first(
+            self.query(
+                "INSERT INTO counters(name, value) VALUES ($1, 1)
+                 ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                &[Param::Text(counter)],
+            )?,
+            counter,
+        )?
+        .int(0)
+    }
+
+    /// Files a new trial with the next `TRB-CHAOS-NNN` (three digits, four after 999).
+    pub fn file_trial(
+        &self,
+        target: &str,
+        epoch_day: i64,
+        now: Timestamp,
+        subject: &serde_json::Value,
+        charge: &serde_json::Value,
+    ) -> Result<Trial> {
+        let seq = self.next("trial")?;
+        let id = format!("TRB-CHAOS-{seq:03}");
+        self.execute(
+            "INSERT INTO trials(id, seq, target, epoch_day, filed_at, subject, charge)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                Param::Text(&id),
+                Param::Int(seq),
+                Param::Text(target),
+                Param::Int(epoch_day),
+                Param::Text(&ts(now)),
+                Param::Text(&subject.to_string()),
+                Param::Text(&charge.to_string()),
+            ],
         )?;
-        tx.commit()?;
+        self.trial(&id)
+    }
+
+    /// Records the burst: the trial window starts now (a second burst keeps the first time).
+    pub fn burst(&self, id: &str, now: Timestamp) -> Result<Trial> {
+        self.exists(id)?;
+        self.execute(
+            "UPDATE trials SET burst_at = COALESCE(burst_at, $2) WHERE id = $1",
+            &[Param::Text(id), Param::Text(&ts(now))],
+        )?;
         self.trial(id)
     }
 
-    /// Records evidence (all items in one transaction: all or none).
+    /// Records evidence: `(kind, source, data)` items.
     pub fn add_evidence(
-        &mut self,
+        &self,
         id: &str,
         items: &[(String, String, serde_json::Value)],
         now: Timestamp,
         epoch_day: i64,
     ) -> Result<()> {
         self.exists(id)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = ts(now);
         for (kind, source, data) in items {
-            tx.execute(
+            self.execute(
                 "INSERT INTO evidence(trial, kind, recorded_at, epoch_day, source, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, kind, ts(now), epoch_day, source, data.to_string()],
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    Param::Text(id),
+                    Param::Text(kind),
+                    Param::Text(&now),
+                    Param::Int(epoch_day),
+                    Param::Text(source),
+                    Param::Text(&data.to_string()),
+                ],
             )?;
         }
-        tx.commit()?;
         Ok(())
     }
 
-    /// A trial's evidence, oldest first.
-    pub fn evidence(&self, id: &str) -> Result<Vec<Evidence>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, trial, kind, recorded_at, epoch_day, source, data FROM evidence
-             WHERE trial = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![id], |r| {
-            Ok((
-                Evidence {
-                    id: r.get(0)?,
-                    trial: r.get(1)?,
-                    kind: r.get(2)?,
-                    recorded_at: r.get(3)?,
-                    epoch_day: r.get(4)?,
-                    source: r.get(5)?,
-                    data: serde_json::Value::Null,
-                },
-                r.get::<_, String>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut e, data) = row?;
-            e.data = serde_json::from_str(&data)?;
-            out.push(e);
-        }
-        Ok(out)
-    }
-
     /// Records the verdict reached (and closes the trial when `close`).
-    pub fn set_verdict(
-        &mut self,
-        id: &str,
-        verdict: &str,
-        close: bool,
-        now: Timestamp,
-    ) -> Result<()> {
+    pub fn set_verdict(&self, id: &str, verdict: &str, close: bool, now: Timestamp) -> Result<()> {
         self.exists(id)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE trials SET verdict = ?2 WHERE id = ?1",
-            params![id, verdict],
+        self.execute(
+            "UPDATE trials SET verdict = $2 WHERE id = $1",
+            &[Param::Text(id), Param::Text(verdict)],
         )?;
         if close {
-            tx.execute(
-                "UPDATE trials SET closed_at = COALESCE(closed_at, ?2) WHERE id = ?1",
-                params![id, ts(now)],
+            self.execute(
+                "UPDATE trials SET closed_at = COALESCE(closed_at, $2) WHERE id = $1",
+                &[Param::Text(id), Param::Text(&ts(now))],
             )?;
         }
-        tx.commit()?;
         Ok(())
     }
 
     /// Records a trial's failure fingerprint (first record wins).
-    pub fn add_fingerprint(&mut self, id: &str, pattern: &[String], now: Timestamp) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO fingerprints(trial, pattern, recorded_at) VALUES (?1, ?2, ?3)",
-            params![id, serde_json::to_string(pattern)?, ts(now)],
+    pub fn add_fingerprint(&self, id: &str, pattern: &[String], now: Timestamp) -> Result<()> {
+        self.execute(
+            "INSERT INTO fingerprints(trial, pattern, recorded_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[
+                Param::Text(id),
+                Param::Text(&serde_json::to_string(pattern)?),
+                Param::Text(&ts(now)),
+            ],
         )?;
-        tx.commit()?;
         Ok(())
-    }
-
-    /// Every recorded fingerprint, oldest trial first.
-    pub fn fingerprints(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT f.trial, f.pattern FROM fingerprints f JOIN trials t ON t.id = f.trial ORDER BY t.seq",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (t, p) = row?;
-            out.push((t, serde_json::from_str(&p)?));
-        }
-        Ok(out)
     }
 
     /// Registers an exemption witness (registering the same hash again keeps the first time).
     pub fn register_witness(
-        &mut self,
+        &self,
         hash: &str,
         by: &str,
         values: &serde_json::Value,
         now: Timestamp,
     ) -> Result<Witness> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO witnesses(hash, registered_at, registered_by, vals) VALUES (?1, ?2, ?3, ?4)",
-            params![hash, ts(now), by, values.to_string()],
+        self.execute(
+            "INSERT INTO witnesses(hash, registered_at, registered_by, vals) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[
+                Param::Text(hash),
+                Param::Text(&ts(now)),
+                Param::Text(by),
+                Param::Text(&values.to_string()),
+            ],
         )?;
-        tx.commit()?;
-        let (registered_at, registered_by, vals): (String, String, String) = self
-            .conn
-            .query_row(
-                "SELECT registered_at, registered_by, vals FROM witnesses WHERE hash = ?1",
-                params![hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(hash.to_string()))?;
-        Ok(Witness {
-            hash: hash.to_string(),
-            registered_at,
-            registered_by,
-            values: serde_json::from_str(&vals)?,
-        })
-    }
-
-    /// Every registered witness.
-    pub fn witnesses(&self) -> Result<Vec<Witness>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hash, registered_at, registered_by, vals FROM witnesses ORDER BY registered_at, hash")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, registered_at, registered_by, vals) = row?;
-            out.push(Witness {
-                hash,
-                registered_at,
-                registered_by,
-                values: serde_json::from_str(&vals)?,
-            });
-        }
-        Ok(out)
+        self.witness(hash)
     }
 
     /// Writes the next profile: `make` receives the new `profile-NNN` id and returns the profile
     /// JSON and its signature; both are stored in the same transaction as the id.
     pub fn add_profile<F>(
-        &mut self,
+        &self,
         trial: &str,
         image: &str,
         now: Timestamp,
@@ -599,163 +798,62 @@ impl Ledger {
         F: FnOnce(&str) -> std::result::Result<(serde_json::Value, String), String>,
     {
         self.exists(trial)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = Self::next(&tx, "profile")?;
+        let seq = self.next("profile")?;
         let id = format!("profile-{seq:03}");
         let (profile, signature) =
             make(&id).map_err(|m| Error::NotFound(format!("signature for {id}: {m}")))?;
-        tx.execute(
+        self.execute(
             "INSERT INTO profiles(id, seq, trial, image, profile, signature, locked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                seq,
-                trial,
-                image,
-                profile.to_string(),
-                signature,
-                ts(now)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                Param::Text(&id),
+                Param::Int(seq),
+                Param::Text(trial),
+                Param::Text(image),
+                Param::Text(&profile.to_string()),
+                Param::Text(&signature),
+                Param::Text(&ts(now)),
             ],
         )?;
-        tx.commit()?;
         self.profile(&id)
     }
 
-    fn row_profile(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Profile, String)> {
-        Ok((
-            Profile {
-                id: r.get(0)?,
-                trial: r.get(1)?,
-                image: r.get(2)?,
-                profile: serde_json::Value::Null,
-                signature: r.get(4)?,
-                locked_at: r.get(5)?,
-            },
-            r.get(3)?,
-        ))
-    }
-
-    /// One profile.
-    pub fn profile(&self, id: &str) -> Result<Profile> {
-        let (mut p, json) = self
-            .conn
-            .query_row(
-                "SELECT id, trial, image, profile, signature, locked_at FROM profiles WHERE id = ?1",
-                params![id],
-                Self::row_profile,
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        p.profile = serde_json::from_str(&json)?;
-        Ok(p)
-    }
-
-    /// Every profile, oldest first.
-    pub fn profiles(&self) -> Result<Vec<Profile>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, trial, image, profile, signature, locked_at FROM profiles ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], Self::row_profile)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut p, json) = row?;
-            p.profile = serde_json::from_str(&json)?;
-            out.push(p);
-        }
-        Ok(out)
-    }
-
     /// Spawns a trendal with the next number for its prefix (`TRENDAL-L3-YONE-BOSUN`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_trendal<F>(&mut self, prefix: &str, now: Timestamp, make: F) -> Result<Trendal>
+    pub fn add_trendal<F>(&self, prefix: &str, now: Timestamp, make: F) -> Result<Trendal>
     where
         F: FnOnce(&str) -> Trendal,
     {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = Self::next(&tx, &format!("trendal:{prefix}"))?;
+        let seq = self.next(&format!("trendal:{prefix}"))?;
         let id = format!("{prefix}-{seq:03}");
         let t = make(&id);
-        tx.execute(
+        self.execute(
             "INSERT INTO trendals(id, prefix, seq, layer, silo, crew, spiral, trial, warmth, namespace,
                                   state, spawned_at, manifest)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'active', ?11, ?12)",
-            params![
-                id, prefix, seq, t.layer, t.silo, t.crew, t.spiral, t.trial, t.warmth, t.namespace,
-                ts(now), t.manifest.to_string()
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12)",
+            &[
+                Param::Text(&id),
+                Param::Text(prefix),
+                Param::Int(seq),
+                Param::Text(&t.layer),
+                Param::Text(&t.silo),
+                Param::Text(&t.crew),
+                Param::from(t.spiral.as_ref()),
+                Param::from(t.trial.as_ref()),
+                Param::Real(t.warmth),
+                Param::Text(&t.namespace),
+                Param::Text(&ts(now)),
+                Param::Text(&t.manifest.to_string()),
             ],
         )?;
-        tx.commit()?;
         self.trendal(&id)
     }
 
-    const TRENDAL_COLS: &'static str = "id, layer, silo, crew, spiral, trial, warmth, namespace, state, spawned_at, reaped_at, reap_reason, manifest";
-
-    fn row_trendal(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Trendal, String)> {
-        Ok((
-            Trendal {
-                id: r.get(0)?,
-                layer: r.get(1)?,
-                silo: r.get(2)?,
-                crew: r.get(3)?,
-                spiral: r.get(4)?,
-                trial: r.get(5)?,
-                warmth: r.get(6)?,
-                namespace: r.get(7)?,
-                state: r.get(8)?,
-                spawned_at: r.get(9)?,
-                reaped_at: r.get(10)?,
-                reap_reason: r.get(11)?,
-                manifest: serde_json::Value::Null,
-            },
-            r.get(12)?,
-        ))
-    }
-
-    /// One trendal.
-    pub fn trendal(&self, id: &str) -> Result<Trendal> {
-        let (mut t, m) = self
-            .conn
-            .query_row(
-                &format!("SELECT {} FROM trendals WHERE id = ?1", Self::TRENDAL_COLS),
-                params![id],
-                Self::row_trendal,
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        t.manifest = serde_json::from_str(&m)?;
-        Ok(t)
-    }
-
-    /// Every trendal, in spawn order.
-    pub fn trendals(&self) -> Result<Vec<Trendal>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM trendals ORDER BY spawned_at, prefix, seq",
-            Self::TRENDAL_COLS
-        ))?;
-        let rows = stmt.query_map([], Self::row_trendal)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut t, m) = row?;
-            t.manifest = serde_json::from_str(&m)?;
-            out.push(t);
-        }
-        Ok(out)
-    }
-
     /// Sets a trendal's warmth.
-    pub fn warm_trendal(&mut self, id: &str, warmth: f64) -> Result<Trendal> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE trendals SET warmth = ?2 WHERE id = ?1 AND state = 'active'",
-            params![id, warmth],
+    pub fn warm_trendal(&self, id: &str, warmth: f64) -> Result<Trendal> {
+        let n = self.execute(
+            "UPDATE trendals SET warmth = $2 WHERE id = $1 AND state = 'active'",
+            &[Param::Text(id), Param::Real(warmth)],
         )?;
-        tx.commit()?;
         if n == 0 {
             return Err(Error::NotFound(format!("active trendal {id}")));
         }
@@ -763,23 +861,12 @@ impl Ledger {
     }
 
     /// Marks a trendal reaped.
-    pub fn reap_trendal(&mut self, id: &str, reason: &str, now: Timestamp) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE trendals SET state = 'reaped', reaped_at = ?2, reap_reason = ?3 WHERE id = ?1 AND state = 'active'",
-            params![id, ts(now), reason],
+    pub fn reap_trendal(&self, id: &str, reason: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE trendals SET state = 'reaped', reaped_at = $2, reap_reason = $3 WHERE id = $1 AND state = 'active'",
+            &[Param::Text(id), Param::Text(&ts(now)), Param::Text(reason)],
         )?;
-        tx.commit()?;
         Ok(())
-    }
-
-    /// Runs SQLite's integrity check; `Ok(())` when the file is sound.
-    pub fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
 
@@ -799,13 +886,16 @@ impl Snapshot {
         let witnesses = ledger
             .witnesses()?
             .into_iter()
-            .filter_map(|w| {
-                w.registered_at
-                    .parse::<Timestamp>()
-                    .ok()
-                    .map(|t| (w.hash, t))
+            .map(|w| {
+                let t = w.registered_at.parse::<Timestamp>().map_err(|e| {
+                    Error::Decode(format!(
+                        "witness {}: registered_at {:?}: {e}",
+                        w.hash, w.registered_at
+                    ))
+                })?;
+                Ok((w.hash, t))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let trials = ledger.trial_states()?.into_iter().collect();
         Ok(Snapshot {
             witnesses,
@@ -839,102 +929,5 @@ impl sostle_core::eval::LockRegistry for Snapshot {
         current_profile: Option<&str>,
     ) -> Vec<sostle_core::mecipol::LockProblem> {
         self.locks.check(image, layer, current_profile)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn now() -> Timestamp {
-        "2026-05-11T21:00:00Z".parse().unwrap()
-    }
-
-    #[test]
-    fn ids_are_sequential_and_never_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.db");
-        let mut l = Ledger::open(&path).unwrap();
-        let a = l
-            .file_trial(
-                "L2",
-                97,
-                now(),
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )
-            .unwrap();
-        let b = l
-            .file_trial(
-                "L2",
-                97,
-                now(),
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )
-            .unwrap();
-        assert_eq!(
-            (a.id.as_str(), b.id.as_str()),
-            ("TRB-CHAOS-001", "TRB-CHAOS-002")
-        );
-        drop(l);
-        let mut l = Ledger::open(&path).unwrap();
-        let c = l
-            .file_trial(
-                "L2",
-                97,
-                now(),
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )
-            .unwrap();
-        assert_eq!(c.id, "TRB-CHAOS-003");
-    }
-
-    #[test]
-    fn four_digits_after_999() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(&dir.path().join("l.db")).unwrap();
-        l.conn
-            .execute(
-                "INSERT INTO counters(name, value) VALUES ('trial', 998)",
-                [],
-            )
-            .unwrap();
-        let file = |l: &mut Ledger| {
-            l.file_trial(
-                "L2",
-                97,
-                now(),
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )
-            .unwrap()
-            .id
-        };
-        assert_eq!(file(&mut l), "TRB-CHAOS-999");
-        assert_eq!(file(&mut l), "TRB-CHAOS-1000");
-    }
-
-    #[test]
-    fn foreign_files_are_refused_and_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = dir.path().join("notes.db");
-        std::fs::write(&text, b"these are my notes, not a database").unwrap();
-        assert!(matches!(Ledger::open(&text), Err(Error::Foreign { .. })));
-        assert_eq!(
-            std::fs::read(&text).unwrap(),
-            b"these are my notes, not a database"
-        );
-        let other = dir.path().join("other.db");
-        {
-            let c = Connection::open(&other).unwrap();
-            c.execute_batch("CREATE TABLE photos (id INTEGER)").unwrap();
-        }
-        let before = std::fs::read(&other).unwrap();
-        let e = Ledger::open(&other).unwrap_err();
-        assert!(e.to_string().contains("not a sostle ledger"), "{e}");
-        assert_eq!(std::fs::read(&other).unwrap(), before);
     }
 }

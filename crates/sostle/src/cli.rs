@@ -122,6 +122,9 @@ pub enum Command {
     /// Spawn, list, warm and reap trendals: crew-owned agent workloads per layer.
     #[command(subcommand)]
     Trendal(TrendalCommand),
+    /// Create, upgrade and move ledgers (SQLite files, PostgreSQL databases).
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Run policy unit tests: a yang manifest that must violate a policy, a yin one that must pass.
     ///
     /// Each case file (YAML) holds `policy` (a native id or rego:<namespace>/<rule>), `yang`,
@@ -256,9 +259,11 @@ pub struct TestArgs {
 /// Where the ledger is.
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
-    /// The ledger (SQLite). Default: .sostle/ledger.db (for `test`, only when it exists).
-    #[arg(long, env = "SOSTLE_LEDGER", value_name = "PATH")]
-    pub ledger: Option<PathBuf>,
+    /// The ledger: an SQLite file, or a PostgreSQL database a team shares
+    /// (`postgres://user@host/db`; password from the URL, PGPASSWORD or ~/.pgpass). Else the
+    /// config's `ledger.url`, else .sostle/ledger.db (for `test`, only when it exists).
+    #[arg(long, env = "SOSTLE_LEDGER", value_name = "PATH|URL")]
+    pub ledger: Option<String>,
 }
 
 /// Output formats of the trial commands.
@@ -765,6 +770,49 @@ pub enum BootstrapPart {
     Webhook,
     /// The suite as Rego (the files of `sostle policy export`, concatenated per file).
     Rego,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Create the ledger's tables, or bring them to this sostle's schema.
+    ///
+    /// Every command migrates the ledger it opens; this does only that, so a database owner can
+    /// run it once (e.g. before CI runners that lack DDL rights start). Migrations run in one
+    /// transaction under an advisory lock: runners starting at once migrate once. A database
+    /// or file that holds another application's tables is refused untouched.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Copy every record of one ledger into another (e.g. a laptop's SQLite into the team's
+    /// PostgreSQL), in one transaction.
+    ///
+    /// Records already in TO and identical are kept (the copy can be repeated); a record that
+    /// differs from the one of the same name in TO (two ledgers that both filed TRB-CHAOS-001)
+    /// is a conflict: nothing is copied, exit 1. Counters move to the larger of the two, so what
+    /// TO files next follows both histories.
+    Copy {
+        /// The ledger to read (an SQLite file or a postgres:// URL); it must exist.
+        #[arg(value_name = "FROM")]
+        from: String,
+        /// The ledger to write (created and migrated when missing).
+        #[arg(value_name = "TO")]
+        to: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value = "human")]
+        output: LedgerFormat,
+    },
+}
+
+/// Output formats of `ledger copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LedgerFormat {
+    /// For people.
+    Human,
+    /// JSON: `{"from", "to", "tables": [{"table", "copied", "present"}]}`.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

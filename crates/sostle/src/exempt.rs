@@ -274,7 +274,7 @@ fn evaluate(
         layer,
         now,
         token_secret: crate::token_secret(&config),
-        ledger: crate::trial::test_ledger(ledger)?,
+        ledger: crate::trial::test_ledger(ledger, &config)?,
         user: None,
     };
     let engine = Engine::new(Arc::new(config));

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod exempt;
 mod inputs;
+mod ledger;
 mod output;
 mod sign;
 mod trendal;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         Command::Webhook(w) => webhook::run(w),
         Command::Bootstrap(b) => bootstrap::run(b),
         Command::Trendal(t) => trendal::run(t),
+        Command::Ledger(l) => ledger::run(l),
         Command::Policy(p) => policy_export(p),
         Command::Verify(v) => verify::run(v),
         Command::Token(t) => cmd_token(t),
@@ -165,7 +167,7 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         layer,
         now,
         token_secret: token_secret(&config),
-        ledger: trial::test_ledger(&args.ledger)?,
+        ledger: trial::test_ledger(&args.ledger, &config)?,
         user: if args.policy.is_empty() {
             None
         } else {

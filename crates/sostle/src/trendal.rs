@@ -9,7 +9,7 @@ use serde_json::{json, Value as J};
 use sostle_core::epoch::{GAMMA1, GAMMA1_LABEL};
 use sostle_core::eval::NoLabels;
 use sostle_core::{yaml, Engine, EvalContext, Layer, Outcome};
-use sostle_ledger::{Ledger, Trendal};
+use sostle_ledger::Trendal;
 
 use crate::cli::{TrendalCommand, TrendalFormat};
 
@@ -26,7 +26,9 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             common,
             ledger,
         } => {
-            let l = Ledger::open(&crate::trial::ledger_path(&ledger))?;
+            let config =
+                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let l = crate::trial::open_ledger(&ledger, &config)?;
             let _ = crate::now_from(&common)?;
             let all = l.trendals()?;
             let mut w = std::io::stdout().lock();
@@ -70,8 +72,10 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 bail!("warmth {warmth} is outside [0, 1]");
             }
             let _ = crate::now_from(&common)?;
-            let mut l = Ledger::open(&crate::trial::ledger_path(&ledger))?;
-            let t = l.warm_trendal(&id, warmth)?;
+            let config =
+                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let mut l = crate::trial::open_ledger(&ledger, &config)?;
+            let t = l.atomically(|tx| tx.warm_trendal(&id, warmth))?;
             let feel = if t.warmth >= 0.5 {
                 "WARM — above 0.5 floor"
             } else {
@@ -87,7 +91,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 .policy("warn_trendal_missing")
                 .map_or(0.5, |p| p.floor);
             let now = crate::now_from(&common)?;
-            let mut l = Ledger::open(&crate::trial::ledger_path(&ledger))?;
+            let mut l = crate::trial::open_ledger(&ledger, &config)?;
             let closed: Vec<String> = l
                 .trial_states()?
                 .into_iter()
@@ -105,7 +109,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                         .map(|tr| format!("trial {tr} closed"))
                 };
                 if let Some(reason) = reason {
-                    l.reap_trendal(&t.id, &reason, now)?;
+                    l.atomically(|tx| tx.reap_trendal(&t.id, &reason, now))?;
                     eprintln!("reaped {}: {reason}", t.id);
                     let m = &t.manifest;
                     deletions.push(json!({"apiVersion": m["apiVersion"], "kind": m["kind"],
@@ -197,7 +201,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
         }
         _ => {}
     }
-    let mut ledger = Ledger::open(&crate::trial::ledger_path(&a.ledger))?;
+    let mut ledger = crate::trial::open_ledger(&a.ledger, &config)?;
     if let Some(trial) = &a.trial_id {
         let t = ledger
             .trial(trial)
@@ -303,20 +307,22 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
             problems.join("; ")
         ));
     }
-    let t = ledger.add_trendal(&prefix, now, |id| Trendal {
-        id: id.to_string(),
-        layer: layer.as_str().to_string(),
-        silo: a.silo.clone(),
-        crew: crew_name.clone(),
-        spiral: a.crew_spiral.clone(),
-        trial: a.trial_id.clone(),
-        warmth: a.warmth,
-        namespace: namespace.clone(),
-        state: "active".into(),
-        spawned_at: now.to_string(),
-        reaped_at: None,
-        reap_reason: None,
-        manifest: build(id),
+    let t = ledger.atomically(|tx| {
+        tx.add_trendal(&prefix, now, |id| Trendal {
+            id: id.to_string(),
+            layer: layer.as_str().to_string(),
+            silo: a.silo.clone(),
+            crew: crew_name.clone(),
+            spiral: a.crew_spiral.clone(),
+            trial: a.trial_id.clone(),
+            warmth: a.warmth,
+            namespace: namespace.clone(),
+            state: "active".into(),
+            spawned_at: now.to_string(),
+            reaped_at: None,
+            reap_reason: None,
+            manifest: build(id),
+        })
     })?;
     let mut w = std::io::stdout().lock();
     match a.output {

@@ -12,32 +12,49 @@ use serde_json::{json, Value as J};
 use sostle_core::eval::NoLabels;
 use sostle_core::trial::{self as core_trial, TrialVerdict};
 use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome, ResourceReport};
-use sostle_ledger::{Ledger, Snapshot};
+use sostle_ledger::{Ledger, Location, Snapshot};
 
 use crate::check::{self, Located};
 use crate::cli::{LedgerArgs, TrialCommand, TrialFormat};
 
-/// The ledger path: `--ledger`, `SOSTLE_LEDGER`, or `.sostle/ledger.db`.
-pub fn ledger_path(args: &LedgerArgs) -> PathBuf {
+/// The embedded ledger's default file.
+pub const DEFAULT_LEDGER: &str = ".sostle/ledger.db";
+
+/// The ledger named by `--ledger` or `SOSTLE_LEDGER`, else the config's `ledger.url`; `None`
+/// when neither names one.
+fn named_ledger(args: &LedgerArgs, config: &sostle_core::Config) -> Option<Location> {
     args.ledger
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".sostle/ledger.db"))
+        .as_deref()
+        .or(config.ledger_url.as_deref())
+        .map(Location::parse)
 }
 
-/// The ledger `sostle test` consults, if any: given, or `.sostle/ledger.db` when it exists.
-pub fn test_ledger(args: &LedgerArgs) -> anyhow::Result<Option<Snapshot>> {
-    let path = match &args.ledger {
-        Some(p) => p.clone(),
+/// Opens (creating and migrating when needed) the ledger: `--ledger`, `SOSTLE_LEDGER`,
+/// `ledger.url` in the config, or `.sostle/ledger.db`.
+pub fn open_ledger(args: &LedgerArgs, config: &sostle_core::Config) -> anyhow::Result<Ledger> {
+    let location =
+        named_ledger(args, config).unwrap_or_else(|| Location::File(PathBuf::from(DEFAULT_LEDGER)));
+    Ledger::open(&location).with_context(|| format!("ledger {location}"))
+}
+
+/// The ledger `sostle test` consults, if any: the one named, or `.sostle/ledger.db` when it
+/// exists. A named ledger must exist.
+pub fn test_ledger(
+    args: &LedgerArgs,
+    config: &sostle_core::Config,
+) -> anyhow::Result<Option<Snapshot>> {
+    let location = match named_ledger(args, config) {
+        Some(l) => l,
         None => {
-            let p = PathBuf::from(".sostle/ledger.db");
+            let p = PathBuf::from(DEFAULT_LEDGER);
             if !p.exists() {
                 return Ok(None);
             }
-            p
+            Location::File(p)
         }
     };
     let ledger =
-        Ledger::open_existing(&path).with_context(|| format!("--ledger {}", path.display()))?;
+        Ledger::open_existing(&location).with_context(|| format!("--ledger {location}"))?;
     Ok(Some(Snapshot::load(&ledger)?))
 }
 
@@ -53,8 +70,7 @@ impl Ctx {
     fn new(common: &crate::cli::Common, ledger: &LedgerArgs) -> anyhow::Result<Ctx> {
         let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
         let now = crate::now_from(common)?;
-        let path = ledger_path(ledger);
-        let ledger = Ledger::open(&path).with_context(|| format!("ledger {}", path.display()))?;
+        let ledger = open_ledger(ledger, &config)?;
         let snapshot = Snapshot::load(&ledger)?;
         Ok(Ctx {
             token_secret: crate::token_secret(&config),
@@ -270,16 +286,19 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 "novelty": novelty,
             });
             let day = c.day();
-            let t = c
-                .ledger
-                .file_trial(target.as_str(), day, c.now, &subject, &charge)?;
-            c.ledger.add_fingerprint(&t.id, &pattern, c.now)?;
-            c.ledger.add_evidence(
-                &t.id,
-                &[("charge".into(), "charge".into(), charge.clone())],
-                c.now,
-                day,
-            )?;
+            // One transaction: the trial, its fingerprint and its charge, or none of them.
+            let now = c.now;
+            let t = c.ledger.atomically(|tx| {
+                let t = tx.file_trial(target.as_str(), day, now, &subject, &charge)?;
+                tx.add_fingerprint(&t.id, &pattern, now)?;
+                tx.add_evidence(
+                    &t.id,
+                    &[("charge".into(), "charge".into(), charge.clone())],
+                    now,
+                    day,
+                )?;
+                Ok::<_, sostle_ledger::Error>(t)
+            })?;
             let filed = || {
                 json!({
                     "trial": t.id,
@@ -325,22 +344,26 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             ledger,
         } => {
             let mut c = Ctx::new(&common, &ledger)?;
-            let t = c.ledger.burst(&trial, c.now)?;
             let day = c.day();
-            let docs: Vec<J> = subject_docs(&t)
-                .iter()
-                .map(|d| core_trial::burst_object(d, &t.id))
-                .collect();
-            c.ledger.add_evidence(
-                &t.id,
-                &[(
-                    "burst".into(),
-                    "burst".into(),
-                    json!({"burst_at": t.burst_at, "documents": docs.len()}),
-                )],
-                c.now,
-                day,
-            )?;
+            let now = c.now;
+            let (t, docs) = c.ledger.atomically(|tx| {
+                let t = tx.burst(&trial, now)?;
+                let docs: Vec<J> = subject_docs(&t)
+                    .iter()
+                    .map(|d| core_trial::burst_object(d, &t.id))
+                    .collect();
+                tx.add_evidence(
+                    &t.id,
+                    &[(
+                        "burst".into(),
+                        "burst".into(),
+                        json!({"burst_at": t.burst_at, "documents": docs.len()}),
+                    )],
+                    now,
+                    day,
+                )?;
+                Ok::<_, sostle_ledger::Error>((t, docs))
+            })?;
             match output {
                 TrialFormat::Json => {
                     print_json(&json!({"apiVersion": "v1", "kind": "List", "items": docs}))?
@@ -449,7 +472,9 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 bail!("give evidence: --falco FILE, --trivy FILE, --events FILE or --live FILE|-");
             }
             let day = c.day();
-            c.ledger.add_evidence(&t.id, &items, c.now, day)?;
+            let now = c.now;
+            c.ledger
+                .atomically(|tx| tx.add_evidence(&t.id, &items, now, day))?;
             c.reload()?;
             // Novelty of the failure pattern (charge and live together).
             let (reports, _) = current_reports(&c, &t, target)?;
@@ -511,19 +536,18 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let mut c = Ctx::new(&common, &ledger)?;
             let t = c.ledger.trial(&trial)?;
             let v = compute_verdict(&c, &t)?;
-            c.ledger
-                .set_verdict(&t.id, v.verdict.as_str(), false, c.now)?;
             let day = c.day();
-            c.ledger.add_evidence(
-                &t.id,
-                &[(
-                    "verdict".into(),
-                    "verdict".into(),
-                    serde_json::to_value(&v)?,
-                )],
-                c.now,
-                day,
-            )?;
+            let now = c.now;
+            let record = serde_json::to_value(&v)?;
+            c.ledger.atomically(|tx| {
+                tx.set_verdict(&t.id, v.verdict.as_str(), false, now)?;
+                tx.add_evidence(
+                    &t.id,
+                    &[("verdict".into(), "verdict".into(), record)],
+                    now,
+                    day,
+                )
+            })?;
             match output {
                 TrialFormat::Human => {
                     let mut w = io::stdout().lock();
@@ -922,47 +946,67 @@ pub fn lock(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(".sostle/profiles"));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
-    let mut written = Vec::new();
-    for image in &images {
-        let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
-        let profile = c.ledger.add_profile(&t.id, image, c.now, |id| {
-            let mut body = sostle_core::mecipol::ProfileBody {
-                profile_id: id.to_string(),
-                image: image.clone(),
-                image_digest: image_digest.clone(),
-                gamma1_epoch: day,
-                policies_passed: passed.iter().cloned().collect(),
-                policies_exempted: exempted.keys().cloned().collect(),
-                exemptions: exempted.values().cloned().collect(),
-                falco_clean_hours: v.falco_clean_hours,
-                trivy_critical_cves: u64::try_from(v.trivy_critical_cves).unwrap_or(u64::MAX),
-                rekor_entry: None,
-                locked_at: c.now.to_string(),
-                sostle_layers_authorized: authorized.iter().map(|l| l.to_string()).collect(),
-                trial: t.id.clone(),
-                target: t.target.clone(),
-            };
-            // With a Rekor: log the profile as locked so far (rekor_entry null), then seal the
-            // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
-            let rt = registry.as_ref().map(|(_, rt)| rt).or(rekor_rt.as_ref());
-            if let Some(rt) = rt {
-                let logged = crate::sign::log_in_rekor(
-                    rekor,
-                    &rekor_config,
-                    body.canonical().as_bytes(),
-                    &body.sign(&signing),
-                    signing.verifying_key(),
-                    std::time::Duration::from_secs(registry_timeout),
-                    rt,
-                )
-                .map_err(|e| format!("{e:#}"))?;
-                if let Some(l) = logged {
-                    body.rekor_entry = Some(l.entry_url);
+    // One transaction: every image's profile, the verdict and the lock record — or none.
+    let now = c.now;
+    let profiles = c.ledger.atomically(|tx| {
+        let mut profiles = Vec::new();
+        for image in &images {
+            let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
+            let profile = tx.add_profile(&t.id, image, now, |id| {
+                let mut body = sostle_core::mecipol::ProfileBody {
+                    profile_id: id.to_string(),
+                    image: image.clone(),
+                    image_digest: image_digest.clone(),
+                    gamma1_epoch: day,
+                    policies_passed: passed.iter().cloned().collect(),
+                    policies_exempted: exempted.keys().cloned().collect(),
+                    exemptions: exempted.values().cloned().collect(),
+                    falco_clean_hours: v.falco_clean_hours,
+                    trivy_critical_cves: u64::try_from(v.trivy_critical_cves).unwrap_or(u64::MAX),
+                    rekor_entry: None,
+                    locked_at: now.to_string(),
+                    sostle_layers_authorized: authorized.iter().map(|l| l.to_string()).collect(),
+                    trial: t.id.clone(),
+                    target: t.target.clone(),
+                };
+                // With a Rekor: log the profile as locked so far (rekor_entry null), then seal the
+                // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
+                let rt = registry.as_ref().map(|(_, rt)| rt).or(rekor_rt.as_ref());
+                if let Some(rt) = rt {
+                    let logged = crate::sign::log_in_rekor(
+                        rekor,
+                        &rekor_config,
+                        body.canonical().as_bytes(),
+                        &body.sign(&signing),
+                        signing.verifying_key(),
+                        std::time::Duration::from_secs(registry_timeout),
+                        rt,
+                    )
+                    .map_err(|e| format!("{e:#}"))?;
+                    if let Some(l) = logged {
+                        body.rekor_entry = Some(l.entry_url);
+                    }
                 }
-            }
-            let signature = body.sign(&signing);
-            Ok((body.to_json(), signature))
-        })?;
+                let signature = body.sign(&signing);
+                Ok((body.to_json(), signature))
+            })?;
+            profiles.push(profile);
+        }
+        tx.set_verdict(&t.id, TrialVerdict::MecipolLocked.as_str(), true, now)?;
+        tx.add_evidence(
+            &t.id,
+            &[(
+                "lock".into(),
+                "lock".into(),
+                json!({"profiles": profiles.iter().map(|p| p.id.clone()).collect::<Vec<_>>()}),
+            )],
+            now,
+            day,
+        )?;
+        Ok::<_, sostle_ledger::Error>(profiles)
+    })?;
+    let mut written = Vec::new();
+    for profile in profiles {
         let canonical = core_trial::canonical_json(&profile.profile);
         let path = dir.join(format!("{}.json", profile.id));
         std::fs::write(&path, &canonical).with_context(|| format!("{}", path.display()))?;
@@ -972,18 +1016,6 @@ pub fn lock(
         )?;
         written.push((profile, path));
     }
-    c.ledger
-        .set_verdict(&t.id, TrialVerdict::MecipolLocked.as_str(), true, c.now)?;
-    c.ledger.add_evidence(
-        &t.id,
-        &[(
-            "lock".into(),
-            "lock".into(),
-            json!({"profiles": written.iter().map(|(p, _)| p.id.clone()).collect::<Vec<_>>()}),
-        )],
-        c.now,
-        day,
-    )?;
     let mut w = io::stdout().lock();
     for (p, path) in &written {
         serde_json::to_writer_pretty(&mut w, &p.profile)?;
@@ -1142,13 +1174,16 @@ pub fn witness(
         bail!("--by: `{by}` is not registered crew");
     }
     let hash = sostle_core::exemption::witness(values);
-    let w = c.ledger.register_witness(
-        &hash,
-        by,
-        &json!({"applies-to": values.applies_to, "exempt-from": values.from, "expires": values.expires,
-                "owner": values.owner, "reason": values.reason, "reviewed": values.reviewed}),
-        c.now,
-    )?;
+    let now = c.now;
+    let w = c.ledger.atomically(|tx| {
+        tx.register_witness(
+            &hash,
+            by,
+            &json!({"applies-to": values.applies_to, "exempt-from": values.from, "expires": values.expires,
+                    "owner": values.owner, "reason": values.reason, "reviewed": values.reviewed}),
+            now,
+        )
+    })?;
     println!(
         "{} registered at {} by {}",
         w.hash, w.registered_at, w.registered_by

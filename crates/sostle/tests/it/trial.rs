@@ -801,18 +801,21 @@ fn verdict_refuses_evidence_that_does_not_decode() {
         0
     );
     // A stored Trivy summary in a shape this version cannot read (as after an upgrade).
-    let mut l = sostle_ledger::Ledger::open(&ledger).unwrap();
+    let mut l =
+        sostle_ledger::Ledger::open(&sostle_ledger::Location::File(ledger.clone())).unwrap();
     let t = sostle_core::epoch::parse_rfc3339(now).unwrap();
-    l.add_evidence(
-        "TRB-CHAOS-001",
-        &[(
-            "trivy".into(),
-            "old-trivy.json".into(),
-            serde_json::json!({"artifact": "reg.io/a:1.0", "critical": 3}),
-        )],
-        t,
-        97,
-    )
+    l.atomically(|tx| {
+        tx.add_evidence(
+            "TRB-CHAOS-001",
+            &[(
+                "trivy".into(),
+                "old-trivy.json".into(),
+                serde_json::json!({"artifact": "reg.io/a:1.0", "critical": 3}),
+            )],
+            t,
+            97,
+        )
+    })
     .unwrap();
     drop(l);
     let r = run_in(
