@@ -4,7 +4,8 @@
 #   scripts/test.sh [cargo test args…]
 #
 # Needs: Rust (cargo), Go (for the Go-built peers), openssl, curl and git; installs (apt) the
-# Debian packages docker-registry, skopeo and apache2-utils when missing. The peers are built
+# Debian packages docker-registry, skopeo, apache2-utils, mariadb-server and postgresql when
+# missing. The peers are built
 # from the Go module proxy at pinned versions into $SOSTLE_TEST_BIN (default
 # ~/.cache/sostle/bin) and reused while their version matches; Go's build cache keeps rebuilds
 # short. Tests find them on PATH.
@@ -52,12 +53,16 @@ GOFLAGS=-buildvcs=false go mod download github.com/google/trillian@v1.7.3 >/dev/
 
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
 # into it and to read signatures independently, htpasswd for the registry's basic auth, MariaDB
-# for the Trillian log behind the test Rekor (scripts/rekor-stack.sh).
+# for the Trillian log behind the test Rekor (scripts/rekor-stack.sh), PostgreSQL for the shared
+# ledger.
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+# PostgreSQL's server programs for the shared-ledger tests (initdb/pg_ctl into a temporary
+# directory, on a loopback port; crates/sostle-ledger/tests/it/pg_harness.rs).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing ${need[*]} (apt)" >&2
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi

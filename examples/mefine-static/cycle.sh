@@ -6,7 +6,8 @@
 #   examples/mefine-static/cycle.sh [path/to/sostle]
 #
 # The ledger, keys and profiles live in a fresh temporary directory (SOSTLE_LEDGER points
-# there); the clock is fixed with SOSTLE_NOW so the run is the same every time.
+# there, unless it is set: `SOSTLE_LEDGER=postgres://… cycle.sh` runs the cycle on a shared
+# PostgreSQL ledger); the clock is fixed with SOSTLE_NOW so the run is the same every time.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 sostle=${1:-$root/target/release/sostle}
@@ -15,7 +16,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$root"
 here=examples/mefine-static
-export SOSTLE_LEDGER="$work/ledger.db"
+export SOSTLE_LEDGER="${SOSTLE_LEDGER:-$work/ledger.db}"
 # The signing key is cosign's encrypted format; its password comes from COSIGN_PASSWORD, as with
 # cosign (this throwaway key gets a fixed one unless you set your own).
 export COSIGN_PASSWORD="${COSIGN_PASSWORD-mefine-static-demo}"

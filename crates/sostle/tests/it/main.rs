@@ -8,7 +8,10 @@ mod corpus;
 mod docs;
 mod exempt;
 mod formats;
+mod ledger;
 mod locks;
+#[path = "../../../sostle-ledger/tests/it/pg_harness.rs"]
+pub mod pg_harness;
 mod realrepo;
 #[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
 pub mod registry_harness;
@@ -74,6 +77,8 @@ pub fn sostle_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Optio
         "SOSTLE_NOW",
         "SOSTLE_TOKEN_SECRET",
         "SOSTLE_LEDGER",
+        "PGPASSWORD",
+        "PGPASSFILE",
     ] {
         cmd.env_remove(var);
     }
