@@ -452,7 +452,7 @@ fn a_wrong_password_or_a_dead_server_is_a_clear_error() {
     assert!(!e.contains("wrong"), "the password leaked into {e}");
     let dead = format!(
         "postgres://sostle@127.0.0.1:{}/x?sslmode=disable&connect_timeout=5",
-        free_port()
+        pg_harness::free_port()
     );
     let t = std::time::Instant::now();
     let e = Ledger::open(&Location::Postgres(dead))
@@ -467,14 +467,6 @@ fn a_wrong_password_or_a_dead_server_is_a_clear_error() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("sslmode"), "{e}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
