@@ -21,7 +21,7 @@ image_tag(image) := t if {
 	t != ""
 }
 
-v_deny_latest_tag contains violation(msg, sprintf("%s.image", [e.path])) if {
+v_deny_latest_tag contains finding(msg, sprintf("%s.image", [e.path])) if {
 	some e in containers
 	image := e.c.image
 	is_string(image)
@@ -34,7 +34,7 @@ latest_msg(image) := sprintf("image %s has no tag and no digest", [image]) if no
 latest_msg(image) := sprintf("image %s uses the `latest` tag", [image]) if image_tag(image) == "latest"
 
 # A container without an image (missing, not a string, or empty) is judged, not skipped.
-v_deny_latest_tag contains violation(sprintf("container %s has no image", [e.name]), sprintf("%s.image", [e.path])) if {
+v_deny_latest_tag contains finding(sprintf("container %s has no image", [e.name]), sprintf("%s.image", [e.path])) if {
 	some e in containers
 	not image_set(e.c)
 }

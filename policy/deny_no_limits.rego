@@ -4,7 +4,7 @@ package main
 import rego.v1
 
 # deny_no_limits: containers and init containers set CPU and memory limits.
-v_deny_no_limits contains violation(sprintf("container %s sets no %s limit", [e.name, label_of[res]]), sprintf("%s.resources.limits.%s", [e.path, res])) if {
+v_deny_no_limits contains finding(sprintf("container %s sets no %s limit", [e.name, label_of[res]]), sprintf("%s.resources.limits.%s", [e.path, res])) if {
 	some e in regular_and_init
 	some res in ["cpu", "memory"]
 	not is_set(object.get(e.c, ["resources", "limits", res], null))

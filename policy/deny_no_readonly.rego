@@ -4,7 +4,7 @@ package main
 import rego.v1
 
 # deny_no_readonly: a read-only root filesystem everywhere but ephemeral containers.
-v_deny_no_readonly contains violation(sprintf("container %s does not have a read-only root filesystem", [e.name]), sprintf("%s.securityContext.readOnlyRootFilesystem", [e.path])) if {
+v_deny_no_readonly contains finding(sprintf("container %s does not have a read-only root filesystem", [e.name]), sprintf("%s.securityContext.readOnlyRootFilesystem", [e.path])) if {
 	some e in regular_and_init
 	object.get(e.c, ["securityContext", "readOnlyRootFilesystem"], false) != true
 }

@@ -27,51 +27,51 @@ role_problems(role) := {sprintf("crew member %s lacks the `%s` role that %s requ
 	not role in named_crew.roles
 }
 
-gate_violations contains violation(sprintf("L1 is read-only, but the workload declares write operations: %s", [concat(",", ops)]), "metadata.annotations.sostle.eose.ca/operations") if {
+gate_violations contains finding(sprintf("L1 is read-only, but the workload declares write operations: %s", [concat(",", ops)]), "metadata.annotations.sostle.eose.ca/operations") if {
 	gate == "readonly"
 	ops := [o | some x in split(annotation("sostle.eose.ca/operations"), ","); o := trim_space(x); lower(o) in write_ops]
 	count(ops) > 0
 }
 
-gate_violations contains violation("L2 expects Google SSO (annotation sostle.eose.ca/sso: google)", "metadata.annotations.sostle.eose.ca/sso") if {
+gate_violations contains finding("L2 expects Google SSO (annotation sostle.eose.ca/sso: google)", "metadata.annotations.sostle.eose.ca/sso") if {
 	gate == "sso"
-	not annotation("sostle.eose.ca/sso") == "google"
+	not annotation_is("sostle.eose.ca/sso", "google")
 }
 
-gate_violations contains violation(p, "metadata.labels.crew-member") if {
+gate_violations contains finding(p, "metadata.labels.crew-member") if {
 	gate in {"crew", "token", "kay", "mega"}
 	some p in crew_problems
 }
 
-gate_violations contains violation("L4 needs a valid SOSTLE token (label sostle-token); verify it with `sostle token verify`", "metadata.labels.sostle-token") if {
+gate_violations contains finding("L4 needs a valid SOSTLE token (label sostle-token); verify it with `sostle token verify`", "metadata.labels.sostle-token") if {
 	gate == "token"
 	not token_valid
 }
 
 # Tokens are HMACs over a secret the Rego bundle does not hold: a token is valid here only when
 # the caller passes data.sostle.valid_tokens (sostle's own engine verifies them natively).
-token_valid if label("sostle-token") in object.get(data, ["sostle", "valid_tokens"], [])
+token_valid if label("sostle-token") in data.sostle.valid_tokens
 
-gate_violations contains violation(p, "metadata.labels.crew-member") if {
+gate_violations contains finding(p, "metadata.labels.crew-member") if {
 	gate == "kay"
 	some p in role_problems("l5-authorized")
 }
 
-gate_violations contains violation("L5 admits only what Kay approved, and label kay-approved is not `true`", "metadata.labels.kay-approved") if {
+gate_violations contains finding("L5 admits only what Kay approved, and label kay-approved is not `true`", "metadata.labels.kay-approved") if {
 	gate == "kay"
-	not label("kay-approved") == "true"
+	not label_is("kay-approved", "true")
 }
 
-gate_violations contains violation(sprintf("%s is closed: no %s may run here (ConfigMaps and Secrets only)", [layer, kind]), "kind") if {
+gate_violations contains finding(sprintf("%s is closed: no %s may run here (ConfigMaps and Secrets only)", [layer, kind]), "kind") if {
 	gate == "closed"
 }
 
-gate_violations contains violation("L7 needs all five MEGSCIFIAR gates open", "kind") if {
+gate_violations contains finding("L7 needs all five MEGSCIFIAR gates open", "kind") if {
 	gate == "mega"
 	not cfg.gates_open
 }
 
-gate_violations contains violation(p, "metadata.labels.crew-member") if {
+gate_violations contains finding(p, "metadata.labels.crew-member") if {
 	gate == "mega"
 	some p in role_problems("megscifiar")
 }

@@ -28,7 +28,7 @@ policy_violations(p) := vs if {
 	vs := violations[p]
 }
 
-policy_violations(p) := {violation(sprintf("cannot be checked: %s", [e]), "") | some e in shape_errors} if {
+policy_violations(p) := {finding(sprintf("cannot be checked: %s", [e]), "") | some e in shape_errors} if {
 	count(shape_errors) > 0
 	count(violations[p]) == 0
 }

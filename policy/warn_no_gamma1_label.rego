@@ -6,10 +6,10 @@ import rego.v1
 # warn_no_gamma1_label: label gamma1 is 14134725141734693 (DENY from Day 100 by escalation).
 gamma1 := "14134725141734693"
 
-v_warn_no_gamma1_label contains violation("label gamma1 is missing", "metadata.labels.gamma1") if {
+v_warn_no_gamma1_label contains finding("label gamma1 is missing", "metadata.labels.gamma1") if {
 	not label("gamma1")
 }
 
-v_warn_no_gamma1_label contains violation(sprintf("label gamma1 is `%s`, not %s", [label("gamma1"), gamma1]), "metadata.labels.gamma1") if {
+v_warn_no_gamma1_label contains finding(sprintf("label gamma1 is `%s`, not %s", [label("gamma1"), gamma1]), "metadata.labels.gamma1") if {
 	label("gamma1") != gamma1
 }

@@ -10,7 +10,7 @@ empty(v) if v == {}
 
 empty(v) if v == []
 
-v_warn_no_security_ctx contains violation(sprintf("neither the pod nor container %s sets a securityContext", [e.name]), sprintf("%s.securityContext", [e.path])) if {
+v_warn_no_security_ctx contains finding(sprintf("neither the pod nor container %s sets a securityContext", [e.name]), sprintf("%s.securityContext", [e.path])) if {
 	empty(object.get(pod_spec, "securityContext", null))
 	some e in regular_and_init
 	empty(object.get(e.c, "securityContext", null))

@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [cargo test args…]
 #
-# Needs: Rust (cargo), Go (for the Go-built peers), openssl, curl and git; installs (apt) the
+# Needs: Rust (cargo), Go (for the Go-built peers: helm, kustomize, cosign, conftest, rekor-server,
+# Trillian), openssl, curl and git; installs (apt) the
 # Debian packages docker-registry, skopeo, apache2-utils, mariadb-server and postgresql when
 # missing. The peers are built
 # from the Go module proxy at pinned versions into $SOSTLE_TEST_BIN (default
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 # Go as the machine installs it, when a non-login shell has not put it on PATH.
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize, cosign, rekor-server and Trillian" >&2; exit 1; }
+command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize, cosign, conftest, rekor-server and Trillian" >&2; exit 1; }
 
 bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
 mkdir -p "$bin"
@@ -32,6 +33,7 @@ peers=(
   "helm|helm.sh/helm/v3/cmd/helm@v3.22.0|v3.22.0-k1.37|$helm_ldflags"
   "kustomize|sigs.k8s.io/kustomize/kustomize/v5@v5.7.1|v5.7.1|"
   "cosign|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|v2.6.5|"
+  "conftest|github.com/open-policy-agent/conftest@v0.71.1|v0.71.1|"
   "rekor-server|github.com/sigstore/rekor/cmd/rekor-server@v1.5.4|v1.5.4|"
   "trillian_log_server|github.com/google/trillian/cmd/trillian_log_server@v1.7.3|v1.7.3|"
   "trillian_log_signer|github.com/google/trillian/cmd/trillian_log_signer@v1.7.3|v1.7.3|"

@@ -88,6 +88,9 @@ pub struct Config {
     pub layers: Vec<LayerSpec>,
     /// The exemption matrix for user (Rego) policies, SPEC §6's last row.
     pub user_exempt: Vec<suite::UserExemptRule>,
+    /// Opt-in layer scopes of user rules (`suite.userPolicyScope`); none: every rule judges
+    /// every document.
+    pub user_scope: Vec<suite::UserScopeRule>,
     /// MEGSCIFIAR gates 1–5.
     pub gates: [MegGate; 5],
     /// Token secret from the config (the environment variable wins in the CLI).
@@ -163,6 +166,7 @@ impl Default for Config {
             policies: suite::default_policies(),
             layers: suite::default_layers(),
             user_exempt: suite::default_user_exempt_rules(),
+            user_scope: Vec::new(),
             gates: Default::default(),
             token_secret: None,
             exemption_max_days: 30,
@@ -185,6 +189,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The layers a user rule judges, when the config scopes it (`suite.userPolicyScope`);
+    /// `None`: every document, whatever its layer.
+    pub fn user_rule_layers(&self, rule_id: &str) -> Option<LayerSet> {
+        self.user_scope
+            .iter()
+            .filter(|r| r.rules.iter().any(|p| suite::glob_match(p, rule_id)))
+            .map(|r| r.layers)
+            .reduce(|a, b| a.union(b))
+    }
+
     /// A crew member named by crew name or by identity.
     pub fn crew_member(&self, who: &str) -> Option<&CrewMember> {
         self.crew
@@ -626,6 +640,15 @@ struct RawSuite {
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
     user_policy_exemptable: Option<Vec<RawUserExempt>>,
+    #[serde(default)]
+    user_policy_scope: Vec<RawUserScope>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawUserScope {
+    rules: Vec<String>,
+    layers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -815,6 +838,27 @@ impl RawConfig {
             }
         }
         if let Some(s) = self.suite {
+            for (k, r) in s.user_policy_scope.into_iter().enumerate() {
+                let path = format!("suite.userPolicyScope[{k}]");
+                let layers = LayerSet::parse_items(r.layers.iter().map(String::as_str))
+                    .map_err(|m| (format!("{path}.layers"), m))?;
+                if r.rules.is_empty() {
+                    return Err((
+                        format!("{path}.rules"),
+                        "give at least one rule id (rego:main/deny_*)".into(),
+                    ));
+                }
+                if let Some(bad) = r.rules.iter().find(|p| !p.starts_with("rego:")) {
+                    return Err((
+                        format!("{path}.rules"),
+                        format!("`{bad}` is not a user rule id (rego:<namespace>/<rule>); the suite's own policies are scoped by suite.policies.<id>.layers"),
+                    ));
+                }
+                cfg.user_scope.push(suite::UserScopeRule {
+                    rules: r.rules,
+                    layers,
+                });
+            }
             if let Some(rows) = s.user_policy_exemptable {
                 let mut out = Vec::new();
                 for (k, r) in rows.into_iter().enumerate() {

@@ -140,6 +140,12 @@ impl LayerSet {
         LayerSet(self.0 | l.bit())
     }
 
+    /// Both sets together.
+    #[must_use]
+    pub fn union(self, other: LayerSet) -> LayerSet {
+        LayerSet(self.0 | other.0)
+    }
+
     /// This set without `l`.
     #[must_use]
     pub fn without(self, l: Layer) -> LayerSet {

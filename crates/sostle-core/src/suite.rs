@@ -275,6 +275,33 @@ pub struct UserExemptRule {
     pub condition: Option<ExemptCondition>,
 }
 
+/// Opt-in layer scope of user (Rego) rules (`suite.userPolicyScope`): a rule whose id matches one
+/// of `rules` judges only documents at one of `layers`. Rules no row names judge every document,
+/// as under conftest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserScopeRule {
+    /// Rule-id globs (`rego:main/deny_*`, `rego:kubernetes.*/*`).
+    pub rules: Vec<String>,
+    /// The layers those rules judge.
+    pub layers: LayerSet,
+}
+
+/// Shell-style glob: `*` any run, `?` one character, anything else itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.split_first(), n.split_first()) {
+            (None, None) => true,
+            (Some((b'*', rest)), _) => {
+                go(rest, n) || n.split_first().is_some_and(|(_, nr)| go(p, nr))
+            }
+            (Some((b'?', rest)), Some((_, nr))) => go(rest, nr),
+            (Some((a, rest)), Some((b, nr))) if a == b => go(rest, nr),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
 /// Whether a rule name matches a pattern (`*`, `warn_*` — which also matches `warn` — or a name).
 pub fn pattern_matches(pattern: &str, rule: &str) -> bool {
     match pattern.strip_suffix('*') {

@@ -354,21 +354,6 @@ fn outcomes_of(report: &J) -> anyhow::Result<Outcomes> {
 }
 
 /// Whether `name` matches a glob with `*` and `?`.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.split_first(), n.split_first()) {
-            (None, None) => true,
-            (Some((b'*', rest)), _) => {
-                go(rest, n) || n.split_first().is_some_and(|(_, nr)| go(p, nr))
-            }
-            (Some((b'?', rest)), Some((_, nr))) => go(rest, nr),
-            (Some((a, rest)), Some((b, nr))) if a == b => go(rest, nr),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
 /// What kind of conftest rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleKind {
@@ -428,6 +413,11 @@ pub struct UserPolicies {
     /// The rules evaluated, in a stable order.
     pub rules: Vec<UserRule>,
     namespaces: Vec<String>,
+    /// Per selected namespace: how many deny/violation/warn rule definitions (bodies) it has —
+    /// conftest counts tests by definitions, not by names.
+    definitions: BTreeMap<String, usize>,
+    /// Namespaces that define `exception`.
+    with_exceptions: Vec<String>,
 }
 
 impl std::fmt::Debug for UserPolicies {
@@ -474,43 +464,20 @@ impl UserPolicies {
         namespace_globs: &[String],
         all_namespaces: bool,
         timeout: std::time::Duration,
+        strict: bool,
     ) -> Result<UserPolicies, String> {
-        let mut engine = regorus::Engine::new();
-        engine.set_strict_builtin_errors(false);
-        engine
-            .add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))
-            .map_err(|e| e.to_string())?;
-        if let Some(interval) = std::num::NonZeroU32::new(64) {
-            engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-                limit: timeout,
-                check_interval: interval,
-            });
-        }
-        let mut files = Vec::new();
-        for d in dirs {
-            collect_rego(d, &mut files).map_err(|e| format!("{}: {e}", d.display()))?;
-        }
-        if files.is_empty() {
-            return Err(format!(
-                "no .rego files in {}",
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let (engine, modules) = build_engine(dirs, data_files, timeout, strict, false)?;
         let mut found: Vec<UserRule> = Vec::new();
-        for f in &files {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let package = engine
-                .add_policy(f.display().to_string(), text.clone())
-                .map_err(|e| format!("{e:#}"))?;
-            let ns = package
-                .strip_prefix("data.")
-                .unwrap_or(&package)
-                .to_string();
-            for line in text.lines() {
+        let mut definitions: BTreeMap<String, usize> = BTreeMap::new();
+        let mut with_exceptions: Vec<String> = Vec::new();
+        for m in &modules {
+            let ns = &m.namespace;
+            for line in m.text.lines() {
+                if line.starts_with("exception") && !with_exceptions.contains(ns) {
+                    with_exceptions.push(ns.clone());
+                }
                 if let Some((rule, kind)) = rule_head(line) {
+                    *definitions.entry(ns.clone()).or_default() += 1;
                     let r = UserRule {
                         namespace: ns.clone(),
                         rule,
@@ -520,26 +487,6 @@ impl UserPolicies {
                         found.push(r);
                     }
                 }
-            }
-        }
-        for f in data_files {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let loaded = sostle_core::yaml::load(&text);
-            if let Some(e) = loaded.errors.first() {
-                return Err(format!(
-                    "{}:{}:{}: {}",
-                    f.display(),
-                    e.line,
-                    e.col,
-                    e.message
-                ));
-            }
-            for d in loaded.documents {
-                let v = regorus::Value::from_json_str(&d.root.to_json().to_string())
-                    .map_err(|e| e.to_string())?;
-                engine
-                    .add_data(v)
-                    .map_err(|e| format!("{}: {e}", f.display()))?;
             }
         }
         let selected: Vec<String> = {
@@ -555,7 +502,7 @@ impl UserPolicies {
                     namespace_globs.to_vec()
                 };
                 all.into_iter()
-                    .filter(|ns| globs.iter().any(|g| glob_match(g, ns)))
+                    .filter(|ns| globs.iter().any(|g| sostle_core::suite::glob_match(g, ns)))
                     .collect()
             }
         };
@@ -564,11 +511,25 @@ impl UserPolicies {
             .filter(|r| selected.contains(&r.namespace))
             .collect();
         rules.sort_by(|a, b| (&a.namespace, &a.rule).cmp(&(&b.namespace, &b.rule)));
+        definitions.retain(|ns, _| selected.contains(ns));
+        with_exceptions.retain(|ns| selected.contains(ns));
         Ok(UserPolicies {
             engine,
             rules,
             namespaces: selected,
+            definitions,
+            with_exceptions,
         })
+    }
+
+    /// The namespaces evaluated, sorted.
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    /// How many deny/violation/warn rule definitions `namespace` has (conftest's test count).
+    pub fn definitions(&self, namespace: &str) -> usize {
+        self.definitions.get(namespace).copied().unwrap_or(0)
     }
 
     /// Evaluates every rule on one object.
@@ -577,16 +538,19 @@ impl UserPolicies {
             regorus::Value::from_json_str(&object.to_string()).map_err(|e| e.to_string())?;
         self.engine.set_input(input);
         let mut exceptions: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for ns in &self.namespaces {
+        for ns in &self.with_exceptions {
             let v = self
                 .engine
                 .eval_rule(format!("data.{ns}.exception"))
-                .unwrap_or(regorus::Value::Undefined);
-            let j: J = v
-                .to_json_str()
-                .ok()
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(J::Null);
+                .map_err(|e| format!("rego:{ns}/exception: {e:#}"))?;
+            let j: J = if v == regorus::Value::Undefined {
+                J::Null
+            } else {
+                let text = v
+                    .to_json_str()
+                    .map_err(|e| format!("rego:{ns}/exception: {e:#}"))?;
+                serde_json::from_str(&text).map_err(|e| format!("rego:{ns}/exception: {e}"))?
+            };
             let names: Vec<String> = j
                 .as_array()
                 .into_iter()
@@ -608,8 +572,12 @@ impl UserPolicies {
                 .engine
                 .eval_rule(format!("data.{}.{}", r.namespace, r.rule))
                 .map_err(|e| format!("{}: {e:#}", r.id()))?;
-            let j: J = serde_json::from_str(&v.to_json_str().map_err(|e| e.to_string())?)
-                .unwrap_or(J::Null);
+            let j: J = if v == regorus::Value::Undefined {
+                J::Null
+            } else {
+                let text = v.to_json_str().map_err(|e| format!("{}: {e:#}", r.id()))?;
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", r.id()))?
+            };
             let items: Vec<J> = match j {
                 J::Array(a) => a,
                 J::Null => Vec::new(),
@@ -654,7 +622,197 @@ impl UserPolicies {
     }
 }
 
-fn collect_rego(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+/// One loaded policy file.
+struct Module {
+    file: String,
+    namespace: String,
+    text: String,
+}
+
+/// A regorus engine with the `.rego` files under `dirs` (files named are read as they are;
+/// `*_test.rego` only when `with_tests`) and the data files (JSON or YAML, directories walked)
+/// merged into `data`, conftest's way. Errors carry regorus's message with file:line:col.
+fn build_engine(
+    dirs: &[std::path::PathBuf],
+    data_files: &[std::path::PathBuf],
+    timeout: std::time::Duration,
+    strict: bool,
+    with_tests: bool,
+) -> Result<(regorus::Engine, Vec<Module>), String> {
+    let mut engine = regorus::Engine::new();
+    engine.set_strict_builtin_errors(strict);
+    engine
+        .add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))
+        .map_err(|e| e.to_string())?;
+    if let Some(interval) = std::num::NonZeroU32::new(64) {
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: timeout,
+            check_interval: interval,
+        });
+    }
+    let mut files = Vec::new();
+    for d in dirs {
+        collect_rego(d, with_tests, &mut files).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    if files.is_empty() {
+        return Err(format!(
+            "no .rego files in {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut modules = Vec::with_capacity(files.len());
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let package = engine
+            .add_policy(f.display().to_string(), text.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        modules.push(Module {
+            file: f.display().to_string(),
+            namespace: package
+                .strip_prefix("data.")
+                .unwrap_or(&package)
+                .to_string(),
+            text,
+        });
+    }
+    let mut data_paths = Vec::new();
+    for d in data_files {
+        collect_data(d, &mut data_paths).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    for f in &data_paths {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let loaded = sostle_core::yaml::load(&text);
+        if let Some(e) = loaded.errors.first() {
+            return Err(format!(
+                "{}:{}:{}: {}",
+                f.display(),
+                e.line,
+                e.col,
+                e.message
+            ));
+        }
+        for d in loaded.documents {
+            let v = regorus::Value::from_json_str(&d.root.to_json().to_string())
+                .map_err(|e| e.to_string())?;
+            engine
+                .add_data(v)
+                .map_err(|e| format!("{}: {e}", f.display()))?;
+        }
+    }
+    Ok((engine, modules))
+}
+
+/// One Rego unit test (`test_*` rule) and how it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegoTest {
+    /// The file that defines it.
+    pub file: String,
+    /// Its package (`main`).
+    pub namespace: String,
+    /// The rule (`test_root_is_denied`).
+    pub name: String,
+    /// Whether it passed.
+    pub outcome: TestOutcome,
+}
+
+impl RegoTest {
+    /// `data.<namespace>.<name>`, as opa and conftest name a test.
+    pub fn query(&self) -> String {
+        format!("data.{}.{}", self.namespace, self.name)
+    }
+}
+
+/// A test's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestOutcome {
+    /// The rule is true.
+    Pass,
+    /// The rule is false or undefined.
+    Fail,
+    /// The evaluation failed (a builtin error in strict mode, the time cap).
+    Error(String),
+}
+
+/// Runs every `test_*` rule of the `.rego` files under `dirs` (`*_test.rego` included) with
+/// the data files loaded, as `opa test` and `conftest verify` do: a test passes when its rule
+/// evaluates to true. In file order, then definition order.
+pub fn run_tests(
+    dirs: &[std::path::PathBuf],
+    data_files: &[std::path::PathBuf],
+    timeout: std::time::Duration,
+    strict: bool,
+) -> Result<Vec<RegoTest>, String> {
+    let (mut engine, modules) = build_engine(dirs, data_files, timeout, strict, true)?;
+    let mut out: Vec<RegoTest> = Vec::new();
+    for m in &modules {
+        for line in m.text.lines() {
+            let name: String = line
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.starts_with("test_") {
+                continue;
+            }
+            let rest = line.get(name.len()..).unwrap_or("").trim_start();
+            let is_head = rest.starts_with("if")
+                || rest.starts_with('{')
+                || rest.starts_with(":=")
+                || rest.starts_with('=');
+            if !is_head
+                || out
+                    .iter()
+                    .any(|t| t.namespace == m.namespace && t.name == name)
+            {
+                continue;
+            }
+            let outcome = match engine.eval_rule(format!("data.{}.{name}", m.namespace)) {
+                Ok(regorus::Value::Bool(true)) => TestOutcome::Pass,
+                Ok(_) => TestOutcome::Fail,
+                Err(e) => TestOutcome::Error(format!("{e:#}")),
+            };
+            out.push(RegoTest {
+                file: m.file.clone(),
+                namespace: m.namespace.clone(),
+                name,
+                outcome,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Data files under `path` (a file is itself; a directory is walked for .json, .yaml, .yml),
+/// as conftest loads `--data` recursively.
+fn collect_data(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    items.sort();
+    for p in items {
+        if p.is_dir() {
+            collect_data(&p, out)?;
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn collect_rego(
+    dir: &std::path::Path,
+    with_tests: bool,
+    out: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
     if dir.is_file() {
         out.push(dir.to_path_buf());
         return Ok(());
@@ -665,9 +823,9 @@ fn collect_rego(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std
     items.sort();
     for p in items {
         if p.is_dir() {
-            collect_rego(&p, out)?;
+            collect_rego(&p, with_tests, out)?;
         } else if p.extension().is_some_and(|e| e == "rego")
-            && !p.to_string_lossy().ends_with("_test.rego")
+            && (with_tests || !p.to_string_lossy().ends_with("_test.rego"))
         {
             out.push(p);
         }

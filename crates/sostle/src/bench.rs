@@ -117,6 +117,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
         &[],
         true,
         std::time::Duration::from_secs(2),
+        false,
     )
     .ok();
     let (user_rego, _) = best(n, || {

@@ -401,12 +401,18 @@ fn check_one(
         }
         if let Some(u) = user.as_mut() {
             let native = report.results.len();
-            // Out of scope (unlayered, kube-system & co): never denied, user rules included.
-            let governed = report.layer.layer().is_some();
+            // User rules judge every document, as conftest does, whatever its layer (unlayered,
+            // kube-system & co included); a rule the config scopes to layers
+            // (suite.userPolicyScope) judges only documents at those layers.
+            let layer = report.layer.layer();
             match u.evaluate(&doc.root.to_json()) {
                 Ok(outcomes) => {
                     for (rule, outcome) in u.rules.iter().zip(outcomes) {
-                        let outcome = if governed {
+                        let in_scope = engine
+                            .config()
+                            .user_rule_layers(&rule.id())
+                            .is_none_or(|set| layer.is_some_and(|l| set.contains(l)));
+                        let outcome = if in_scope {
                             outcome
                         } else {
                             sostle_rego::UserOutcome::Excepted

@@ -176,6 +176,16 @@ pub enum Format {
     Github,
     /// wgpolicyk8s.io/v1alpha2 PolicyReport objects, one per namespace.
     Policyreport,
+    /// conftest's own lines (`FAIL - file - namespace - msg`, then `N tests, N passed, …`), so
+    /// scripts that parse conftest keep working. Also accepted as `stdout`.
+    #[value(alias = "stdout")]
+    Conftest,
+    /// conftest's JSON (`[{"filename", "namespace", "successes", "failures": [{"msg"}], …}]`).
+    ConftestJson,
+    /// conftest's table: one row per finding (RESULT, FILE, NAMESPACE, MESSAGE).
+    Table,
+    /// Azure DevOps logging commands (`##vso[task.logissue type=error]…`), one per finding.
+    Azuredevops,
 }
 
 #[derive(Debug, Args)]
@@ -222,12 +232,25 @@ pub struct TestArgs {
     /// Judge every resource at this layer (L0…L7 or trial), whatever its namespace.
     #[arg(long, value_name = "LAYER")]
     pub sostle_layer: Option<String>,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "human")]
-    pub output: Format,
+    /// Output format (conftest's names are accepted too: stdout = conftest, table, azuredevops).
+    /// Default: human (or conftest.toml's `output`).
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<Format>,
     /// Exit 1 on warnings alone, and 2 on failures.
     #[arg(long)]
     pub fail_on_warn: bool,
+    /// Exit 0 even when policies fail (run errors still exit 3), as conftest's --no-fail.
+    #[arg(long)]
+    pub no_fail: bool,
+    /// No colour, whatever the terminal (also NO_COLOR).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Print only failures and warnings (conftest --quiet): no passes, no summary when clean.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Leave conftest `exception` results out of the output (they still do not fail).
+    #[arg(long)]
+    pub suppress_exceptions: bool,
     /// Check image signatures at the registry, as the webhook does (deny_unsigned_image).
     ///
     /// Needs the config's `images.signers`; layers require them as `images.require` says
@@ -235,18 +258,26 @@ pub struct TestArgs {
     /// the Docker config; an unreachable registry fails the image.
     #[arg(long)]
     pub verify_images: bool,
-    /// User Rego policies (conftest conventions: deny, violation, warn, `_suffix`, exception).
-    #[arg(long, value_name = "DIR")]
+    /// User Rego policies: directories (walked) or `.rego` files, repeatable, as conftest's
+    /// -p. Rules deny, violation, warn (and `_suffix` forms) and exception judge every document,
+    /// whatever its layer. Default: ./policy when it exists (and is not sostle's own suite,
+    /// which the native engine already runs), or what conftest.toml says.
+    #[arg(long, short = 'p', value_name = "PATH")]
     pub policy: Vec<PathBuf>,
     /// Rego namespaces (packages) to evaluate; globs allowed. Default: main.
-    #[arg(long, value_name = "NS")]
+    #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Vec<String>,
     /// Evaluate every namespace of the user policies.
     #[arg(long)]
     pub all_namespaces: bool,
-    /// Data files (JSON or YAML) for the user policies.
-    #[arg(long, value_name = "FILE")]
+    /// Data for the user policies: JSON or YAML files, or directories of them, merged into
+    /// `data`.
+    #[arg(long, short = 'd', value_name = "PATH")]
     pub data: Vec<PathBuf>,
+    /// Builtin errors (a bad regex, a type error in a builtin) fail the run instead of leaving
+    /// the expression undefined (regorus's strict mode; conftest's --show-builtin-errors).
+    #[arg(long, alias = "show-builtin-errors")]
+    pub strict: bool,
     /// Time cap on one document's user-policy evaluation, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub rego_timeout_ms: u64,
@@ -929,21 +960,27 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Case files or directories.
-    #[arg(value_name = "DIR", required = true)]
+    /// Case files or directories (yin/yang cases).
+    #[arg(value_name = "DIR", required_unless_present = "policy")]
     pub dirs: Vec<PathBuf>,
-    /// User Rego policies.
-    #[arg(long, value_name = "DIR")]
+    /// User Rego policies (directories or .rego files). Their `test_*` rules (in *_test.rego
+    /// and elsewhere) run as unit tests, as `conftest verify` and `opa test` run them, and the
+    /// cases may name their rules (rego:<namespace>/<rule>).
+    #[arg(long, short = 'p', value_name = "PATH")]
     pub policy: Vec<PathBuf>,
-    /// Rego namespaces; globs allowed. Default: main.
-    #[arg(long, value_name = "NS")]
+    /// Rego namespaces the cases may name; globs allowed. Default: main. (Unit tests run in
+    /// every namespace, as conftest verify runs them.)
+    #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Vec<String>,
     /// Every namespace.
     #[arg(long)]
     pub all_namespaces: bool,
-    /// Data files for the user policies.
-    #[arg(long, value_name = "FILE")]
+    /// Data for the user policies: JSON or YAML files, or directories of them.
+    #[arg(long, short = 'd', value_name = "PATH")]
     pub data: Vec<PathBuf>,
+    /// Builtin errors fail the test (regorus's strict mode; conftest's --show-builtin-errors).
+    #[arg(long, alias = "show-builtin-errors")]
+    pub strict: bool,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "human")]
     pub output: VerifyFormat,
@@ -954,8 +991,12 @@ pub struct VerifyArgs {
 /// Output formats of `sostle verify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VerifyFormat {
-    /// For people.
+    /// For people (unit-test failures as conftest prints them, then its summary line).
     Human,
     /// JUnit XML.
     Junit,
+    /// TAP version 13, one line per case and unit test.
+    Tap,
+    /// JSON: `{"cases": […], "tests": [{"file", "namespace", "name", "outcome", "error"}], "summary"}`.
+    Json,
 }

@@ -5,6 +5,7 @@ mod bench;
 mod bootstrap;
 mod check;
 mod cli;
+mod conftest;
 mod exempt;
 mod inputs;
 mod ledger;
@@ -149,7 +150,9 @@ fn use_color() -> bool {
     !no_color && io::stdout().is_terminal()
 }
 
-fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
+fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
+    conftest::apply_defaults(&mut args)?;
+    let format = args.output.unwrap_or(Format::Human);
     let config = check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
     let now = now_from(&args.common)?;
     let layer = match &args.sostle_layer {
@@ -178,6 +181,7 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
                     &args.namespace,
                     args.all_namespaces,
                     std::time::Duration::from_millis(args.rego_timeout_ms),
+                    args.strict,
                 )
                 .map_err(|e| anyhow::anyhow!("--policy: {e}"))?,
             )
@@ -242,20 +246,27 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
         }
     }
     let stdout = io::stdout();
-    let mut w = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // --quiet (conftest's): nothing at all when the run passes, everything when it does not —
+    // so the output is held until the exit status is known.
+    let mut held: Vec<u8> = Vec::new();
+    let mut direct = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let w: &mut dyn Write = if args.quiet { &mut held } else { &mut direct };
+    let color = use_color() && !args.no_color;
+    let conftest_meta =
+        conftest::Meta::new(settings.user.as_ref(), args.suppress_exceptions, color);
     let opts = output::PrintOptions {
-        color: use_color(),
+        color,
         now_seconds: now.as_second(),
         verbose: args.verbose,
     };
     let epoch_day = engine.epoch_day(now);
-    let mut printer = output::printer(args.output, opts, engine.config(), epoch_day)?;
+    let mut printer = output::printer(format, opts, engine.config(), epoch_day, conftest_meta)?;
     // Results are printed as files complete, in input order, and dropped.
     let totals = check::run_with(&engine, &settings, &sources, errors, |resources| {
-        printer.file(&mut w, &resources)
+        printer.file(w, &resources)
     })?;
     printer.finish(
-        &mut w,
+        w,
         &output::Tail {
             epoch_day,
             totals: &totals,
@@ -269,7 +280,15 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
             writeln!(e, "note: {}", c.note())?;
         }
     }
-    if args.output != Format::Human && !totals.errors.is_empty() {
+    let mut code = totals.exit_code(args.fail_on_warn);
+    if args.quiet && code != 0 {
+        direct.write_all(&held)?;
+        direct.flush()?;
+    }
+    if args.no_fail && code != 3 {
+        code = 0;
+    }
+    if format != Format::Human && !totals.errors.is_empty() {
         // Machine formats carry the errors; say so on stderr too so a person sees them.
         let mut e = io::stderr().lock();
         for err in &totals.errors {
@@ -280,7 +299,7 @@ fn cmd_test(args: TestArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(totals.exit_code(args.fail_on_warn))
+    Ok(code)
 }
 
 fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {

@@ -138,9 +138,14 @@ pub fn printer(
     opts: PrintOptions,
     config: &Config,
     epoch_day: i64,
+    conftest: crate::conftest::Meta,
 ) -> io::Result<Box<dyn Printer>> {
     use crate::cli::Format;
     Ok(match format {
+        Format::Conftest | Format::ConftestJson | Format::Table | Format::Azuredevops => {
+            crate::conftest::printer(format, conftest)
+                .ok_or_else(|| io::Error::other("not a conftest format"))?
+        }
         Format::Human => Box::new(Human::new(opts)),
         Format::Json => Box::new(Json::new(epoch_day)),
         Format::Junit => Box::new(Junit::default()),

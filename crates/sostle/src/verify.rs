@@ -131,6 +131,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
                 &args.namespace,
                 args.all_namespaces,
                 std::time::Duration::from_secs(2),
+                args.strict,
             )
             .map_err(|e| anyhow!("--policy: {e}"))?,
         )
@@ -214,6 +215,30 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             && v.yin_outcome == "pass";
         verdicts.push(v);
     }
+    let tests = if args.policy.is_empty() {
+        Vec::new()
+    } else {
+        sostle_rego::run_tests(
+            &args.policy,
+            &args.data,
+            std::time::Duration::from_secs(10),
+            args.strict,
+        )
+        .map_err(|e| anyhow!("--policy: {e}"))?
+    };
+    let failed_tests = tests
+        .iter()
+        .filter(|t| t.outcome != sostle_rego::TestOutcome::Pass)
+        .count();
+    // conftest verify's summary line (every unit test is a test; none warns, none is excepted).
+    let summary = format!(
+        "{}, 0 skipped",
+        crate::conftest::summary(tests.len() - failed_tests, 0, failed_tests, 0)
+    );
+    let test_error = |t: &sostle_rego::RegoTest| match &t.outcome {
+        sostle_rego::TestOutcome::Error(e) => Some(e.clone()),
+        _ => None,
+    };
     let mut w = std::io::stdout().lock();
     match args.output {
         VerifyFormat::Human => {
@@ -239,13 +264,82 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
                     writeln!(w, "       the trial stays open: yang must fail (got {}), yin must pass (got {})", v.yang_outcome, v.yin_outcome)?;
                 }
             }
-            let closed = verdicts.iter().filter(|v| v.ok).count();
-            writeln!(
-                w,
-                "{} cases: {closed} closed, {} open; {load_errors} unreadable",
-                verdicts.len(),
-                verdicts.len() - closed
+            if !verdicts.is_empty() || !args.dirs.is_empty() {
+                let closed = verdicts.iter().filter(|v| v.ok).count();
+                writeln!(
+                    w,
+                    "{} cases: {closed} closed, {} open; {load_errors} unreadable",
+                    verdicts.len(),
+                    verdicts.len() - closed
+                )?;
+            }
+            if !args.policy.is_empty() {
+                if !verdicts.is_empty() {
+                    writeln!(w)?;
+                }
+                for t in tests
+                    .iter()
+                    .filter(|t| t.outcome != sostle_rego::TestOutcome::Pass)
+                {
+                    writeln!(w, "FAIL - {} -  - {}", t.file, t.query())?;
+                    if let Some(e) = test_error(t) {
+                        writeln!(w, "       error: {e}")?;
+                    }
+                }
+                writeln!(w)?;
+                writeln!(w, "{summary}")?;
+            }
+        }
+        VerifyFormat::Tap => {
+            writeln!(w, "TAP version 13")?;
+            writeln!(w, "1..{}", verdicts.len() + tests.len())?;
+            let mut n = 0;
+            for v in &verdicts {
+                n += 1;
+                let ok = if v.ok { "ok" } else { "not ok" };
+                writeln!(
+                    w,
+                    "{ok} {n} - {} - {} ({})",
+                    v.case.policy, v.case.note, v.case.file
+                )?;
+            }
+            for t in &tests {
+                n += 1;
+                let ok = if t.outcome == sostle_rego::TestOutcome::Pass {
+                    "ok"
+                } else {
+                    "not ok"
+                };
+                writeln!(w, "{ok} {n} - {} - {}", t.file, t.query())?;
+                if let Some(e) = test_error(t) {
+                    writeln!(w, "# error: {e}")?;
+                }
+            }
+        }
+        VerifyFormat::Json => {
+            let cases: Vec<serde_json::Value> = verdicts
+                .iter()
+                .map(|v| {
+                    serde_json::json!({"file": v.case.file, "policy": v.case.policy, "note": v.case.note,
+                        "closed": v.ok, "yang": {"sha256": v.yang_hash, "outcome": v.yang_outcome},
+                        "yin": {"sha256": v.yin_hash, "outcome": v.yin_outcome}, "epoch_day": v.day,
+                        "error": v.error})
+                })
+                .collect();
+            let units: Vec<serde_json::Value> = tests
+                .iter()
+                .map(|t| {
+                    serde_json::json!({"file": t.file, "namespace": t.namespace, "name": t.name,
+                        "outcome": match t.outcome { sostle_rego::TestOutcome::Pass => "pass",
+                            sostle_rego::TestOutcome::Fail => "fail", sostle_rego::TestOutcome::Error(_) => "error" },
+                        "error": test_error(t)})
+                })
+                .collect();
+            serde_json::to_writer_pretty(
+                &mut w,
+                &serde_json::json!({"cases": cases, "tests": units, "summary": summary}),
             )?;
+            writeln!(w)?;
         }
         VerifyFormat::Junit => {
             let esc = |s: &str| {
@@ -258,9 +352,22 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             writeln!(
                 w,
                 r#"<testsuite name="sostle verify" tests="{}" failures="{}">"#,
-                verdicts.len(),
-                verdicts.iter().filter(|v| !v.ok).count()
+                verdicts.len() + tests.len(),
+                verdicts.iter().filter(|v| !v.ok).count() + failed_tests
             )?;
+            for t in &tests {
+                write!(
+                    w,
+                    r#"  <testcase classname="{}" name="{}">"#,
+                    esc(&t.file),
+                    esc(&t.query())
+                )?;
+                if t.outcome != sostle_rego::TestOutcome::Pass {
+                    let why = test_error(t).unwrap_or_else(|| "false or undefined".into());
+                    write!(w, r#"<failure message="{}"/>"#, esc(&why))?;
+                }
+                writeln!(w, "</testcase>")?;
+            }
             for v in &verdicts {
                 write!(
                     w,
@@ -288,7 +395,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     }
     Ok(if load_errors > 0 {
         3
-    } else if verdicts.iter().all(|v| v.ok) {
+    } else if verdicts.iter().all(|v| v.ok) && failed_tests == 0 {
         0
     } else {
         1

@@ -4,6 +4,7 @@
 mod approvals;
 mod bad_input;
 mod bootstrap;
+mod conftest;
 mod corpus;
 mod docs;
 mod exempt;

@@ -275,7 +275,7 @@ fn export_writes_the_embedded_suite() {
 }
 
 #[test]
-fn user_rules_skip_out_of_scope_and_can_be_exempted() {
+fn user_rules_judge_every_document_and_can_be_exempted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("p.rego"), "package main\nimport rego.v1\ndeny_big contains \"too many replicas\" if input.spec.replicas > 3\n").unwrap();
@@ -358,15 +358,17 @@ fn user_rules_skip_out_of_scope_and_can_be_exempted() {
         outcome(manifest("sostle-l3-crew", false))["outcome"],
         "fail"
     );
+    // User rules judge every document, as conftest does (#17): never-governed and unlayered
+    // namespaces included; only sostle's own suite keeps its layer scoping.
     assert_eq!(
         outcome(manifest("kube-system", false))["outcome"],
-        "skip",
-        "never governed"
+        "fail",
+        "never governed by the suite, judged by the user's rule"
     );
     assert_eq!(
         outcome(manifest("default", false))["outcome"],
-        "skip",
-        "unlayered"
+        "fail",
+        "unlayered, judged by the user's rule"
     );
     let exempted = outcome(manifest("sostle-l3-crew", true));
     assert_eq!(exempted["outcome"], "exempted", "{exempted}");

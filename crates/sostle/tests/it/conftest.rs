@@ -1,0 +1,624 @@
+//! sostle as a drop-in for conftest, measured against the real conftest (built from the Go
+//! module proxy by scripts/test.sh): the same flags on the same policies and inputs give the same
+//! exit status and the same failure, warning and exception messages; `conftest verify` and
+//! `sostle verify` agree on the same `*_test.rego`; and the exported suite gives, under conftest
+//! (OPA), the denials the native engine gives on the corpus. The policies and inputs are
+//! examples/conftest (a rule library imported by package main, deny/violation/warn with strings
+//! and objects, exception rules, data files, a conftest.toml, *_test.rego with `with input as`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::{root, sostle_with, Run};
+
+fn conftest(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    use std::io::Write;
+    let mut child = Command::new("conftest")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("conftest on PATH (scripts/test.sh builds it into ~/.cache/sostle/bin)");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(b) = stdin {
+        input.write_all(b).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The result lines (WARN/FAIL/EXCP), sorted — conftest walks files in map order — and the
+/// summary line.
+fn lines(out: &str) -> (Vec<String>, String) {
+    let mut results: Vec<String> = out
+        .lines()
+        .filter(|l| l.starts_with("WARN ") || l.starts_with("FAIL ") || l.starts_with("EXCP "))
+        .map(str::to_string)
+        .collect();
+    results.sort();
+    let summary = out
+        .lines()
+        .rfind(|l| l.contains(" passed, "))
+        .unwrap_or_default()
+        .to_string();
+    (results, summary)
+}
+
+/// Runs both with `args` in `dir` (sostle with `-o conftest` unless args choose an output) and
+/// requires the same exit status, result lines and summary; returns conftest's run.
+fn same(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let c = conftest(dir, &[&["test", "--no-color"], args].concat(), stdin);
+    let mut sargs = vec!["test", "--no-color"];
+    if !args.iter().any(|a| *a == "-o" || a.starts_with("--output")) {
+        sargs.extend(["-o", "conftest"]);
+    }
+    sargs.extend_from_slice(args);
+    let s = sostle_with(dir, &sargs, &[], stdin);
+    assert_eq!(
+        s.code,
+        c.code,
+        "exit status differs for {args:?}\nconftest: {}\nsostle: {}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(
+        lines(&s.stdout),
+        lines(&c.stdout),
+        "output differs for {args:?}\nconftest: {}\nsostle: {}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    c
+}
+
+const P: &str = "examples/conftest/policy";
+const D: &str = "examples/conftest/data";
+const M: &str = "examples/conftest/manifests";
+
+#[test]
+fn the_issue_reproduction_user_policies_are_evaluated_where_sostle_has_no_layer() {
+    // The Deployment's namespace has no sostle layer: before, "0 pass, 0 fail, 14 skip", exit 0.
+    for flag in ["-p", "--policy"] {
+        let r = sostle_with(
+            &root(),
+            &["test", flag, P, "-d", D, &format!("{M}/web.yaml")],
+            &[],
+            None,
+        );
+        assert_eq!(r.code, 1, "{}", r.snapshot());
+        for msg in [
+            "web: container app must set securityContext.runAsNonRoot",
+            "web: image docker.io/library/nginx:1.27 is not from an allowed registry",
+            "web: every workload names its team (label team)",
+        ] {
+            assert!(r.stdout.contains(msg), "missing {msg:?}: {}", r.snapshot());
+        }
+    }
+}
+
+#[test]
+fn conftest_and_sostle_agree_flag_for_flag() {
+    let r = root();
+    let c = same(&r, &["-p", P, "-d", D, M], None);
+    assert_eq!(c.code, 1);
+    assert!(c.stdout.contains("4 failures, 1 exception"), "{}", c.stdout);
+    same(&r, &["-p", P, "-d", D, "--fail-on-warn", M], None);
+    same(
+        &r,
+        &[
+            "-p",
+            P,
+            "-d",
+            D,
+            "--fail-on-warn",
+            &format!("{M}/services.yaml"),
+        ],
+        None,
+    );
+    same(&r, &["-p", P, "-d", D, "--no-fail", M], None);
+    same(&r, &["-p", P, "-d", D, "--suppress-exceptions", M], None);
+    same(&r, &["-p", P, "-d", D, "-n", "kubernetes", M], None);
+    same(&r, &["-p", P, "-d", D, "-n", "kube*", M], None);
+    same(
+        &r,
+        &[
+            "-p",
+            P,
+            "-d",
+            D,
+            "--namespace",
+            "main",
+            "--namespace",
+            "kubernetes",
+            M,
+        ],
+        None,
+    );
+    same(&r, &["-p", P, "-d", D, "--all-namespaces", M], None);
+    same(&r, &["-p", P, "-d", D, "-n", "notpresent", M], None);
+    // Single files and directories as -p, repeated.
+    same(
+        &r,
+        &[
+            "-p",
+            &format!("{P}/main.rego"),
+            "-p",
+            &format!("{P}/lib"),
+            "-d",
+            &format!("{D}/registries.yaml"),
+            M,
+        ],
+        None,
+    );
+    // A passing file; and --quiet, which prints nothing when nothing fails.
+    same(&r, &["-p", P, "-d", D, &format!("{M}/api.yaml")], None);
+    let q = same(
+        &r,
+        &["-p", P, "-d", D, "--quiet", &format!("{M}/api.yaml")],
+        None,
+    );
+    assert_eq!(q.stdout, "");
+    let s = sostle_with(
+        &r,
+        &[
+            "test",
+            "-p",
+            P,
+            "-d",
+            D,
+            "--quiet",
+            "-o",
+            "conftest",
+            &format!("{M}/api.yaml"),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!((s.code, s.stdout.as_str()), (0, ""));
+    // stdin.
+    let web = std::fs::read(r.join(M).join("web.yaml")).unwrap();
+    same(&r, &["-p", P, "-d", D, "-"], Some(&web));
+}
+
+#[test]
+fn conftest_toml_is_read_like_conftest_reads_it() {
+    let dir = root().join("examples/conftest");
+    let c = same(&dir, &["manifests"], None);
+    assert_eq!(c.code, 1, "{}", c.snapshot());
+    // The command line wins over the file.
+    same(&dir, &["-n", "kubernetes", "manifests"], None);
+}
+
+#[test]
+fn conftest_json_is_conftests_json() {
+    let r = root();
+    let c = conftest(
+        &r,
+        &["test", "--no-color", "-o", "json", "-p", P, "-d", D, M],
+        None,
+    );
+    let s = sostle_with(
+        &r,
+        &["test", "-o", "conftest-json", "-p", P, "-d", D, M],
+        &[],
+        None,
+    );
+    assert_eq!(s.code, c.code, "{}", s.snapshot());
+    let norm = |text: &str| {
+        let mut v: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+        for c in &mut v {
+            let o = c.as_object_mut().unwrap();
+            for k in ["warnings", "failures", "exceptions"] {
+                if let Some(serde_json::Value::Array(items)) = o.get_mut(k) {
+                    // conftest's metadata carries each query; only the messages are compared.
+                    let mut msgs: Vec<serde_json::Value> =
+                        items.iter().map(|i| i["msg"].clone()).collect();
+                    msgs.sort_by_key(|m| m.to_string());
+                    *items = msgs;
+                }
+            }
+        }
+        v.sort_by_key(|c| (c["filename"].to_string(), c["namespace"].to_string()));
+        v
+    };
+    assert_eq!(norm(&s.stdout), norm(&c.stdout));
+}
+
+#[test]
+fn the_conftest_output_snapshot() {
+    let r = sostle_with(
+        &root(),
+        &["test", "-o", "conftest", "-p", P, "-d", D, M],
+        &[],
+        None,
+    );
+    insta::assert_snapshot!("conftest_output", r.snapshot());
+    let r = sostle_with(
+        &root(),
+        &["test", "-o", "table", "-p", P, "-d", D, M],
+        &[],
+        None,
+    );
+    insta::assert_snapshot!("conftest_table", r.snapshot());
+    let r = sostle_with(
+        &root(),
+        &["test", "-o", "azuredevops", "-p", P, "-d", D, M],
+        &[],
+        None,
+    );
+    insta::assert_snapshot!("conftest_azuredevops", r.snapshot());
+}
+
+#[test]
+fn conftest_verify_and_sostle_verify_agree() {
+    let r = root();
+    let c = conftest(&r, &["verify", "--no-color", "-p", P, "-d", D], None);
+    let s = sostle_with(&r, &["verify", "-p", P, "-d", D], &[], None);
+    assert_eq!(
+        (s.code, c.code),
+        (0, 0),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(
+        lines(&s.stdout),
+        lines(&c.stdout),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert!(s.stdout.contains("6 tests, 6 passed"), "{}", s.stdout);
+    // A test that is wrong: both fail it, with the same line.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    copy_dir(&r.join(P), &policy);
+    let mut t = std::fs::read_to_string(policy.join("main_test.rego")).unwrap();
+    t.push_str("\ntest_wrong_on_purpose if {\n\tcount(deny) == 5 with input as deployment({}, \"ghcr.io/x/web:1\")\n}\n");
+    std::fs::write(policy.join("main_test.rego"), t).unwrap();
+    let data = r.join(D);
+    let data = data.to_str().unwrap();
+    let c = conftest(
+        dir.path(),
+        &["verify", "--no-color", "-p", "policy", "-d", data],
+        None,
+    );
+    let s = sostle_with(
+        dir.path(),
+        &["verify", "-p", "policy", "-d", data],
+        &[],
+        None,
+    );
+    assert_eq!(
+        (s.code, c.code),
+        (1, 1),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(
+        lines(&s.stdout),
+        lines(&c.stdout),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert!(
+        s.stdout
+            .contains("FAIL - policy/main_test.rego -  - data.main.test_wrong_on_purpose"),
+        "{}",
+        s.stdout
+    );
+    // Machine formats for CI.
+    let tap = sostle_with(
+        dir.path(),
+        &["verify", "-p", "policy", "-d", data, "-o", "tap"],
+        &[],
+        None,
+    );
+    assert_eq!(tap.code, 1);
+    assert!(
+        tap.stdout.contains("1..7")
+            && tap
+                .stdout
+                .contains("not ok 7 - policy/main_test.rego - data.main.test_wrong_on_purpose"),
+        "{}",
+        tap.stdout
+    );
+    let json = sostle_with(
+        dir.path(),
+        &["verify", "-p", "policy", "-d", data, "-o", "json"],
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["tests"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        v["summary"],
+        "7 tests, 6 passed, 0 warnings, 1 failure, 0 exceptions, 0 skipped"
+    );
+    let junit = sostle_with(
+        dir.path(),
+        &["verify", "-p", "policy", "-d", data, "-o", "junit"],
+        &[],
+        None,
+    );
+    assert!(
+        junit.stdout.contains(r#"tests="7" failures="1""#),
+        "{}",
+        junit.stdout
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_policy_directory_is_the_default_as_under_conftest_but_not_sostles_own_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join(P), &dir.path().join("policy"));
+    copy_dir(&root().join(M), &dir.path().join("manifests"));
+    let data = root().join(D);
+    let c = conftest(
+        dir.path(),
+        &[
+            "test",
+            "--no-color",
+            "-d",
+            data.to_str().unwrap(),
+            "manifests",
+        ],
+        None,
+    );
+    let s = sostle_with(
+        dir.path(),
+        &[
+            "test",
+            "-o",
+            "conftest",
+            "-d",
+            data.to_str().unwrap(),
+            "manifests",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        (s.code, c.code),
+        (1, 1),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(lines(&s.stdout), lines(&c.stdout));
+    // In this repository ./policy is sostle's suite, which the native engine runs already: not
+    // loaded a second time as user policies.
+    let r = sostle_with(
+        &root(),
+        &[
+            "test",
+            "-o",
+            "json",
+            "examples/mefine-static/deployment.yaml",
+        ],
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ids: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["policy"].as_str())
+        .collect();
+    assert!(!ids.iter().any(|p| p.starts_with("rego:")), "{ids:?}");
+}
+
+#[test]
+fn a_user_rule_scoped_to_layers_by_the_config_judges_only_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sostle.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  userPolicyScope:\n    - rules: [\"rego:main/deny_registry\"]\n      layers: [L3-L7]\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let web = format!("{M}/web.yaml");
+    let json = |extra: &[&str]| {
+        let mut args = vec![
+            "test", "-o", "json", "--config", cfg, "-p", P, "-d", D, &web,
+        ];
+        args.extend_from_slice(extra);
+        let r = sostle_with(&root(), &args, &[], None);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let outcome = |id: &str| {
+            v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["policy"] == id)
+                .map(|x| x["outcome"].as_str().unwrap().to_string())
+        };
+        (
+            outcome("rego:main/deny_registry"),
+            outcome("rego:main/deny"),
+        )
+    };
+    // Unlayered: the scoped rule does not judge; the others still do.
+    assert_eq!(json(&[]), (Some("skip".into()), Some("fail".into())));
+    // At L3 it does.
+    assert_eq!(json(&["--sostle-layer", "L3"]).0, Some("fail".into()));
+    // A scope naming a suite policy is refused with its key path.
+    std::fs::write(
+        &config,
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  userPolicyScope:\n    - rules: [deny_no_limits]\n      layers: [L3]\n",
+    )
+    .unwrap();
+    let r = sostle_with(
+        &root(),
+        &["test", "--config", cfg, "-p", P, &web],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("suite.userPolicyScope[0].rules"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn corpus_files() -> Vec<String> {
+    fn walk(d: &Path, out: &mut Vec<String>) {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        for p in v {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p.to_str().unwrap().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("../shared/corpus"), &mut out);
+    out
+}
+
+type Findings =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<(String, &'static str)>>;
+
+#[test]
+fn the_exported_suite_under_conftest_finds_what_the_native_engine_finds_on_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let r = sostle_with(
+        &root(),
+        &["policy", "export", bundle.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let files = corpus_files();
+    assert!(files.len() > 1600);
+    // Day 297: warn_no_gamma1_label has escalated to DENY; the clock reaches OPA as data.
+    let now = "2026-11-27T00:00:00Z";
+    let now_ns = i128::from(
+        jiff::Timestamp::from_second(1_795_737_600)
+            .unwrap()
+            .as_second(),
+    ) * 1_000_000_000;
+    for layer in ["L2", "L3", "trial"] {
+        let data = dir.path().join(format!("{layer}.json"));
+        std::fs::write(
+            &data,
+            serde_json::json!({"sostle": {"layer": layer, "now_ns": now_ns}}).to_string(),
+        )
+        .unwrap();
+        let bundle_data = bundle.join("data.json");
+        let mut cargs: Vec<String> = [
+            "test",
+            "--no-color",
+            "-o",
+            "json",
+            "-p",
+            bundle.to_str().unwrap(),
+            "-d",
+            bundle_data.to_str().unwrap(),
+            "-d",
+            data.to_str().unwrap(),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+        cargs.extend(files.iter().cloned());
+        let cargs: Vec<&str> = cargs.iter().map(String::as_str).collect();
+        let c = conftest(&root(), &cargs, None);
+        assert!(
+            c.code == 0 || c.code == 1,
+            "conftest at {layer}: {}",
+            c.stderr
+        );
+        let mut opa = Findings::new();
+        for check in serde_json::from_str::<Vec<serde_json::Value>>(&c.stdout).unwrap() {
+            let file = check["filename"].as_str().unwrap().to_string();
+            let set = opa.entry(file).or_default();
+            for (key, outcome) in [("failures", "fail"), ("warnings", "warn")] {
+                for m in check[key].as_array().into_iter().flatten() {
+                    let msg = m["msg"].as_str().unwrap();
+                    let policy = msg.split(':').next().unwrap().to_string();
+                    set.insert((policy, outcome));
+                }
+            }
+        }
+        let mut sargs = vec!["test", "-o", "json", "--sostle-layer", layer, "--now", now];
+        sargs.extend(files.iter().map(String::as_str));
+        let s = sostle_with(&root(), &sargs, &[], None);
+        // A few corpus files repeat a key, which sostle refuses (Kubernetes' strict decoding
+        // does) and conftest's parser takes (last one wins): those are left out.
+        assert!(
+            matches!(s.code, 0 | 1 | 3),
+            "sostle at {layer}: {}",
+            s.stderr
+        );
+        let v: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
+        let refused: std::collections::BTreeSet<String> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["file"].as_str().unwrap().to_string())
+            .collect();
+        assert!(refused.len() < 20, "{refused:?}");
+        let mut native = Findings::new();
+        for f in &files {
+            native.entry(f.clone()).or_default();
+        }
+        let mut findings = 0;
+        for r in v["results"].as_array().unwrap() {
+            let outcome = match r["outcome"].as_str().unwrap() {
+                "fail" => "fail",
+                "warn" => "warn",
+                _ => continue,
+            };
+            findings += 1;
+            native
+                .entry(r["file"].as_str().unwrap().to_string())
+                .or_default()
+                .insert((r["policy"].as_str().unwrap().to_string(), outcome));
+        }
+        assert!(
+            findings > 1000,
+            "only {findings} findings at {layer}: the comparison would be vacuous"
+        );
+        let differ: Vec<String> = native
+            .iter()
+            .filter(|(f, _)| !refused.contains(*f))
+            .filter(|(f, n)| opa.get(*f).cloned().unwrap_or_default() != **n)
+            .take(10)
+            .map(|(f, n)| format!("{f}: native {n:?} conftest {:?}", opa.get(f)))
+            .collect();
+        assert!(differ.is_empty(), "at {layer}:\n{}", differ.join("\n"));
+    }
+}
