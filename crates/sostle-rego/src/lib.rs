@@ -680,9 +680,9 @@ fn build_engine(
     }
     let mut data_paths = Vec::new();
     for d in data_files {
-        collect_data(d, &mut data_paths).map_err(|e| format!("{}: {e}", d.display()))?;
+        collect_data(d, &[], &mut data_paths).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    for f in &data_paths {
+    for (f, prefix) in &data_paths {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         let loaded = sostle_core::yaml::load(&text);
         if let Some(e) = loaded.errors.first() {
@@ -695,8 +695,11 @@ fn build_engine(
             ));
         }
         for d in loaded.documents {
-            let v = regorus::Value::from_json_str(&d.root.to_json().to_string())
-                .map_err(|e| e.to_string())?;
+            let mut doc = d.root.to_json();
+            for key in prefix.iter().rev() {
+                doc = json!({ key.as_str(): doc });
+            }
+            let v = regorus::Value::from_json_str(&doc.to_string()).map_err(|e| e.to_string())?;
             engine
                 .add_data(v)
                 .map_err(|e| format!("{}: {e}", f.display()))?;
@@ -784,11 +787,17 @@ pub fn run_tests(
     Ok(out)
 }
 
-/// Data files under `path` (a file is itself; a directory is walked for .json, .yaml, .yml),
-/// as conftest loads `--data` recursively.
-fn collect_data(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+/// Data files under `path` with the path they load at, as OPA's loader (and so conftest) loads
+/// `--data`: a file named is loaded at the root; a directory is walked for .json, .yaml and
+/// .yml, each file loaded under its directory's path relative to the one given
+/// (`-d data` puts `data/teams/x.yaml` at `data.teams`).
+fn collect_data(
+    path: &std::path::Path,
+    prefix: &[String],
+    out: &mut Vec<(std::path::PathBuf, Vec<String>)>,
+) -> std::io::Result<()> {
     if !path.is_dir() {
-        out.push(path.to_path_buf());
+        out.push((path.to_path_buf(), prefix.to_vec()));
         return Ok(());
     }
     let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(path)?
@@ -797,12 +806,18 @@ fn collect_data(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> st
     items.sort();
     for p in items {
         if p.is_dir() {
-            collect_data(&p, out)?;
+            let mut deeper = prefix.to_vec();
+            deeper.push(
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            collect_data(&p, &deeper, out)?;
         } else if p
             .extension()
             .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
         {
-            out.push(p);
+            out.push((p, prefix.to_vec()));
         }
     }
     Ok(())

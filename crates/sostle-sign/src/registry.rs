@@ -718,6 +718,181 @@ impl Registry {
     }
 }
 
+/// One file of an OCI artifact (a policy bundle): its media type, its title (the
+/// `org.opencontainers.image.title` annotation, the file's path) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// The layer's media type.
+    pub media_type: String,
+    /// The path it is stored under.
+    pub title: String,
+    /// Its contents.
+    pub bytes: Vec<u8>,
+}
+
+/// The annotation that names a layer's file, as oras and conftest write it.
+pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+
+/// The largest artifact file read.
+pub const MAX_ARTIFACT_FILE: usize = 16 * 1024 * 1024;
+
+/// The most files read from one artifact.
+pub const MAX_ARTIFACT_FILES: usize = 4096;
+
+impl Registry {
+    /// Pushes an OCI artifact to `reference` (a tag; `:latest` when none is given): the
+    /// `config` blob with `config_media_type`, one layer per file, the image manifest, tagged.
+    /// Returns what was pushed, resolved to the manifest's digest.
+    pub async fn push_artifact(
+        &self,
+        reference: &str,
+        config_media_type: &str,
+        config: Vec<u8>,
+        files: Vec<ArtifactFile>,
+    ) -> Result<Resolved, RegistryError> {
+        let r: Reference = reference.parse().map_err(|e: oci_client::ParseError| {
+            RegistryError::Reference(reference.into(), e.to_string())
+        })?;
+        let registry = r.resolve_registry().to_string();
+        if r.digest().is_some() {
+            return Err(RegistryError::Reference(
+                reference.into(),
+                "push to a tag, not a digest".into(),
+            ));
+        }
+        let auth = self.auth(&registry)?;
+        self.timed(
+            &registry,
+            self.client.auth(&r, &auth, RegistryOperation::Push),
+        )
+        .await?;
+        let mut layers = Vec::with_capacity(files.len());
+        for f in files {
+            let digest = format!("sha256:{:x}", sha2::Sha256::digest(&f.bytes));
+            let size = i64::try_from(f.bytes.len()).unwrap_or(i64::MAX);
+            self.timed(&registry, self.client.push_blob(&r, f.bytes, &digest))
+                .await?;
+            let mut annotations = BTreeMap::new();
+            annotations.insert(TITLE_ANNOTATION.to_string(), f.title);
+            layers.push(Descriptor {
+                media_type: f.media_type,
+                size,
+                digest,
+                annotations: Some(annotations),
+            });
+        }
+        let config_digest = format!("sha256:{:x}", sha2::Sha256::digest(&config));
+        let config_size = i64::try_from(config.len()).unwrap_or(i64::MAX);
+        self.timed(&registry, self.client.push_blob(&r, config, &config_digest))
+            .await?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
+            config: Descriptor {
+                media_type: config_media_type.into(),
+                size: config_size,
+                digest: config_digest,
+                annotations: None,
+            },
+            layers,
+            annotations: None,
+        };
+        let body = serde_json::to_vec(&manifest).unwrap_or_default();
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&body));
+        let content_type = reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+        self.timed(
+            &registry,
+            self.client.push_manifest_raw(&r, body, content_type),
+        )
+        .await?;
+        Ok(Resolved {
+            reference: r.whole(),
+            registry,
+            repository: r.repository().to_string(),
+            digest,
+        })
+    }
+
+    /// The files of the OCI artifact `image` (resolved to its digest): the config's media type
+    /// and every layer that carries a title, each blob checked against its digest and capped
+    /// in size. Layers without a title are not files and are left out, as oras does.
+    pub async fn pull_artifact(
+        &self,
+        image: &Resolved,
+    ) -> Result<(String, Vec<ArtifactFile>), RegistryError> {
+        let r: Reference = format!("{}/{}@{}", image.registry, image.repository, image.digest)
+            .parse()
+            .map_err(|e: oci_client::ParseError| {
+                RegistryError::Reference(image.by_digest(), e.to_string())
+            })?;
+        let auth = self.auth(&image.registry)?;
+        let (body, _) = self
+            .timed(
+                &image.registry,
+                self.client
+                    .pull_manifest_raw(&r, &auth, &[OCI_IMAGE_MEDIA_TYPE]),
+            )
+            .await?;
+        let got = format!("sha256:{:x}", sha2::Sha256::digest(&body));
+        if got != image.digest {
+            return Err(RegistryError::Bad(
+                image.registry.clone(),
+                format!("the manifest's digest is {got}, not {}", image.digest),
+            ));
+        }
+        let m = decode_manifest(&body).map_err(|e| {
+            RegistryError::Bad(
+                image.registry.clone(),
+                format!("{} is {e}", image.by_digest()),
+            )
+        })?;
+        if m.layers.len() > MAX_ARTIFACT_FILES {
+            return Err(RegistryError::Bad(
+                image.registry.clone(),
+                format!(
+                    "{} has {} layers, above the {MAX_ARTIFACT_FILES} read",
+                    image.by_digest(),
+                    m.layers.len()
+                ),
+            ));
+        }
+        let mut files = Vec::new();
+        for layer in &m.layers {
+            let Some(title) = layer
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(TITLE_ANNOTATION))
+            else {
+                continue;
+            };
+            let size = usize::try_from(layer.size)
+                .ok()
+                .filter(|s| *s <= MAX_ARTIFACT_FILE)
+                .ok_or_else(|| {
+                    RegistryError::Bad(
+                        image.registry.clone(),
+                        format!(
+                            "layer {title}: size {} is not within 0…{MAX_ARTIFACT_FILE}",
+                            layer.size
+                        ),
+                    )
+                })?;
+            let bytes = self
+                .blob(&r, &image.registry, layer, size, MAX_ARTIFACT_FILE)
+                .await
+                .map_err(|e| {
+                    RegistryError::Bad(image.registry.clone(), format!("layer {title}: {e}"))
+                })?;
+            files.push(ArtifactFile {
+                media_type: layer.media_type.clone(),
+                title: title.clone(),
+                bytes,
+            });
+        }
+        Ok((m.config.media_type, files))
+    }
+}
+
 /// The first [`MAX_SIGNATURES`] layers; the rest are noted as unread, not dropped silently.
 fn capped<'a>(layers: &'a [Descriptor], unreadable: &mut Vec<String>) -> &'a [Descriptor] {
     if layers.len() > MAX_SIGNATURES {

@@ -258,8 +258,8 @@ pub struct TestArgs {
     /// the Docker config; an unreachable registry fails the image.
     #[arg(long)]
     pub verify_images: bool,
-    /// User Rego policies: directories (walked) or `.rego` files, repeatable, as conftest's
-    /// -p. Rules deny, violation, warn (and `_suffix` forms) and exception judge every document,
+    /// User Rego policies: directories (walked), `.rego` files, or `oci://REF` (a bundle in a
+    /// registry, as `conftest push` stores it), repeatable, as conftest's -p. Rules deny, violation, warn (and `_suffix` forms) and exception judge every document,
     /// whatever its layer. Default: ./policy when it exists (and is not sostle's own suite,
     /// which the native engine already runs), or what conftest.toml says.
     #[arg(long, short = 'p', value_name = "PATH")]
@@ -278,6 +278,12 @@ pub struct TestArgs {
     /// the expression undefined (regorus's strict mode; conftest's --show-builtin-errors).
     #[arg(long, alias = "show-builtin-errors")]
     pub strict: bool,
+    /// With `--policy oci://REF`: require a cosign signature on the bundle by this public key
+    /// (repeatable: any of them) before its policies are used.
+    #[arg(long, value_name = "FILE")]
+    pub policy_key: Vec<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Time cap on one document's user-policy evaluation, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub rego_timeout_ms: u64,
@@ -955,6 +961,42 @@ pub enum PolicyCommand {
         /// SostleConfig to render into config.rego and data.json.
         #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Push a policy directory to an OCI registry as conftest does (`conftest push`).
+    ///
+    /// One layer per .rego file and per data file (JSON/YAML under --data, default DIR), each
+    /// titled with its path; conftest's media types, oras's empty config. `conftest pull` and
+    /// `sostle test --policy oci://REF` read it. Sign it with `sostle sign REF --key …` so
+    /// `--policy-key` can require the signature.
+    Push {
+        /// The policy directory (or a .rego file).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Where: `registry/repository[:tag]` (`:latest` when none), `oci://` allowed.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Data files to include (default: those under DIR).
+        #[arg(long, short = 'd', value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Pull a policy bundle (pushed by `sostle policy push` or `conftest push`) into DIR.
+    ///
+    /// Files are written under DIR by their layer titles; a title that would leave DIR is
+    /// refused. With --policy-key, only a bundle with a cosign signature by that key is pulled.
+    Pull {
+        /// `registry/repository[:tag|@digest]`, `oci://` allowed.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Directory to write to (created).
+        #[arg(value_name = "DIR", default_value = "policy")]
+        dir: PathBuf,
+        /// Require a cosign signature on the bundle by this public key (repeatable: any).
+        #[arg(long, value_name = "FILE")]
+        policy_key: Vec<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 

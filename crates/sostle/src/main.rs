@@ -10,6 +10,7 @@ mod exempt;
 mod inputs;
 mod ledger;
 mod output;
+mod policy_oci;
 mod sign;
 mod trendal;
 mod trial;
@@ -153,6 +154,23 @@ fn use_color() -> bool {
 fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
     conftest::apply_defaults(&mut args)?;
     let format = args.output.unwrap_or(Format::Human);
+    // Policies from a registry are pulled into a directory that lives as long as the run.
+    let pulled = tempfile::tempdir()?;
+    let mut policy = Vec::with_capacity(args.policy.len());
+    for (i, p) in std::mem::take(&mut args.policy).into_iter().enumerate() {
+        let text = p.to_string_lossy();
+        if text.starts_with("oci://") {
+            let dir = pulled.path().join(i.to_string());
+            let got = policy_oci::fetch(&text, &dir, &args.registry, &args.policy_key)
+                .map_err(|e| anyhow::anyhow!("--policy {text}: {e:#}"))?;
+            // Data layers load as `-d` on the data directory that was pushed loaded them.
+            args.data.extend(got.data_root);
+            policy.push(dir);
+        } else {
+            policy.push(p);
+        }
+    }
+    args.policy = policy;
     let config = check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
     let now = now_from(&args.common)?;
     let layer = match &args.sostle_layer {
@@ -389,10 +407,25 @@ pub(crate) fn write_policy_dir(
 }
 
 fn policy_export(cmd: cli::PolicyCommand) -> anyhow::Result<u8> {
-    let cli::PolicyCommand::Export { out, config } = cmd;
-    let config = check::load_config(config.as_deref()).map_err(anyhow::Error::msg)?;
-    for p in write_policy_dir(&out, &config)? {
-        println!("{}", p.display());
+    match cmd {
+        cli::PolicyCommand::Export { out, config } => {
+            let config = check::load_config(config.as_deref()).map_err(anyhow::Error::msg)?;
+            for p in write_policy_dir(&out, &config)? {
+                println!("{}", p.display());
+            }
+            Ok(0)
+        }
+        cli::PolicyCommand::Push {
+            dir,
+            reference,
+            data,
+            registry,
+        } => policy_oci::push(&dir, &reference, data.as_deref(), &registry),
+        cli::PolicyCommand::Pull {
+            reference,
+            dir,
+            policy_key,
+            registry,
+        } => policy_oci::pull(&reference, &dir, &registry, &policy_key),
     }
-    Ok(0)
 }

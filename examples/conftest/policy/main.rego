@@ -35,6 +35,14 @@ violation contains {"msg": msg, "path": "metadata.labels.team"} if {
 	msg := sprintf("%s: every workload names its team (label team)", [k8s.name])
 }
 
+# Teams come from the registry in data/teams (loaded at data.teams).
+warn_team contains msg if {
+	k8s.is_workload
+	team := k8s.labels.team
+	not data.teams[team]
+	msg := sprintf("%s: team %s is not in the team registry", [k8s.name, team])
+}
+
 warn contains msg if {
 	k8s.is_service
 	input.spec.type == "NodePort"

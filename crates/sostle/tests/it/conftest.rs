@@ -109,7 +109,12 @@ fn conftest_and_sostle_agree_flag_for_flag() {
     let r = root();
     let c = same(&r, &["-p", P, "-d", D, M], None);
     assert_eq!(c.code, 1);
-    assert!(c.stdout.contains("4 failures, 1 exception"), "{}", c.stdout);
+    assert!(
+        c.stdout
+            .contains("35 tests, 27 passed, 3 warnings, 4 failures, 1 exception"),
+        "{}",
+        c.stdout
+    );
     same(&r, &["-p", P, "-d", D, "--fail-on-warn", M], None);
     same(
         &r,
@@ -143,6 +148,20 @@ fn conftest_and_sostle_agree_flag_for_flag() {
         None,
     );
     same(&r, &["-p", P, "-d", D, "--all-namespaces", M], None);
+    // A data directory with subdirectories (data/teams/…): each file loads under its
+    // directory's path, data.teams.
+    same(
+        &r,
+        &[
+            "-p",
+            P,
+            "-d",
+            D,
+            "--fail-on-warn",
+            &format!("{M}/vendor.yaml"),
+        ],
+        None,
+    );
     same(&r, &["-p", P, "-d", D, "-n", "notpresent", M], None);
     // Single files and directories as -p, repeated.
     same(
@@ -621,4 +640,182 @@ fn the_exported_suite_under_conftest_finds_what_the_native_engine_finds_on_the_c
             .collect();
         assert!(differ.is_empty(), "at {layer}:\n{}", differ.join("\n"));
     }
+}
+
+/// sostle in `dir` with the test registry's Docker config (empty) and key password.
+fn sostle_reg(dir: &Path, args: &[&str]) -> Run {
+    sostle_with(
+        dir,
+        args,
+        &[
+            ("COSIGN_PASSWORD", crate::signatures::PASSWORD),
+            ("DOCKER_CONFIG", &dir.join("docker").display().to_string()),
+        ],
+        None,
+    )
+}
+
+#[test]
+fn policies_travel_through_a_registry_both_ways_and_a_signature_can_be_required() {
+    let (reg, dir) = crate::signatures::setup();
+    let d = dir.path();
+    let r = root();
+    let host = reg.host.as_str();
+    let insecure = ["--insecure-registry", host];
+    let (pol, data) = (r.join(P), r.join(D));
+    let (pol, data) = (pol.to_str().unwrap(), data.to_str().unwrap());
+    let manifests = r.join(M);
+    let manifests = manifests.to_str().unwrap();
+    let want = conftest(&r, &["test", "--no-color", "-p", P, "-d", D, M], None);
+    let want = lines(&want.stdout).0;
+    assert!(!want.is_empty());
+
+    // sostle pushes; the real conftest pulls it and judges with it as it judges the originals.
+    let ours = format!("{host}/policies/team:v1");
+    let p = sostle_reg(
+        d,
+        &[&["policy", "push", pol, &ours, "-d", data][..], &insecure].concat(),
+    );
+    assert_eq!(p.code, 0, "{}", p.snapshot());
+    assert!(p.stdout.contains("@sha256:"), "{}", p.stdout);
+    let c = conftest(d, &["pull", &format!("oci://{ours}"), "-p", "pulled"], None);
+    assert_eq!(c.code, 0, "conftest pull: {}", c.snapshot());
+    let pulled = d.join("pulled");
+    let c = conftest(
+        d,
+        &[
+            "test",
+            "--no-color",
+            "-p",
+            pulled.join("policy").to_str().unwrap(),
+            "-d",
+            pulled.join("data").to_str().unwrap(),
+            manifests,
+        ],
+        None,
+    );
+    let got: Vec<String> = lines(&c.stdout)
+        .0
+        .iter()
+        .map(|l| l.replace(&format!("{}/", r.display()), ""))
+        .collect();
+    assert_eq!(got, want, "{}", c.snapshot());
+
+    // conftest pushes; sostle tests with --policy oci://… and pulls it.
+    let theirs = format!("{host}/policies/theirs:v2");
+    let c = conftest(&r, &["push", &theirs, "-p", P, "-d", D], None);
+    assert_eq!(c.code, 0, "conftest push: {}", c.snapshot());
+    let s = sostle_reg(
+        &r,
+        &[
+            &[
+                "test",
+                "--no-color",
+                "-o",
+                "conftest",
+                "--policy",
+                &format!("oci://{theirs}"),
+                M,
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(s.code, 1, "{}", s.snapshot());
+    assert_eq!(lines(&s.stdout).0, want, "{}", s.snapshot());
+    let s = sostle_reg(
+        d,
+        &[&["policy", "pull", &theirs, "mine"][..], &insecure].concat(),
+    );
+    assert_eq!(s.code, 0, "{}", s.snapshot());
+    assert!(
+        s.stdout.lines().any(|l| l.ends_with("main.rego")),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.lines().any(|l| l.ends_with("registries.yaml")),
+        "{}",
+        s.stdout
+    );
+
+    // A signed bundle can be required: with the signer's key it is used, with another refused.
+    assert_eq!(
+        sostle_reg(d, &["key", "generate", "--out", "signer"]).code,
+        0
+    );
+    assert_eq!(
+        sostle_reg(d, &["key", "generate", "--out", "stranger"]).code,
+        0
+    );
+    let key = d.join("signer/cosign.pub");
+    let stranger = d.join("stranger/cosign.pub");
+    let s = sostle_reg(
+        d,
+        &[
+            &["sign", &ours, "--key", "signer/cosign.key"][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(s.code, 0, "{}", s.snapshot());
+    let test_with = |k: &Path| {
+        sostle_reg(
+            &r,
+            &[
+                &[
+                    "test",
+                    "-o",
+                    "conftest",
+                    "--policy",
+                    &format!("oci://{ours}"),
+                    "--policy-key",
+                    k.to_str().unwrap(),
+                    M,
+                ][..],
+                &insecure,
+            ]
+            .concat(),
+        )
+    };
+    let s = test_with(&key);
+    assert_eq!(s.code, 1, "{}", s.snapshot());
+    assert_eq!(lines(&s.stdout).0, want);
+    let s = test_with(&stranger);
+    assert_eq!(s.code, 3, "{}", s.snapshot());
+    assert!(s.stderr.contains("has no signature by"), "{}", s.stderr);
+    // conftest's unsigned bundle is refused the same way.
+    let s = sostle_reg(
+        &r,
+        &[
+            &[
+                "test",
+                "--policy",
+                &format!("oci://{theirs}"),
+                "--policy-key",
+                key.to_str().unwrap(),
+                M,
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(s.code, 3, "{}", s.snapshot());
+    assert!(s.stderr.contains("has no signature by"), "{}", s.stderr);
+    // A reference that is not there is a clear error.
+    let s = sostle_reg(
+        &r,
+        &[
+            &[
+                "test",
+                "--policy",
+                &format!("oci://{host}/policies/none:v9"),
+                M,
+            ][..],
+            &insecure,
+        ]
+        .concat(),
+    );
+    assert_eq!(s.code, 3, "{}", s.snapshot());
+    assert!(s.stderr.contains("not found"), "{}", s.stderr);
 }
