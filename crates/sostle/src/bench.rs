@@ -41,6 +41,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let threads = rayon::current_num_threads();
     let engine = Engine::new(Arc::new(Config::default()));
     let settings = TestSettings {
+        combine: false,
+        json_only: false,
         images: None,
         paths: args.paths.clone(),
         layer: Some(Layer::Trial),

@@ -37,6 +37,11 @@ pub struct TestSettings {
     pub user: Option<sostle_rego::UserPolicies>,
     /// Image signature checks (`--verify-images`).
     pub images: Option<Arc<ImageVerifier>>,
+    /// `--combine`: user rules judge all documents at once, as one array of `{path, contents}`
+    /// (conftest's combined input), reported as the input `Combined`.
+    pub combine: bool,
+    /// `--parser json`: inputs must be JSON (YAML-only syntax is an error).
+    pub json_only: bool,
 }
 
 /// `--verify-images`: the config's `images` policy checked at the registry, from the worker
@@ -184,6 +189,58 @@ impl Located {
     }
 }
 
+/// The results of user rules (`outcomes`, in `u.rules` order) on a document at `layer`: a
+/// rule the config scopes to other layers is `skip`; a finding's `path` is located by `locate`.
+fn user_results(
+    config: &Config,
+    u: &sostle_rego::UserPolicies,
+    outcomes: Vec<sostle_rego::UserOutcome>,
+    layer: Option<Layer>,
+    locate: impl Fn(Option<&str>) -> sostle_core::yaml::Pos,
+) -> Vec<sostle_core::PolicyResult> {
+    let mut out = Vec::with_capacity(u.rules.len());
+    for (rule, outcome) in u.rules.iter().zip(outcomes) {
+        let in_scope = config
+            .user_rule_layers(&rule.id())
+            .is_none_or(|set| layer.is_some_and(|l| set.contains(l)));
+        let outcome = if in_scope {
+            outcome
+        } else {
+            sostle_rego::UserOutcome::Excepted
+        };
+        let (outcome, violations) = match outcome {
+            sostle_rego::UserOutcome::Pass => (sostle_core::Outcome::Pass, Vec::new()),
+            sostle_rego::UserOutcome::Excepted => (sostle_core::Outcome::Skip, Vec::new()),
+            sostle_rego::UserOutcome::Findings(f) => (
+                match rule.kind {
+                    sostle_rego::RuleKind::Deny => sostle_core::Outcome::Fail,
+                    sostle_rego::RuleKind::Warn => sostle_core::Outcome::Warn,
+                },
+                f.into_iter()
+                    .map(|x| sostle_core::Violation {
+                        container: None,
+                        pos: locate(x.path.as_deref()),
+                        path: x.path.unwrap_or_default(),
+                        message: x.msg,
+                        fix: format!("see {}", rule.id()).into(),
+                    })
+                    .collect(),
+            ),
+        };
+        out.push(sostle_core::PolicyResult {
+            policy: Arc::from(rule.id().as_str()),
+            outcome,
+            violations,
+            exemption: None,
+        });
+    }
+    out
+}
+
+/// The kind shown for a document that has none (a values file, a CI workflow) when user
+/// policies judge it.
+pub const NOT_KUBERNETES_KIND: &str = "(no kind)";
+
 /// The whole run.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -287,6 +344,8 @@ struct FileOutcome {
     resources: Vec<Located>,
     errors: Vec<RunError>,
     skipped: Vec<Skipped>,
+    /// With `--combine`: every document of the file, for the one combined evaluation.
+    combined: Vec<(Arc<str>, serde_json::Value)>,
 }
 
 fn read_source(src: &Source) -> Result<std::borrow::Cow<'_, [u8]>, String> {
@@ -323,6 +382,7 @@ fn check_one(
         resources: Vec::new(),
         errors: Vec::new(),
         skipped: Vec::new(),
+        combined: Vec::new(),
     };
     let err = |line: u32, column: u32, message: String| RunError {
         file: name.to_string(),
@@ -341,6 +401,16 @@ fn check_one(
             return out;
         }
     };
+    if s.json_only {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            out.errors.push(err(
+                u32::try_from(e.line()).unwrap_or(u32::MAX),
+                u32::try_from(e.column()).unwrap_or(u32::MAX),
+                format!("not JSON (--parser json): {e}"),
+            ));
+            return out;
+        }
+    }
     let loaded = yaml::load_bytes(&bytes);
     // A template that does not parse is not a manifest yet: skipped whole, with the hint to
     // render it. It is a template when the first parse error is on a line with a template
@@ -382,7 +452,12 @@ fn check_one(
     for doc in &loaded.documents {
         // A document without `kind` (a workflow, a values file, a kustomization without kind)
         // is not a Kubernetes object: skipped and counted. One with `kind` is judged, broken or not.
-        if doc.root.as_map().is_none() || doc.root.get("kind").is_none() {
+        // With user policies it is still judged by them, as conftest judges any document.
+        if s.combine && user.is_some() {
+            out.combined.push((name.clone(), doc.root.to_json()));
+        }
+        let kindless = doc.root.as_map().is_none() || doc.root.get("kind").is_none();
+        if kindless && (user.is_none() || s.combine) {
             out.skipped.push(Skipped {
                 file: name.clone(),
                 line: doc.root.pos.line,
@@ -391,7 +466,28 @@ fn check_one(
             });
             continue;
         }
-        let mut report = engine.evaluate(&doc.root, &ctx);
+        let mut report = if kindless {
+            sostle_core::ResourceReport {
+                resource: sostle_core::eval::ResourceRef {
+                    kind: NOT_KUBERNETES_KIND.into(),
+                    name: doc
+                        .root
+                        .get("metadata")
+                        .and_then(|m| m.get("name"))
+                        .and_then(yaml::Node::as_str)
+                        .map_or_else(|| format!("document {}", doc.index + 1), str::to_string),
+                    ..Default::default()
+                },
+                pos: doc.root.pos,
+                layer: sostle_core::eval::LayerStatus::Unlayered,
+                epoch_day: engine.epoch_day(s.now),
+                results: Vec::new(),
+                errors: Vec::new(),
+                exemption: None,
+            }
+        } else {
+            engine.evaluate(&doc.root, &ctx)
+        };
         if let (Some(v), Some(layer)) = (&s.images, report.layer.layer()) {
             if let Some(r) =
                 sostle_core::images::signature_result(&doc.root, layer, v.as_ref(), false)
@@ -399,7 +495,7 @@ fn check_one(
                 report.results.push(r);
             }
         }
-        if let Some(u) = user.as_mut() {
+        if let Some(u) = user.as_mut().filter(|_| !s.combine) {
             let native = report.results.len();
             // User rules judge every document, as conftest does, whatever its layer (unlayered,
             // kube-system & co included); a rule the config scopes to layers
@@ -407,49 +503,11 @@ fn check_one(
             let layer = report.layer.layer();
             match u.evaluate(&doc.root.to_json()) {
                 Ok(outcomes) => {
-                    for (rule, outcome) in u.rules.iter().zip(outcomes) {
-                        let in_scope = engine
-                            .config()
-                            .user_rule_layers(&rule.id())
-                            .is_none_or(|set| layer.is_some_and(|l| set.contains(l)));
-                        let outcome = if in_scope {
-                            outcome
-                        } else {
-                            sostle_rego::UserOutcome::Excepted
-                        };
-                        let (outcome, violations) = match outcome {
-                            sostle_rego::UserOutcome::Pass => {
-                                (sostle_core::Outcome::Pass, Vec::new())
-                            }
-                            sostle_rego::UserOutcome::Excepted => {
-                                (sostle_core::Outcome::Skip, Vec::new())
-                            }
-                            sostle_rego::UserOutcome::Findings(f) => (
-                                match rule.kind {
-                                    sostle_rego::RuleKind::Deny => sostle_core::Outcome::Fail,
-                                    sostle_rego::RuleKind::Warn => sostle_core::Outcome::Warn,
-                                },
-                                f.into_iter()
-                                    .map(|x| sostle_core::Violation {
-                                        container: None,
-                                        pos: x
-                                            .path
-                                            .as_deref()
-                                            .map_or(doc.root.pos, |p| doc.root.locate_dotted(p)),
-                                        path: x.path.unwrap_or_default(),
-                                        message: x.msg,
-                                        fix: format!("see {}", rule.id()).into(),
-                                    })
-                                    .collect(),
-                            ),
-                        };
-                        report.results.push(sostle_core::PolicyResult {
-                            policy: Arc::from(rule.id().as_str()),
-                            outcome,
-                            violations,
-                            exemption: None,
-                        });
-                    }
+                    report
+                        .results
+                        .extend(user_results(engine.config(), u, outcomes, layer, |p| {
+                            p.map_or(doc.root.pos, |p| doc.root.locate_dotted(p))
+                        }));
                     let (resource, layer) = (report.resource.clone(), report.layer);
                     if let Some(user_results) = report.results.get_mut(native..) {
                         engine.judge_exemptions(
@@ -830,13 +888,21 @@ pub fn run_with(
                 }
             }
         });
+        let mut combined: Vec<(Arc<str>, serde_json::Value)> = Vec::new();
         for outcomes in rx {
-            for o in outcomes {
+            for mut o in outcomes {
                 totals.add(&o);
-                totals.errors.extend(o.errors);
-                totals.skipped.extend(o.skipped);
+                totals.errors.append(&mut o.errors);
+                totals.skipped.append(&mut o.skipped);
+                combined.append(&mut o.combined);
                 on_file(o.resources)?;
             }
+        }
+        if let (true, Some(u)) = (s.combine, s.user.as_ref()) {
+            let o = combined_outcome(engine, u, combined, s);
+            totals.add(&o);
+            totals.errors.extend(o.errors);
+            on_file(o.resources)?;
         }
         Ok::<(), std::io::Error>(())
     })?;
@@ -844,6 +910,68 @@ pub fn run_with(
     totals.summary.errors = totals.errors.len();
     Ok(totals)
 }
+
+/// `--combine`: the user rules on every document at once — conftest's combined input, an array
+/// of `{"path", "contents"}` sorted by path — reported as one resource of the input `Combined`.
+fn combined_outcome(
+    engine: &Engine,
+    u: &sostle_rego::UserPolicies,
+    mut docs: Vec<(Arc<str>, serde_json::Value)>,
+    s: &TestSettings,
+) -> FileOutcome {
+    docs.sort_by(|a, b| a.0.cmp(&b.0));
+    let input = serde_json::Value::Array(
+        docs.into_iter()
+            .map(|(path, contents)| serde_json::json!({"path": &*path, "contents": contents}))
+            .collect(),
+    );
+    let file: Arc<str> = Arc::from(COMBINED);
+    let mut out = FileOutcome {
+        resources: Vec::new(),
+        errors: Vec::new(),
+        skipped: Vec::new(),
+        combined: Vec::new(),
+    };
+    let mut u = u.clone();
+    match u.evaluate(&input) {
+        Ok(outcomes) => {
+            let results = user_results(engine.config(), &u, outcomes, None, |_| {
+                sostle_core::yaml::Pos::default()
+            });
+            out.resources.push(Located {
+                file: file.clone(),
+                document: 0,
+                report: ResourceReport {
+                    resource: sostle_core::eval::ResourceRef {
+                        kind: COMBINED_KIND.into(),
+                        name: COMBINED.into(),
+                        ..Default::default()
+                    },
+                    pos: sostle_core::yaml::Pos::default(),
+                    layer: sostle_core::eval::LayerStatus::Unlayered,
+                    epoch_day: engine.epoch_day(s.now),
+                    results,
+                    errors: Vec::new(),
+                    exemption: None,
+                },
+                origin: None,
+                lines: Vec::new(),
+            });
+        }
+        Err(e) => out.errors.push(RunError {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            message: format!("Rego evaluation failed: {e}"),
+        }),
+    }
+    out
+}
+
+/// The input name of `--combine`'s one evaluation, as conftest names it.
+pub const COMBINED: &str = "Combined";
+/// Its kind in sostle's reports.
+pub const COMBINED_KIND: &str = "(combined)";
 
 /// Runs the check over all sources and keeps every result (for the commands that need the
 /// whole report at once; `sostle test` streams with [`run_with`]).

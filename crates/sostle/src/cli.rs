@@ -159,6 +159,15 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+/// `--parser`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputParser {
+    /// YAML (which includes JSON).
+    Yaml,
+    /// JSON only.
+    Json,
+}
+
 /// Output formats of `sostle test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -218,6 +227,19 @@ pub struct TestArgs {
     /// Leave out paths matching this glob (gitignore syntax; repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Leave out files whose path matches this regular expression (conftest's --ignore; named
+    /// files included, stdin never).
+    #[arg(long, value_name = "REGEX")]
+    pub ignore: Option<String>,
+    /// All inputs as one: user rules judge an array of `{path, contents}` of every document
+    /// (conftest's --combine), reported as the input `Combined`; sostle's suite still judges
+    /// each object.
+    #[arg(long)]
+    pub combine: bool,
+    /// How to read the inputs: yaml (YAML and JSON, the default) or json (JSON only), as
+    /// conftest's --parser; other conftest parsers are not Kubernetes formats sostle reads.
+    #[arg(long, value_enum, value_name = "PARSER")]
+    pub parser: Option<InputParser>,
     /// Render each Helm chart found with `helm template` (default values) and check the output;
     /// findings name the template (from helm's `# Source:` comments) and the output line.
     #[arg(long)]

@@ -42,6 +42,12 @@ struct ConftestToml {
     show_builtin_errors: bool,
     #[serde(default)]
     output: Option<String>,
+    #[serde(default)]
+    combine: bool,
+    #[serde(default)]
+    ignore: Option<String>,
+    #[serde(default)]
+    parser: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +104,23 @@ pub fn apply_defaults(args: &mut TestArgs) -> anyhow::Result<()> {
         args.suppress_exceptions |= t.suppress_exceptions;
         args.quiet |= t.quiet;
         args.strict |= t.strict || t.show_builtin_errors;
+        args.combine |= t.combine;
+        if args.ignore.is_none() {
+            args.ignore = t.ignore;
+        }
+        if args.parser.is_none() {
+            if let Some(p) = t.parser {
+                args.parser = Some(
+                    <crate::cli::InputParser as clap::ValueEnum>::from_str(&p, true).map_err(
+                        |_| {
+                            anyhow::anyhow!(
+                                "conftest.toml: parser `{p}`: sostle reads yaml and json"
+                            )
+                        },
+                    )?,
+                );
+            }
+        }
         if args.output.is_none() {
             if let Some(o) = t.output {
                 args.output = Some(<Format as clap::ValueEnum>::from_str(&o, true).map_err(
@@ -195,6 +218,14 @@ fn checks(resources: &[Located], meta: &Meta) -> Vec<Check> {
     let mut out = Vec::new();
     for (ns, definitions) in &meta.namespaces {
         let prefix = format!("rego:{ns}/");
+        // No user results here for this namespace (with --combine they are all in `Combined`).
+        if !resources
+            .iter()
+            .flat_map(|l| &l.report.results)
+            .any(|r| r.policy.starts_with(prefix.as_str()))
+        {
+            continue;
+        }
         let mut c = Check {
             filename: file.clone(),
             namespace: ns.clone(),

@@ -269,6 +269,8 @@ fn evaluate(
         None => None,
     };
     let settings = TestSettings {
+        combine: false,
+        json_only: false,
         images: None,
         paths,
         layer,

@@ -24,6 +24,8 @@ pub struct WalkOptions {
     pub no_ignore: bool,
     /// Globs to leave out (`--exclude`, repeatable).
     pub exclude: Vec<String>,
+    /// Paths to leave out by regular expression (`--ignore`, conftest's).
+    pub ignore: Option<regex::Regex>,
 }
 
 /// What walking the paths found.
@@ -76,6 +78,7 @@ pub fn collect(paths: &[PathBuf], opts: &WalkOptions, errors: &mut Vec<RunError>
         }
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => walk(p, opts, &mut out, errors),
+            Ok(_) if ignored(opts, p) => {}
             Ok(_) => out.sources.push(Source::File(p.clone())),
             Err(e) => errors.push(run_error(
                 p.display().to_string(),
@@ -84,6 +87,12 @@ pub fn collect(paths: &[PathBuf], opts: &WalkOptions, errors: &mut Vec<RunError>
         }
     }
     out
+}
+
+fn ignored(opts: &WalkOptions, path: &Path) -> bool {
+    opts.ignore
+        .as_ref()
+        .is_some_and(|r| r.is_match(&path.to_string_lossy()))
 }
 
 fn is_manifest_name(path: &Path) -> bool {
@@ -146,6 +155,7 @@ fn walk(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &mut Vec<Ru
                 if e.file_type().is_some_and(|t| t.is_file() || t.is_symlink())
                     && is_manifest_name(e.path())
                     && !e.path().is_dir()
+                    && !ignored(opts, e.path())
                 {
                     out.sources.push(Source::File(e.into_path()));
                 }

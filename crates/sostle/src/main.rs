@@ -183,6 +183,8 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
         None
     };
     let settings = check::TestSettings {
+        combine: args.combine,
+        json_only: args.parser == Some(cli::InputParser::Json),
         images,
         paths: args.paths,
         layer,
@@ -211,6 +213,13 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
         hidden: args.hidden,
         no_ignore: args.no_ignore,
         exclude: args.exclude.clone(),
+        ignore: match &args.ignore {
+            Some(r) => Some(
+                regex::Regex::new(r)
+                    .map_err(|e| anyhow::anyhow!("--ignore {r}: not a regex: {e}"))?,
+            ),
+            None => None,
+        },
     };
     let collected = inputs::collect(&settings.paths, &walk, &mut errors);
     let mut sources = collected.sources;

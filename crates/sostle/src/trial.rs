@@ -233,6 +233,8 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let objs: Vec<J> = docs.iter().map(|d| d.2.clone()).collect();
             // Evaluate with positions, from the files, for the report.
             let settings = |layer| check::TestSettings {
+                combine: false,
+                json_only: false,
                 images: None,
                 paths: paths.clone(),
                 layer: Some(layer),

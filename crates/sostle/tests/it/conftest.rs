@@ -148,6 +148,46 @@ fn conftest_and_sostle_agree_flag_for_flag() {
         None,
     );
     same(&r, &["-p", P, "-d", D, "--all-namespaces", M], None);
+    // --combine: one evaluation over every document; --ignore REGEX.
+    let c = same(&r, &["-p", P, "-n", "combine", "--combine", M], None);
+    assert!(
+        c.stdout
+            .contains("FAIL - Combined - combine - deployment vendor-agent has no Service"),
+        "{}",
+        c.stdout
+    );
+    same(
+        &r,
+        &["-p", P, "-d", D, "--all-namespaces", "--combine", M],
+        None,
+    );
+    same(&r, &["-p", P, "-d", D, "--ignore", "web|vendor", M], None);
+    same(
+        &r,
+        &[
+            "-p",
+            P,
+            "-d",
+            D,
+            "--ignore",
+            "services",
+            &format!("{M}/services.yaml"),
+            &format!("{M}/api.yaml"),
+        ],
+        None,
+    );
+    // Documents that are not Kubernetes objects (a chart's values file) are judged too.
+    let v = same(
+        &r,
+        &["-p", P, "-n", "helm", "examples/conftest/values"],
+        None,
+    );
+    assert!(
+        v.stdout
+            .contains("values: image ghcr.io/example/web pins no version"),
+        "{}",
+        v.stdout
+    );
     // A data directory with subdirectories (data/teams/…): each file loads under its
     // directory's path, data.teams.
     same(
@@ -205,6 +245,56 @@ fn conftest_and_sostle_agree_flag_for_flag() {
     // stdin.
     let web = std::fs::read(r.join(M).join("web.yaml")).unwrap();
     same(&r, &["-p", P, "-d", D, "-"], Some(&web));
+}
+
+#[test]
+fn parser_json_reads_json_and_refuses_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(M).join("web.yaml")).unwrap();
+    let v: serde_json::Value = yaml_to_json(&text);
+    let json = dir.path().join("web.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let (p, d) = (root().join(P), root().join(D));
+    let (p, d) = (p.to_str().unwrap(), d.to_str().unwrap());
+    same(
+        dir.path(),
+        &["-p", p, "-d", d, "--parser", "json", "web.json"],
+        None,
+    );
+    // YAML under --parser json: conftest fails to parse it (exit 1), sostle names the file and
+    // the place (exit 3, a run error).
+    let s = sostle_with(
+        &root(),
+        &[
+            "test",
+            "-p",
+            P,
+            "--parser",
+            "json",
+            &format!("{M}/web.yaml"),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(s.code, 3, "{}", s.snapshot());
+    assert!(
+        s.stdout.contains(
+            "examples/conftest/manifests/web.yaml:1:1: not JSON (--parser json): expected value"
+        ),
+        "{}",
+        s.snapshot()
+    );
+}
+
+/// The first YAML document of `text` as JSON, by the engine's own parser.
+fn yaml_to_json(text: &str) -> serde_json::Value {
+    sostle_core::yaml::load(text)
+        .documents
+        .into_iter()
+        .next()
+        .unwrap()
+        .root
+        .to_json()
 }
 
 #[test]
