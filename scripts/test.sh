@@ -52,6 +52,9 @@ done
 # Trillian's MySQL schema, read by scripts/rekor-stack.sh from the module cache (present after a
 # build, but the binaries may be cached without it).
 GOFLAGS=-buildvcs=false go mod download github.com/google/trillian@v1.7.3 >/dev/null
+# conftest's own examples (examples/kubernetes), which the parity tests read in place from the
+# module cache (never copied into this repository).
+GOFLAGS=-buildvcs=false go mod download github.com/open-policy-agent/conftest@v0.71.1 >/dev/null
 
 # Debian packages the tests run: a real OCI registry (distribution 2.8), skopeo to push images
 # into it and to read signatures independently, htpasswd for the registry's basic auth, MariaDB

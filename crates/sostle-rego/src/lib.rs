@@ -210,6 +210,105 @@ fn crypto_sha256(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
     )))
 }
 
+/// conftest's builtins for policies and their tests: `parse_config(parser, text)`,
+/// `parse_config_file(path)` and `parse_combined_config_files(paths)`, paths relative to the
+/// calling file's directory. regorus gives an extension no caller location, so each module's
+/// calls are rewritten on load to pass its directory first (`…_at(dir, …)`).
+const CONFTEST_FILE_BUILTINS: [&str; 2] = ["parse_config_file", "parse_combined_config_files"];
+
+/// `text` with every call of conftest's file builtins given `dir` as a first argument.
+fn bind_builtin_dirs(text: &str, dir: &str) -> String {
+    let mut out = text.to_string();
+    let lit = serde_json::to_string(dir).unwrap_or_else(|_| "\"\"".into());
+    for name in CONFTEST_FILE_BUILTINS {
+        let call = format!("{name}(");
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(&call) {
+            let (before, after) = rest.split_at(i);
+            let standalone = !before
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            result.push_str(before);
+            if standalone {
+                result.push_str(&format!("{name}_at({lit}, "));
+            } else {
+                result.push_str(&call);
+            }
+            rest = after.get(call.len()..).unwrap_or("");
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
+/// The documents of a YAML or JSON text: one value, or an array when there are several (as
+/// conftest's YAML parser returns them).
+fn parse_documents(text: &str, what: &str) -> anyhow::Result<J> {
+    let loaded = sostle_core::yaml::load(text);
+    if let Some(e) = loaded.errors.first() {
+        anyhow::bail!("{what}:{}:{}: {}", e.line, e.col, e.message);
+    }
+    let mut docs: Vec<J> = loaded.documents.iter().map(|d| d.root.to_json()).collect();
+    Ok(if docs.len() == 1 {
+        docs.pop().unwrap_or(J::Null)
+    } else {
+        J::Array(docs)
+    })
+}
+
+fn to_value(j: &J) -> anyhow::Result<regorus::Value> {
+    regorus::Value::from_json_str(&j.to_string())
+}
+
+fn parse_config(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+    let [parser, text] = args.as_slice() else {
+        anyhow::bail!("parse_config takes a parser name and a text")
+    };
+    let parser = parser.as_string()?;
+    if !matches!(parser.as_ref(), "yaml" | "json") {
+        anyhow::bail!("parse_config: parser `{parser}`: sostle reads yaml and json");
+    }
+    to_value(&parse_documents(text.as_string()?, "parse_config")?)
+}
+
+fn parse_config_file_at(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+    let [dir, path] = args.as_slice() else {
+        anyhow::bail!("parse_config_file takes a path")
+    };
+    let file = std::path::Path::new(dir.as_string()?.as_ref()).join(path.as_string()?.as_ref());
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| anyhow::anyhow!("parse_config_file: {}: {e}", file.display()))?;
+    to_value(&parse_documents(&text, &file.display().to_string())?)
+}
+
+fn parse_combined_config_files_at(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+    let [dir, paths] = args.as_slice() else {
+        anyhow::bail!("parse_combined_config_files takes a list of paths")
+    };
+    let dir = std::path::Path::new(dir.as_string()?.as_ref()).to_path_buf();
+    let mut entries: Vec<(String, J)> = Vec::new();
+    for p in paths.as_array()?.iter() {
+        let file = dir.join(p.as_string()?.as_ref());
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("parse_combined_config_files: {shown}: {e}"))?;
+        match parse_documents(&text, &shown)? {
+            J::Array(docs) => entries.extend(docs.into_iter().map(|d| (shown.clone(), d))),
+            doc => entries.push((shown, doc)),
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    to_value(&J::Array(
+        entries
+            .into_iter()
+            .map(|(path, contents)| json!({"path": path, "contents": contents}))
+            .collect(),
+    ))
+}
+
 /// `sostle.verify_approval(keys, witness, approval)`: whether `approval` (base64 DER) is a
 /// signature over `witness` by one of `keys` (PKIX PEM) — the native engine's check.
 fn verify_approval(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
@@ -644,6 +743,23 @@ fn build_engine(
     engine
         .add_extension("crypto.sha256".into(), 1, Box::new(crypto_sha256))
         .map_err(|e| e.to_string())?;
+    for (name, nargs, f) in [
+        (
+            "parse_config",
+            2,
+            parse_config as fn(Vec<regorus::Value>) -> anyhow::Result<regorus::Value>,
+        ),
+        ("parse_config_file_at", 2, parse_config_file_at),
+        (
+            "parse_combined_config_files_at",
+            2,
+            parse_combined_config_files_at,
+        ),
+    ] {
+        engine
+            .add_extension(name.into(), nargs, Box::new(f))
+            .map_err(|e| e.to_string())?;
+    }
     if let Some(interval) = std::num::NonZeroU32::new(64) {
         engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
             limit: timeout,
@@ -666,8 +782,17 @@ fn build_engine(
     let mut modules = Vec::with_capacity(files.len());
     for f in &files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let bound = if CONFTEST_FILE_BUILTINS.iter().any(|b| text.contains(b)) {
+            let dir = f
+                .parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            bind_builtin_dirs(&text, &dir)
+        } else {
+            text.clone()
+        };
         let package = engine
-            .add_policy(f.display().to_string(), text.clone())
+            .add_policy(f.display().to_string(), bound)
             .map_err(|e| format!("{e:#}"))?;
         modules.push(Module {
             file: f.display().to_string(),
@@ -846,4 +971,22 @@ fn collect_rego(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod conftest_builtins {
+    #![allow(clippy::unwrap_used)]
+    use super::bind_builtin_dirs;
+
+    #[test]
+    fn calls_are_bound_to_their_files_directory_and_nothing_else_is() {
+        let text = "x := parse_config_file(\"a.yaml\")\ny := parse_combined_config_files([\"b.yaml\"])\nz := my_parse_config_file(1)\nw := data.parse_config_file(2)";
+        assert_eq!(
+            bind_builtin_dirs(text, "pol/sub"),
+            "x := parse_config_file_at(\"pol/sub\", \"a.yaml\")\ny := parse_combined_config_files_at(\"pol/sub\", [\"b.yaml\"])\nz := my_parse_config_file(1)\nw := data.parse_config_file(2)"
+        );
+        // A directory with a quote stays one Rego string.
+        assert!(bind_builtin_dirs("parse_config_file(\"a\")", "we\"ird")
+            .starts_with("parse_config_file_at(\"we\\\"ird\", "));
+    }
 }

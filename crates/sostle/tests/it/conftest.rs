@@ -909,3 +909,135 @@ fn policies_travel_through_a_registry_both_ways_and_a_signature_can_be_required(
     assert_eq!(s.code, 3, "{}", s.snapshot());
     assert!(s.stderr.contains("not found"), "{}", s.stderr);
 }
+
+/// conftest's own Kubernetes example, read in place from the Go module cache (scripts/test.sh
+/// downloads the module; nothing of it is copied into this repository).
+fn conftest_examples() -> std::path::PathBuf {
+    let cache = Command::new("go")
+        .args(["env", "GOMODCACHE"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{}/go/pkg/mod", std::env::var("HOME").unwrap()));
+    let dir = Path::new(&cache).join("github.com/open-policy-agent/conftest@v0.71.1/examples");
+    assert!(
+        dir.join("kubernetes/policy").is_dir(),
+        "{} is missing: scripts/test.sh runs `go mod download github.com/open-policy-agent/conftest@v0.71.1`",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn conftests_own_kubernetes_example_gives_the_same_answers() {
+    let dir = conftest_examples();
+    // The reproduction: four failures and exit 1 (before: exit 0, "14 skip").
+    let c = same(
+        &dir,
+        &["-p", "kubernetes/policy", "kubernetes/deployment.yaml"],
+        None,
+    );
+    assert_eq!(c.code, 1);
+    assert!(
+        c.stdout
+            .contains("5 tests, 1 passed, 0 warnings, 4 failures"),
+        "{}",
+        c.stdout
+    );
+    same(
+        &dir,
+        &["-p", "kubernetes/policy", "kubernetes/service.yaml"],
+        None,
+    );
+    same(
+        &dir,
+        &[
+            "-p",
+            "kubernetes/policy",
+            "--fail-on-warn",
+            "kubernetes/service.yaml",
+        ],
+        None,
+    );
+    same(
+        &dir,
+        &[
+            "-p",
+            "kubernetes/policy",
+            "kubernetes/deployment+service.yaml",
+        ],
+        None,
+    );
+    same(
+        &dir,
+        &[
+            "-p",
+            "kubernetes/policy",
+            "--all-namespaces",
+            "kubernetes/deployment.yaml",
+        ],
+        None,
+    );
+    same(
+        &dir,
+        &[
+            "-p",
+            "kubernetes/policy",
+            "--namespace",
+            "notpresent",
+            "kubernetes/deployment.yaml",
+        ],
+        None,
+    );
+    // Its unit tests: conftest verify and sostle verify agree.
+    let c = conftest(
+        &dir,
+        &["verify", "--no-color", "-p", "kubernetes/policy"],
+        None,
+    );
+    let s = sostle_with(&dir, &["verify", "-p", "kubernetes/policy"], &[], None);
+    assert_eq!(
+        (s.code, c.code),
+        (0, 0),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(lines(&s.stdout), lines(&c.stdout));
+    assert!(s.stdout.contains("4 tests, 4 passed"), "{}", s.stdout);
+    // Its --combine example, and the tests that read files with conftest's builtins
+    // (parse_combined_config_files, relative to the test file).
+    let c = same(
+        &dir,
+        &[
+            "-p",
+            "kubernetes/combine",
+            "--combine",
+            "kubernetes/combine/deployment.yaml",
+            "kubernetes/combine/service.yaml",
+        ],
+        None,
+    );
+    assert!(
+        c.stdout.contains(
+            "FAIL - Combined - main - Deployment 'goodbye-kubernetes' has no matching service"
+        ),
+        "{}",
+        c.stdout
+    );
+    let c = conftest(
+        &dir,
+        &["verify", "--no-color", "-p", "kubernetes/combine"],
+        None,
+    );
+    let s = sostle_with(&dir, &["verify", "-p", "kubernetes/combine"], &[], None);
+    assert_eq!(
+        (s.code, c.code),
+        (0, 0),
+        "{}\n{}",
+        c.snapshot(),
+        s.snapshot()
+    );
+    assert_eq!(lines(&s.stdout), lines(&c.stdout));
+}
