@@ -96,15 +96,23 @@ impl Sqlite {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        let app: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| foreign(e.to_string()))?;
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Both read in one transaction: another process may be creating this ledger at this
+        // moment, and its tables and application id must be seen together or not at all.
+        conn.execute_batch("BEGIN")?;
+        let read = (|| -> Result<(i32, i64)> {
+            let app: i32 = conn
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .map_err(|e| foreign(e.to_string()))?;
+            let tables: i64 = conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((app, tables))
+        })();
+        let _ = conn.execute_batch("COMMIT");
+        let (app, tables) = read?;
         if app != APPLICATION_ID && !(app == 0 && tables == 0) {
             return Err(foreign(format!(
                 "application id {app:#x}{}",
@@ -115,7 +123,7 @@ impl Sqlite {
                 }
             )));
         }
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let ledger = Sqlite {
@@ -157,6 +165,35 @@ impl Sqlite {
         }
     }
 }
+
+/// Puts the file in WAL mode. Changing the journal mode needs the file to itself, and SQLite
+/// answers BUSY at once (no busy handler) while another connection has it open — as when several
+/// processes open a new ledger at the same moment — so it is retried until one of them has
+/// switched it (or the busy timeout has passed).
+fn wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// How long a writer waits for another one.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn value(v: ValueRef<'_>) -> Result<Value> {
     Ok(match v {

@@ -169,10 +169,24 @@ fn rules(include_rbac: bool) -> J {
     )
 }
 
+/// Where the API server reaches the webhook when not through its Service (`--webhook-url`).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Base URL (`https://127.0.0.1:8443`).
+    pub url: String,
+    /// The serving certificate's CA, base64 of its PEM.
+    pub ca_bundle: String,
+}
+
 /// The webhook's objects. With `registry_credentials` (the config checks image signatures)
 /// the pod reads registry logins from the optional Secret `sostle-registry-credentials` (type
 /// kubernetes.io/dockerconfigjson, like an image pull secret) through `DOCKER_CONFIG`.
-pub fn webhook(config_yaml: &str, image: &str, registry_credentials: bool) -> Vec<J> {
+pub fn webhook(
+    config_yaml: &str,
+    image: &str,
+    registry_credentials: bool,
+    endpoint: Option<&Endpoint>,
+) -> Vec<J> {
     use sostle_webhook::door;
     let ns = SYSTEM_NAMESPACE;
     let labels = json!({"app.kubernetes.io/name": "sostle-webhook", "app.kubernetes.io/part-of": "sostle", "gamma1": GAMMA1_LABEL});
@@ -247,12 +261,24 @@ pub fn webhook(config_yaml: &str, image: &str, registry_credentials: bool) -> Ve
             }
         }
     }
-    let inject = json!({"cert-manager.io/inject-ca-from": format!("{ns}/sostle-webhook-tls")});
+    let inject = match endpoint {
+        None => json!({"cert-manager.io/inject-ca-from": format!("{ns}/sostle-webhook-tls")}),
+        Some(_) => json!({}),
+    };
+    // The Service in the cluster, or (--webhook-url) a URL with the CA bundle given.
+    let client = |path: &str| match endpoint {
+        None => {
+            json!({"service": {"name": "sostle-webhook", "namespace": ns, "path": path, "port": 443}})
+        }
+        Some(e) => {
+            json!({"url": format!("{}{path}", e.url.trim_end_matches('/')), "caBundle": e.ca_bundle})
+        }
+    };
     let entry = |l: Layer, kind: &str| {
         let low = door::fail_open().contains(l);
         json!({
             "name": format!("{}.{kind}.sostle.eose.ca", l.as_str().to_lowercase()),
-            "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": door::route(kind, l), "port": 443}},
+            "clientConfig": client(door::route(kind, l).as_ref()),
             "namespaceSelector": {"matchLabels": {"sostle-layer": l.as_str()}},
             "rules": rules(kind == "validate"),
             "failurePolicy": if low { "Ignore" } else { "Fail" },
@@ -270,7 +296,7 @@ pub fn webhook(config_yaml: &str, image: &str, registry_credentials: bool) -> Ve
     never.push(ns);
     let namespaces_entry = json!({
         "name": "namespaces.validate.sostle.eose.ca",
-        "clientConfig": {"service": {"name": "sostle-webhook", "namespace": ns, "path": door::NAMESPACES_ROUTE, "port": 443}},
+        "clientConfig": client(door::NAMESPACES_ROUTE),
         "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": never}]},
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces", "namespaces/status", "namespaces/finalize"], "scope": "Cluster"}],
         "failurePolicy": "Fail",
@@ -465,10 +491,29 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
     };
     let ns = namespaces(&config);
     let image = webhook_image(&args.image, args.image_digest.as_deref())?;
+    let endpoint = match (&args.webhook_url, &args.webhook_ca) {
+        (Some(url), Some(ca)) => {
+            if !url.starts_with("https://") {
+                anyhow::bail!("--webhook-url {url}: the API server calls webhooks over https");
+            }
+            let pem =
+                std::fs::read(ca).with_context(|| format!("--webhook-ca {}", ca.display()))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                anyhow::bail!("--webhook-ca {}: not a PEM certificate", ca.display());
+            }
+            use base64::Engine as _;
+            Some(Endpoint {
+                url: url.clone(),
+                ca_bundle: base64::engine::general_purpose::STANDARD.encode(pem),
+            })
+        }
+        _ => None,
+    };
     let wh = webhook(
         &config_yaml,
         &image,
         config.images.enabled() || config.locks.from_registry(),
+        endpoint.as_ref(),
     );
     if let Some(part) = args.print {
         let mut out = std::io::stdout().lock();

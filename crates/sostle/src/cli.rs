@@ -814,6 +814,15 @@ pub struct BootstrapArgs {
     /// SostleConfig file (also shipped in the webhook's ConfigMap).
     #[arg(long, env = "SOSTLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Point the webhook configurations at this base URL instead of the in-cluster Service
+    /// (an API server that cannot reach Services, a test control plane):
+    /// `https://127.0.0.1:8443`, each entry's route appended. Needs --webhook-ca.
+    #[arg(long, value_name = "URL", requires = "webhook_ca")]
+    pub webhook_url: Option<String>,
+    /// The CA of the webhook's serving certificate (PEM), put in every entry's caBundle (with
+    /// --webhook-url; instead of cert-manager's injection).
+    #[arg(long, value_name = "FILE", requires = "webhook_url")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 /// Parts of the bootstrap tree.

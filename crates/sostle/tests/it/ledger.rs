@@ -423,3 +423,28 @@ fn the_config_names_the_team_ledger_and_the_flag_wins() {
     assert!(!r.stdout.contains("TRB-CHAOS-001"), "{}", r.stdout);
     assert!(file.exists());
 }
+
+#[test]
+fn eight_runners_charging_a_ledger_that_does_not_exist_yet_all_file() {
+    // No ledger before the race: creating it (WAL switch, schema) is part of it. SQLite answers
+    // BUSY at once to a journal-mode change while another connection has the file open, and a
+    // reader could see a half-created ledger as foreign; both are handled on open.
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("new/ledger.db");
+    let ledger = ledger.to_str().unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| charge_command(ledger).spawn().unwrap())
+        .collect();
+    let mut ids: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            crate::json_of(c, "a charge racing to create the ledger")["trial"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let want: Vec<String> = (1..=8).map(|n| format!("TRB-CHAOS-{n:03}")).collect();
+    assert_eq!(ids, want);
+}
