@@ -4,7 +4,7 @@
 #   scripts/test.sh [cargo test args…]
 #
 # Needs: Rust (cargo), Go (for the Go-built peers: helm, kustomize, cosign, conftest, rekor-server,
-# Trillian), openssl, curl and git; installs (apt) the
+# Trillian, kube-apiserver, kubectl, etcd), openssl, curl and git; installs (apt) the
 # Debian packages docker-registry, skopeo, apache2-utils, mariadb-server and postgresql when
 # missing. The peers are built
 # from the Go module proxy at pinned versions into $SOSTLE_TEST_BIN (default
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 # Go as the machine installs it, when a non-login shell has not put it on PATH.
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize, cosign, conftest, rekor-server and Trillian" >&2; exit 1; }
+command -v go >/dev/null || { echo "test setup: Go is needed to build helm, kustomize, cosign, conftest, rekor-server, Trillian, kube-apiserver, kubectl and etcd" >&2; exit 1; }
 
 bin=${SOSTLE_TEST_BIN:-$HOME/.cache/sostle/bin}
 mkdir -p "$bin"
@@ -48,6 +48,24 @@ for p in "${peers[@]}"; do
   GOBIN="$bin" GOFLAGS=-buildvcs=false go install -ldflags "$ldflags" "$module"
   echo "$version" > "$stamp"
 done
+
+# A real control plane for the webhook tests (crates/sostle/tests/it/cluster.rs): kube-apiserver
+# and kubectl from k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, built from the wrapper
+# module tools/k8s-peers — the kubernetes module's replace directives point into its own staging
+# tree, so the wrapper pins each k8s.io/* staging module to its published v0.37.x — with the
+# version stamps the kubernetes build sets (else the server reports v0.0.0).
+k8s_version=v1.37.2
+k8s_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=37"
+done
+if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kubectl" ] || [ ! -x "$bin/etcd" ] \
+   || [ "$(cat "$bin/.k8s-peers.version" 2>/dev/null)" != "$k8s_version" ]; then
+  echo "test setup: building kube-apiserver, kubectl and etcd ($k8s_version) from the Go module proxy" >&2
+  (cd tools/k8s-peers && GOFLAGS="-buildvcs=false -mod=mod" GOBIN="$bin" \
+     go install -ldflags "$k8s_ldflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd)
+  echo "$k8s_version" > "$bin/.k8s-peers.version"
+fi
 
 # Trillian's MySQL schema, read by scripts/rekor-stack.sh from the module cache (present after a
 # build, but the binaries may be cached without it).

@@ -4,7 +4,9 @@
 mod approvals;
 mod bad_input;
 mod bootstrap;
+mod cluster;
 mod conftest;
+mod control_plane;
 mod corpus;
 mod docs;
 mod exempt;

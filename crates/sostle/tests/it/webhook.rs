@@ -68,6 +68,11 @@ pub fn start(dir: &Path, extra: &[&str]) -> Server {
 }
 
 impl Server {
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// curl with certificate checking against `ca`; returns (body, exit status).
     fn curl(&self, ca: &str, args: &[&str]) -> (String, i32) {
         let path = args.first().copied().unwrap_or("/");

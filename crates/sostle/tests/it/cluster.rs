@@ -1,0 +1,246 @@
+//! The cluster door for real: sostle's webhook behind a real kube-apiserver and etcd on loopback
+//! (control_plane.rs), configured with what `sostle bootstrap` writes (`--webhook-url` and the
+//! test CA in place of the Service), driven with the Go-built kubectl. What users meet in a
+//! cluster: namespaceSelector routing per layer, WARN results as kubectl warnings, the trial
+//! mutation stored, `--dry-run=server`, UPDATE with oldObject, Namespace label changes,
+//! `kube-system` never sent, and `failurePolicy`/`timeoutSeconds` when the webhook is down.
+
+use serde_json::{json, Value as J};
+
+use crate::control_plane::ControlPlane;
+use crate::{root, sostle_with};
+
+/// The webhook (a real `sostle webhook` over TLS) and the API server configured to call it.
+struct Door {
+    cp: ControlPlane,
+    hook: Option<crate::webhook::Server>,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn yaml_docs(text: &str) -> Vec<J> {
+    sostle_core::yaml::load(text)
+        .documents
+        .into_iter()
+        .map(|d| d.root.to_json())
+        .collect()
+}
+
+fn list(items: Vec<J>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": items})).unwrap()
+}
+
+impl Door {
+    fn open() -> Door {
+        let cp = ControlPlane::start();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        crate::registry_harness::certs(d, "ca", "server");
+        let hook = crate::webhook::start(d, &[]);
+        let port = hook.port();
+        // sostle's own manifests: the nine namespaces, then the webhook configurations.
+        let ns = sostle_with(&root(), &["bootstrap", "--print", "namespaces"], &[], None);
+        assert_eq!(ns.code, 0, "{}", ns.snapshot());
+        let r = cp.kubectl(&["apply", "-f", "-"], Some(&list(yaml_docs(&ns.stdout))));
+        assert_eq!(r.code, 0, "{}", r.snapshot());
+        let wh = sostle_with(
+            &root(),
+            &[
+                "bootstrap",
+                "--print",
+                "webhook",
+                "--webhook-url",
+                &format!("https://127.0.0.1:{port}"),
+                "--webhook-ca",
+                d.join("ca.pem").to_str().unwrap(),
+            ],
+            &[],
+            None,
+        );
+        assert_eq!(wh.code, 0, "{}", wh.snapshot());
+        let configs: Vec<J> = yaml_docs(&wh.stdout)
+            .into_iter()
+            .filter(|o| {
+                o["kind"] == "ValidatingWebhookConfiguration"
+                    || o["kind"] == "MutatingWebhookConfiguration"
+            })
+            .collect();
+        assert_eq!(configs.len(), 2);
+        let r = cp.kubectl(&["apply", "-f", "-"], Some(&list(configs)));
+        assert_eq!(r.code, 0, "{}", r.snapshot());
+        Door {
+            cp,
+            hook: Some(hook),
+            dir,
+            port,
+        }
+    }
+
+    fn create(&self, objects: Vec<J>, extra: &[&str]) -> crate::Run {
+        let mut args = vec!["create", "-f", "-"];
+        args.extend_from_slice(extra);
+        self.cp.kubectl(&args, Some(&list(objects)))
+    }
+}
+
+fn deployment(name: &str, ns: &str) -> J {
+    let text = std::fs::read_to_string(root().join("examples/mefine-static/fixed/deployment.yaml"))
+        .unwrap();
+    let mut d = yaml_docs(&text)
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    d["metadata"]["name"] = json!(name);
+    d["metadata"]["namespace"] = json!(ns);
+    d
+}
+
+#[test]
+fn the_door_routes_warns_mutates_and_refuses_as_sostle_test_decides() {
+    let door = Door::open();
+    let cp = &door.cp;
+
+    // kube-system is never sent to sostle: a Deployment with every violation is stored there.
+    let mut bad = deployment("anything-goes", "kube-system");
+    bad["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:latest");
+    let r = door.create(vec![bad.clone()], &[]);
+    assert_eq!(
+        r.code,
+        0,
+        "kube-system reached the webhook: {}",
+        r.snapshot()
+    );
+
+    // L3: the same workload is refused with sostle's message.
+    let mut l3 = bad.clone();
+    l3["metadata"]["name"] = json!("bad");
+    l3["metadata"]["namespace"] = json!("sostle-l3-crew");
+    let r = door.create(vec![l3.clone()], &[]);
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("l3.validate.sostle.eose.ca") && r.stderr.contains("deny_latest_tag"),
+        "{}",
+        r.snapshot()
+    );
+    // --dry-run=server is judged the same, and stores nothing.
+    let r = door.create(vec![l3.clone()], &["--dry-run=server"]);
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(r.stderr.contains("deny_latest_tag"), "{}", r.snapshot());
+    let got = cp.kubectl(&["get", "deployment", "bad", "-n", "sostle-l3-crew"], None);
+    assert_ne!(got.code, 0, "{}", got.snapshot());
+
+    // WARN results reach the user as kubectl warnings: without the SSO annotation L2's gate
+    // warns, and `sostle test` says the same of the same object.
+    let mut l2 = deployment("web", "sostle-l2-local");
+    l2["metadata"]["annotations"] = json!({});
+    let f = door.dir.path().join("web.json");
+    std::fs::write(&f, l2.to_string()).unwrap();
+    let t = sostle_with(
+        &root(),
+        &["test", "-o", "json", f.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let v: J = serde_json::from_str(&t.stdout).unwrap();
+    let warned: Vec<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "warn")
+        .flat_map(|r| {
+            r["violations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["message"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(!warned.is_empty(), "{}", t.snapshot());
+    let r = door.create(vec![l2], &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    for w in &warned {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with("Warning:") && l.contains(w.as_str())),
+            "kubectl did not show {w:?}: {}",
+            r.snapshot()
+        );
+    }
+
+    // chaos-trial: stored with the chaos tolerations and nodeSelector the mutating webhook adds.
+    let t = deployment("trialled", "chaos-trial");
+    let r = door.create(vec![t], &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let got = cp.kubectl(
+        &[
+            "get",
+            "deployment",
+            "trialled",
+            "-n",
+            "chaos-trial",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let stored: J = serde_json::from_str(&got.stdout).unwrap();
+    let pod = &stored["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["pool"], "chaos", "{pod}");
+    let tolerations = pod["tolerations"].to_string();
+    assert!(
+        tolerations.contains("kubernetes.azure.com/scalesetpriority")
+            && tolerations.contains("chaos"),
+        "{tolerations}"
+    );
+
+    // A Namespace's layer label is changed only by layers.writers: the admin is not one.
+    let r = cp.kubectl(
+        &[
+            "label",
+            "namespace",
+            "sostle-l2-local",
+            "sostle-layer=L0",
+            "--overwrite",
+        ],
+        None,
+    );
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("namespaces.validate.sostle.eose.ca"),
+        "{}",
+        r.snapshot()
+    );
+
+    // UPDATE with oldObject: adding an exemption annotation is refused for a non-writer.
+    let r = cp.kubectl(
+        &[
+            "annotate",
+            "deployment",
+            "web",
+            "-n",
+            "sostle-l2-local",
+            "sostle.eose.ca/exempt-from=deny_no_liveness",
+        ],
+        None,
+    );
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(r.stderr.contains("exempt"), "{}", r.snapshot());
+}
+
+#[test]
+fn failure_as_the_api_server_sees_it() {
+    let mut door = Door::open();
+    // The webhook stops: L0–L2 are admitted (failurePolicy Ignore), L3 and up refused.
+    drop(door.hook.take());
+    let r = door.create(vec![deployment("low", "sostle-l1-readonly")], &[]);
+    assert_eq!(r.code, 0, "L1 should fail open: {}", r.snapshot());
+    let r = door.create(vec![deployment("high", "sostle-l3-crew")], &[]);
+    assert_ne!(r.code, 0, "L3 should fail closed: {}", r.snapshot());
+    assert!(
+        r.stderr.contains("failed calling webhook"),
+        "{}",
+        r.snapshot()
+    );
+    let _ = door.port;
+}
