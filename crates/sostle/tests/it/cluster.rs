@@ -38,11 +38,29 @@ impl Door {
         crate::registry_harness::certs(d, "ca", "server");
         let hook = crate::webhook::start(d, &[]);
         let port = hook.port();
-        // sostle's own manifests: the nine namespaces, then the webhook configurations.
+        let door = Door {
+            cp,
+            hook: Some(hook),
+            dir,
+            port,
+        };
+        door.apply_namespaces();
+        door.point_at(port, "ca.pem");
+        door
+    }
+
+    fn apply_namespaces(&self) {
         let ns = sostle_with(&root(), &["bootstrap", "--print", "namespaces"], &[], None);
         assert_eq!(ns.code, 0, "{}", ns.snapshot());
-        let r = cp.kubectl(&["apply", "-f", "-"], Some(&list(yaml_docs(&ns.stdout))));
+        let r = self
+            .cp
+            .kubectl(&["apply", "-f", "-"], Some(&list(yaml_docs(&ns.stdout))));
         assert_eq!(r.code, 0, "{}", r.snapshot());
+    }
+
+    /// Applies the webhook configurations `sostle bootstrap` writes, calling
+    /// `https://127.0.0.1:PORT` and trusting `ca` (a file in the door's directory).
+    fn point_at(&self, port: u16, ca: &str) {
         let wh = sostle_with(
             &root(),
             &[
@@ -52,7 +70,7 @@ impl Door {
                 "--webhook-url",
                 &format!("https://127.0.0.1:{port}"),
                 "--webhook-ca",
-                d.join("ca.pem").to_str().unwrap(),
+                self.dir.path().join(ca).to_str().unwrap(),
             ],
             &[],
             None,
@@ -66,14 +84,8 @@ impl Door {
             })
             .collect();
         assert_eq!(configs.len(), 2);
-        let r = cp.kubectl(&["apply", "-f", "-"], Some(&list(configs)));
+        let r = self.cp.kubectl(&["apply", "-f", "-"], Some(&list(configs)));
         assert_eq!(r.code, 0, "{}", r.snapshot());
-        Door {
-            cp,
-            hook: Some(hook),
-            dir,
-            port,
-        }
     }
 
     fn create(&self, objects: Vec<J>, extra: &[&str]) -> crate::Run {
@@ -376,4 +388,127 @@ fn the_api_server_admits_exactly_what_sostle_test_passes_on_the_corpus() {
         total.0 > 0 && total.1 > 0,
         "{total:?}: the comparison would be vacuous"
     );
+}
+
+/// A TCP proxy on loopback that holds each connection `delay` before passing it (TLS and all)
+/// to `upstream`: a webhook slower than the API server's timeoutSeconds.
+fn slow_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s3, mut c3) = (server, client);
+                let _ = std::io::copy(&mut s3, &mut c3);
+                let _ = c3.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_webhook_slower_than_timeout_seconds_fails_open_low_and_closed_high() {
+    // timeoutSeconds is 2 at L0–L2 and 5 above (sostle_webhook::door); the proxy holds each call
+    // 30 s, far past both, so "waited the timeout, not the delay" is no race with a slow machine.
+    let door = Door::open();
+    let proxy = slow_proxy(door.port, std::time::Duration::from_secs(30));
+    door.point_at(proxy, "ca.pem");
+    // The API server picks the changed configuration up within a moment: until L3 times out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let mut n = 0;
+    let (high, took) = loop {
+        n += 1;
+        let t = std::time::Instant::now();
+        let r = door.create(
+            vec![deployment(&format!("slow-high-{n}"), "sostle-l3-crew")],
+            &[],
+        );
+        if r.stderr.contains("failed calling webhook") {
+            break (r, t.elapsed());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy never took over: {}",
+            r.snapshot()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_ne!(
+        high.code,
+        0,
+        "L3 should fail closed on a timeout: {}",
+        high.snapshot()
+    );
+    let said = high.stderr.to_lowercase();
+    assert!(
+        said.contains("deadline") || said.contains("timeout"),
+        "{}",
+        high.snapshot()
+    );
+    let secs = std::time::Duration::from_secs;
+    assert!(took >= secs(5) && took < secs(25), "L3 waited {took:?}");
+    let t = std::time::Instant::now();
+    let r = door.create(vec![deployment("slow-low", "sostle-l1-readonly")], &[]);
+    let waited = t.elapsed();
+    assert_eq!(
+        r.code,
+        0,
+        "L1 should fail open on a timeout: {}",
+        r.snapshot()
+    );
+    // It waited its 2 s timeoutSeconds, not the proxy's 30 s.
+    assert!(
+        waited >= secs(2) && waited < secs(25),
+        "L1 waited {waited:?}"
+    );
+}
+
+#[test]
+fn a_certificate_rotated_on_disk_reaches_the_api_server_without_a_restart() {
+    let door = Door::open();
+    let d = door.dir.path();
+    let bad = |name: &str| {
+        let mut o = deployment(name, "sostle-l3-crew");
+        o["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:latest");
+        o
+    };
+    let r = door.create(vec![bad("before")], &[]);
+    assert!(r.stderr.contains("deny_latest_tag"), "{}", r.snapshot());
+    // A new CA and a serving certificate from it, put in place of the old files; the webhook
+    // configurations now trust only the new CA.
+    crate::registry_harness::certs(d, "ca2", "server2");
+    for (from, to) in [("server2.pem", "server.pem"), ("server2.key", "server.key")] {
+        std::fs::copy(d.join(from), d.join(format!("{to}.new"))).unwrap();
+        std::fs::rename(d.join(format!("{to}.new")), d.join(to)).unwrap();
+    }
+    door.point_at(door.port, "ca2.pem");
+    // Until the webhook serves the new certificate the API server cannot verify it (and, failing
+    // closed, refuses with a TLS error); then sostle's own answer comes back. No restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let r = door.create(vec![bad(&format!("after-{n}"))], &[]);
+        if r.stderr.contains("deny_latest_tag") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated certificate never reached the API server: {}",
+            r.snapshot()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
