@@ -32,11 +32,22 @@ fn list(items: Vec<J>) -> Vec<u8> {
 
 impl Door {
     fn open() -> Door {
+        Door::open_with(None)
+    }
+
+    /// With `config`: the webhook runs with that SostleConfig (YAML text).
+    fn open_with(config: Option<&str>) -> Door {
         let cp = ControlPlane::start();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         crate::registry_harness::certs(d, "ca", "server");
-        let hook = crate::webhook::start(d, &[]);
+        let hook = match config {
+            Some(text) => {
+                std::fs::write(d.join("sostle.yaml"), text).unwrap();
+                crate::webhook::start(d, &["--config", "sostle.yaml"])
+            }
+            None => crate::webhook::start(d, &[]),
+        };
         let port = hook.port();
         let door = Door {
             cp,
@@ -511,4 +522,141 @@ fn a_certificate_rotated_on_disk_reaches_the_api_server_without_a_restart() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// Sum and count of a Prometheus histogram over the series whose labels contain every one of
+/// `labels`, from the API server's /metrics.
+fn histogram(metrics: &str, name: &str, labels: &[&str]) -> (f64, f64) {
+    let series = |suffix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}_{suffix}{{")))
+            .filter(|l| labels.iter().all(|x| l.contains(x)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (series("sum"), series("count"))
+}
+
+/// `n` creates of `body` into `ns` through the API server (dry run: judged, not stored), 16 in
+/// flight, with curl's parallel mode; the seconds they took.
+fn creates(cp: &ControlPlane, ns: &str, body: &std::path::Path, n: usize) -> f64 {
+    let d = cp.dir();
+    let url = format!(
+        "https://127.0.0.1:{}/apis/apps/v1/namespaces/{ns}/deployments?dryRun=All",
+        cp.port
+    );
+    // `next` starts a transfer afresh, so each one names its certificates.
+    let mut cfg = String::new();
+    for i in 0..n {
+        if i > 0 {
+            cfg.push_str("next\n");
+        }
+        cfg.push_str(&format!(
+            "url = \"{url}\"\nrequest = \"POST\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\ncacert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            body.display(),
+            d.join("ca.pem").display(),
+            d.join("admin.pem").display(),
+            d.join("admin.key").display()
+        ));
+    }
+    let file = d.join(format!("creates-{ns}.curl"));
+    std::fs::write(&file, cfg).unwrap();
+    let t = std::time::Instant::now();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--parallel", "--parallel-max", "16", "-K"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed().as_secs_f64()
+}
+
+/// Not a check: the benchmark of docs/performance.md. Creates per second through the real API
+/// server with sostle's webhook at L3 against the same creates where no webhook is called, in
+/// one run, and the webhook's share of the API server's own admission latency. Run:
+/// `cargo test -p sostle --test it --release -- cluster::bench --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: run it with --ignored"]
+fn bench_creates_through_the_api_server() {
+    // A workload L3 admits — a registered crew member's, every suite policy passing — so both
+    // sides store-validate the same successful create. The static MECIPOL check is off in this
+    // run's config: no registry holds a lock for the example image here.
+    let door = Door::open_with(Some(
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nsuite:\n  policies:\n    deny_no_mecipol_image:\n      enabled: false\n",
+    ));
+    let n: usize = std::env::var("SOSTLE_BENCH_CREATES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    let mut o = deployment("bench", "x");
+    o["metadata"].as_object_mut().unwrap().remove("namespace");
+    o["metadata"]["labels"]["crew-member"] = json!("BOSUN");
+    // The L3 create is admitted: a refusal would make the comparison one of different paths.
+    let probe = door.create(
+        vec![{
+            let mut p = o.clone();
+            p["metadata"]["namespace"] = json!("sostle-l3-crew");
+            p
+        }],
+        &["--dry-run=server"],
+    );
+    assert_eq!(probe.code, 0, "{}", probe.snapshot());
+    let body = door.dir.path().join("bench.json");
+    std::fs::write(&body, o.to_string()).unwrap();
+    // Warm both paths (connections, caches), then measure, alternating, best of three.
+    creates(&door.cp, "default", &body, 200);
+    creates(&door.cp, "sostle-l3-crew", &body, 200);
+    let metrics = |cp: &ControlPlane| cp.kubectl(&["get", "--raw", "/metrics"], None).stdout;
+    let (mut plain, mut hooked) = (f64::MAX, f64::MAX);
+    // The API server's own timings of the hooked rounds only: (webhook call, whole request).
+    let (mut webhook, mut request) = ((0.0, 0.0), (0.0, 0.0));
+    let add = |acc: &mut (f64, f64), before: &str, after: &str, name: &str, labels: &[&str]| {
+        let (s1, c1) = histogram(after, name, labels);
+        let (s0, c0) = histogram(before, name, labels);
+        acc.0 += s1 - s0;
+        acc.1 += c1 - c0;
+    };
+    for _ in 0..3 {
+        plain = plain.min(creates(&door.cp, "default", &body, n));
+        let before = metrics(&door.cp);
+        hooked = hooked.min(creates(&door.cp, "sostle-l3-crew", &body, n));
+        let after = metrics(&door.cp);
+        add(
+            &mut webhook,
+            &before,
+            &after,
+            "apiserver_admission_webhook_admission_duration_seconds",
+            &["name=\"l3.validate.sostle.eose.ca\""],
+        );
+        add(
+            &mut request,
+            &before,
+            &after,
+            "apiserver_request_duration_seconds",
+            &["verb=\"POST\"", "resource=\"deployments\""],
+        );
+    }
+    let per = |(sum, count): (f64, f64)| 1000.0 * sum / count.max(1.0);
+    println!("creates through the real kube-apiserver (dry run), {n} per round, 16 in flight, best of 3:");
+    println!(
+        "  no webhook called (namespace default): {:.0} creates/s",
+        n as f64 / plain
+    );
+    println!(
+        "  sostle webhook at L3:                  {:.0} creates/s (with/without {:.2})",
+        n as f64 / hooked,
+        plain / hooked
+    );
+    println!(
+        "  as the API server times the L3 rounds: webhook call mean {:.2} ms ({} calls), whole request mean {:.2} ms: the webhook is {:.1} % of it",
+        per(webhook),
+        webhook.1,
+        per(request),
+        100.0 * webhook.0 / request.0.max(f64::MIN_POSITIVE)
+    );
 }
