@@ -660,3 +660,182 @@ fn bench_creates_through_the_api_server() {
         100.0 * webhook.0 / request.0.max(f64::MIN_POSITIVE)
     );
 }
+
+#[test]
+fn the_trial_cycle_runs_against_the_cluster() {
+    let door = Door::open();
+    let cp = &door.cp;
+    let d = door.dir.path();
+    let ledger = d.join("ledger.db");
+    let ledger = ledger.to_str().unwrap();
+    let here = root().join("examples/mefine-static");
+    let at = |now: &str, args: &[&str], stdin: Option<&[u8]>| {
+        let r = sostle_with(
+            &root(),
+            args,
+            &[("SOSTLE_LEDGER", ledger), ("SOSTLE_NOW", now)],
+            stdin,
+        );
+        assert_eq!(r.code, 0, "{args:?}: {}", r.snapshot());
+        r
+    };
+    let fixed = here.join("fixed/deployment.yaml");
+    let fixed = fixed.to_str().unwrap();
+    at(
+        "2026-05-11T10:00:00Z",
+        &["trial", "charge", fixed, "--target", "L2"],
+        None,
+    );
+    // The burst manifest, applied through the API server (the trial entry judges and mutates).
+    let burst = at(
+        "2026-05-11T10:05:00Z",
+        &["trial", "burst", "TRB-CHAOS-001"],
+        None,
+    );
+    let r = cp.kubectl(&["apply", "-f", "-"], Some(burst.stdout.as_bytes()));
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // No controller makes its pod here: one is made from the stored template, as a ReplicaSet
+    // would, and stored (not run); the eviction the spot pool caused is posted as the Event the
+    // kubelet would have written (recorded from a real cluster: examples/mefine-static/evidence).
+    let stored: J = serde_json::from_str(
+        &cp.kubectl(
+            &[
+                "get",
+                "deployment",
+                "mefine-static",
+                "-n",
+                "chaos-trial",
+                "-o",
+                "json",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let template = &stored["spec"]["template"];
+    // The pod carries the workload's gamma1 label, as the recorded live pod does: the webhook
+    // judges pods too, on the real clock (day 301, past warn_no_gamma1_label's escalation to
+    // DENY on day 100), and the example's template labels lack it.
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["gamma1"] = stored["metadata"]["labels"]["gamma1"].clone();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "mefine-static-6d5f7c9b8-x2k4p", "namespace": "chaos-trial", "labels": labels},
+        "spec": template["spec"]});
+    let r = door.create(vec![pod], &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let events: J =
+        serde_json::from_str(&std::fs::read_to_string(here.join("evidence/events.json")).unwrap())
+            .unwrap();
+    let r = door.create(events["items"].as_array().unwrap().clone(), &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // Read back from the API server into the trial: the live pod spec and the events.
+    let live = cp.kubectl(
+        &[
+            "get",
+            "pod",
+            "mefine-static-6d5f7c9b8-x2k4p",
+            "-n",
+            "chaos-trial",
+            "-o",
+            "yaml",
+        ],
+        None,
+    );
+    assert_eq!(live.code, 0, "{}", live.snapshot());
+    assert!(
+        live.stdout.contains("pool: chaos"),
+        "the stored pod was not mutated: {}",
+        live.stdout
+    );
+    let got_events = cp.kubectl(&["get", "events", "-n", "chaos-trial", "-o", "json"], None);
+    let ev_file = d.join("cluster-events.json");
+    std::fs::write(&ev_file, &got_events.stdout).unwrap();
+    let (falco, trivy) = (
+        here.join("evidence/falco.jsonl"),
+        here.join("evidence/trivy.json"),
+    );
+    let spiral = at(
+        "2026-05-12T10:30:00Z",
+        &[
+            "trial",
+            "spiral",
+            "TRB-CHAOS-001",
+            "--falco",
+            falco.to_str().unwrap(),
+            "--trivy",
+            trivy.to_str().unwrap(),
+            "--events",
+            ev_file.to_str().unwrap(),
+            "--live",
+            "-",
+        ],
+        Some(live.stdout.as_bytes()),
+    );
+    assert!(
+        spiral.stdout.contains("1 evictions survived"),
+        "{}",
+        spiral.snapshot()
+    );
+    assert!(
+        spiral.stdout.contains("0 runtime violations"),
+        "{}",
+        spiral.snapshot()
+    );
+    let verdict = at(
+        "2026-05-12T11:00:00Z",
+        &["trial", "verdict", "TRB-CHAOS-001"],
+        None,
+    );
+    assert!(
+        verdict.stdout.contains("MECIPOL-LOCKED"),
+        "{}",
+        verdict.snapshot()
+    );
+    at(
+        "2026-05-12T11:00:00Z",
+        &["key", "generate", "--out", d.join("keys").to_str().unwrap()],
+        None,
+    );
+    at(
+        "2026-05-12T11:00:00Z",
+        &[
+            "lock",
+            "TRB-CHAOS-001",
+            "--key",
+            d.join("keys/cosign.key").to_str().unwrap(),
+            "--out",
+            d.join("profiles").to_str().unwrap(),
+        ],
+        None,
+    );
+    // The promoted manifest, applied at its layer through the API server, is admitted.
+    let promoted = at(
+        "2026-05-12T11:05:00Z",
+        &["promote", fixed, "--to", "L2", "--profile", "profile-001"],
+        None,
+    );
+    let r = cp.kubectl(&["apply", "-f", "-"], Some(promoted.stdout.as_bytes()));
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let got = cp.kubectl(
+        &[
+            "get",
+            "deployment",
+            "mefine-static",
+            "-n",
+            "sostle-l2-local",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let stored: J = serde_json::from_str(&got.stdout).unwrap();
+    assert_eq!(
+        stored["metadata"]["annotations"]["mecipol-profile"], "profile-001",
+        "{stored}"
+    );
+    assert!(
+        stored["spec"]["template"]["spec"]["nodeSelector"].is_null(),
+        "chaos scheduling left on: {stored}"
+    );
+}
