@@ -404,14 +404,27 @@ fn the_api_server_admits_exactly_what_sostle_test_passes_on_the_corpus() {
 /// A TCP proxy on loopback that holds each connection `delay` before passing it (TLS and all)
 /// to `upstream`: a webhook slower than the API server's timeoutSeconds.
 fn slow_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
+    proxy(vec![upstream], delay)
+}
+
+/// A TCP proxy passing each connection, after `delay`, to the first of `upstreams` that accepts
+/// it, starting from the next in turn — what kube-proxy does for a Service's ready endpoints.
+fn proxy(upstreams: Vec<u16>, delay: std::time::Duration) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(client) = conn else { continue };
+            let upstreams = upstreams.clone();
+            let first = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                let n = upstreams.len();
+                let Some(server) = (0..n).find_map(|i| {
+                    let port = upstreams.get((first + i) % n)?;
+                    std::net::TcpStream::connect(("127.0.0.1", *port)).ok()
+                }) else {
                     return;
                 };
                 let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
@@ -838,4 +851,86 @@ fn the_trial_cycle_runs_against_the_cluster() {
         stored["spec"]["template"]["spec"]["nodeSelector"].is_null(),
         "chaos scheduling left on: {stored}"
     );
+}
+
+#[test]
+fn sigterm_during_a_burst_of_creates_loses_no_answer() {
+    // Two replicas behind a connection balancer (what the Service gives the API server); one
+    // gets SIGTERM while creates are in flight. Every create is answered by sostle — admitted,
+    // or refused with its message — none fails to reach a webhook.
+    let mut door = Door::open();
+    let second = tempfile::tempdir().unwrap();
+    for f in ["ca.pem", "server.pem", "server.key"] {
+        std::fs::copy(door.dir.path().join(f), second.path().join(f)).unwrap();
+    }
+    let other = crate::webhook::start(second.path(), &[]);
+    let lb = proxy(vec![door.port, other.port()], std::time::Duration::ZERO);
+    door.point_at(lb, "ca.pem");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let results: Vec<crate::Run> = std::thread::scope(|s| {
+        let door = &door;
+        let workers: Vec<_> = (0..24)
+            .map(|i| {
+                s.spawn(move || {
+                    let (name, ns) = if i % 2 == 0 {
+                        (format!("ok-{i}"), "sostle-l2-local")
+                    } else {
+                        (format!("refused-{i}"), "sostle-l3-crew")
+                    };
+                    door.create(vec![deployment(&name, ns)], &[])
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // (Both replicas now hold the API server's kept-alive connections.)
+    for r in &results {
+        assert!(
+            r.code == 0 || r.stderr.contains("denied the request"),
+            "{}",
+            r.snapshot()
+        );
+    }
+    // The burst proper: creates keep coming while one replica drains and exits.
+    let mut first = door.hook.take().unwrap();
+    let results: Vec<crate::Run> = std::thread::scope(|s| {
+        let door = &door;
+        let workers: Vec<_> = (0..40)
+            .map(|i| {
+                s.spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(50 * i));
+                    let (name, ns) = if i % 2 == 0 {
+                        (format!("burst-ok-{i}"), "sostle-l2-local")
+                    } else {
+                        (format!("burst-refused-{i}"), "sostle-l3-crew")
+                    };
+                    (i, door.create(vec![deployment(&name, ns)], &[]))
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let status = first.terminate();
+        assert!(status.success(), "{}", first.logged());
+        workers
+            .into_iter()
+            .map(|w| {
+                let (i, r) = w.join().unwrap();
+                if i % 2 == 0 {
+                    assert_eq!(r.code, 0, "an L2 create was not admitted: {}", r.snapshot());
+                } else {
+                    assert!(
+                        r.stderr
+                            .contains("l3.validate.sostle.eose.ca\" denied the request"),
+                        "an L3 create was not answered by sostle: {}",
+                        r.snapshot()
+                    );
+                }
+                r
+            })
+            .collect()
+    });
+    assert!(results
+        .iter()
+        .all(|r| !r.stderr.contains("failed calling webhook")));
+    assert!(first.logged().contains("draining"), "{}", first.logged());
 }

@@ -73,6 +73,22 @@ impl Server {
         self.port
     }
 
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        self.child.wait().unwrap()
+    }
+
+    /// What it logged so far.
+    pub fn logged(&self) -> String {
+        std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default()
+    }
+
     /// curl with certificate checking against `ca`; returns (body, exit status).
     fn curl(&self, ca: &str, args: &[&str]) -> (String, i32) {
         let path = args.first().copied().unwrap_or("/");
