@@ -277,8 +277,17 @@ fn pgpass_file() -> Option<PathBuf> {
         .or_else(|| home().map(|h| h.join(".pgpass")))
 }
 
+/// The password file's text: none when there is no such file (the usual case, silent); a file
+/// that cannot be read, is not a file, or others can read is left out with a warning.
 fn read_pgpass(file: &Path) -> Option<String> {
-    let meta = std::fs::metadata(file).ok()?;
+    let meta = match std::fs::metadata(file) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            eprintln!("warning: password file {}: {e} — ignored", file.display());
+            return None;
+        }
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -291,9 +300,19 @@ fn read_pgpass(file: &Path) -> Option<String> {
         }
     }
     if !meta.is_file() {
+        eprintln!(
+            "warning: password file {} is not a file — ignored",
+            file.display()
+        );
         return None;
     }
-    std::fs::read_to_string(file).ok()
+    match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            eprintln!("warning: password file {}: {e} — ignored", file.display());
+            None
+        }
+    }
 }
 
 impl Postgres {

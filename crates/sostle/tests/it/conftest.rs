@@ -1041,3 +1041,25 @@ fn conftests_own_kubernetes_example_gives_the_same_answers() {
     );
     assert_eq!(lines(&s.stdout), lines(&c.stdout));
 }
+
+#[test]
+fn a_conftest_toml_key_sostle_does_not_know_is_an_error_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("conftest.toml"),
+        "policy = \"policy\"\ntrace = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "kind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let r = sostle_with(dir.path(), &["test", "m.yaml"], &[], None);
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("conftest.toml:2") && r.stderr.contains("trace"),
+        "{}",
+        r.snapshot()
+    );
+}
