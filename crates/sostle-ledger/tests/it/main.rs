@@ -827,3 +827,60 @@ fn pgpass_lines_match_as_libpq_matches_them() {
     assert_eq!(pgpass_lookup(file, "127.0.0.1", "6544", "x", "y"), None);
     assert_eq!(pgpass_lookup("short:line\n", "short", "line", "", ""), None);
 }
+
+/// A ledger file written by this version's commands (the mefine-static cycle, a trendal, a
+/// witness), checked in: every later version must keep opening it, reading every record, and
+/// copying it to PostgreSQL unchanged.
+const LEDGER_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ledger-v1.db");
+
+#[test]
+fn a_ledger_file_written_by_schema_1_keeps_opening_and_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    std::fs::copy(LEDGER_V1, &path).unwrap();
+    let l = Ledger::open(&Location::File(path)).unwrap();
+    assert_eq!(l.schema_version().unwrap(), sostle_ledger::SCHEMA_VERSION);
+    let trials: Vec<(String, Option<String>)> = l
+        .trials()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.verdict))
+        .collect();
+    assert_eq!(
+        trials,
+        [
+            ("TRB-CHAOS-001".to_string(), Some("DENY-HARD".to_string())),
+            ("TRB-CHAOS-002".into(), Some("MECIPOL-LOCKED".into())),
+            ("TRB-CHAOS-003".into(), None)
+        ]
+    );
+    let kinds: Vec<String> = l
+        .evidence("TRB-CHAOS-002")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"falco".to_string()) && kinds.contains(&"lock".to_string()),
+        "{kinds:?}"
+    );
+    let p = l.profile("profile-001").unwrap();
+    assert_eq!(p.profile["profile_id"], "profile-001");
+    assert_eq!(p.trial, "TRB-CHAOS-002");
+    assert_eq!(l.fingerprints().unwrap().len(), 3);
+    assert_eq!(l.witnesses().unwrap().len(), 1);
+    assert_eq!(l.trendals().unwrap()[0].id, "TRENDAL-L2-YONE-BOSUN-001");
+    Snapshot::load(&l).unwrap();
+    // And moves to PostgreSQL whole.
+    let mut pg = Fixture::new(Kind::Postgres).open();
+    let r = pg.copy_from(&l).unwrap();
+    assert_eq!(r.tables.iter().map(|t| t.present).sum::<u64>(), 0);
+    assert_eq!(
+        serde_json::to_value(pg.trials().unwrap()).unwrap(),
+        serde_json::to_value(l.trials().unwrap()).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_value(pg.profiles().unwrap()).unwrap(),
+        serde_json::to_value(l.profiles().unwrap()).unwrap()
+    );
+}
