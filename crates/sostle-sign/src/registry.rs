@@ -706,15 +706,7 @@ impl Registry {
             layers,
             annotations: None,
         };
-        let body = serde_json::to_vec(&manifest).unwrap_or_default();
-        let manifest_digest = format!("sha256:{:x}", sha2::Sha256::digest(&body));
-        let content_type = reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
-        self.timed(
-            &image.registry,
-            self.client.push_manifest_raw(&repo, body, content_type),
-        )
-        .await?;
-        Ok(manifest_digest)
+        self.push_manifest(&repo, &image.registry, &manifest).await
     }
 }
 
@@ -740,6 +732,24 @@ pub const MAX_ARTIFACT_FILE: usize = 16 * 1024 * 1024;
 pub const MAX_ARTIFACT_FILES: usize = 4096;
 
 impl Registry {
+    /// Pushes `manifest` (an OCI image manifest) to `r`; its digest.
+    async fn push_manifest(
+        &self,
+        r: &Reference,
+        registry: &str,
+        manifest: &Manifest,
+    ) -> Result<String, RegistryError> {
+        let body = serde_json::to_vec(manifest).unwrap_or_default();
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&body));
+        let content_type = reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+        self.timed(
+            registry,
+            self.client.push_manifest_raw(r, body, content_type),
+        )
+        .await?;
+        Ok(digest)
+    }
+
     /// Pushes an OCI artifact to `reference` (a tag; `:latest` when none is given): the
     /// `config` blob with `config_media_type`, one layer per file, the image manifest, tagged.
     /// Returns what was pushed, resolved to the manifest's digest.
@@ -797,14 +807,7 @@ impl Registry {
             layers,
             annotations: None,
         };
-        let body = serde_json::to_vec(&manifest).unwrap_or_default();
-        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&body));
-        let content_type = reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
-        self.timed(
-            &registry,
-            self.client.push_manifest_raw(&r, body, content_type),
-        )
-        .await?;
+        let digest = self.push_manifest(&r, &registry, &manifest).await?;
         Ok(Resolved {
             reference: r.whole(),
             registry,

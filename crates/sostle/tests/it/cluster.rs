@@ -270,24 +270,8 @@ fn failure_as_the_api_server_sees_it() {
 
 /// Every Deployment of the corpus, renamed `d<N>` (so all fit in one namespace).
 fn corpus_deployments() -> Vec<J> {
-    let mut files = Vec::new();
-    fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        v.sort();
-        for p in v {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(p);
-            }
-        }
-    }
-    walk(&root().join("../shared/corpus"), &mut files);
     let mut out = Vec::new();
-    for f in files {
+    for f in crate::conftest::corpus_files() {
         let text = std::fs::read_to_string(&f).unwrap();
         let loaded = sostle_core::yaml::load(&text);
         if !loaded.errors.is_empty() {

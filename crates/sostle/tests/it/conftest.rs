@@ -596,7 +596,8 @@ fn a_user_rule_scoped_to_layers_by_the_config_judges_only_there() {
     );
 }
 
-fn corpus_files() -> Vec<String> {
+/// Every YAML file of ../shared/corpus, sorted.
+pub fn corpus_files() -> Vec<String> {
     fn walk(d: &Path, out: &mut Vec<String>) {
         let mut v: Vec<_> = std::fs::read_dir(d)
             .unwrap()
