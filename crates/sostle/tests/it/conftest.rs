@@ -7,32 +7,19 @@
 //! and objects, exception rules, data files, a conftest.toml, *_test.rego with `with input as`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::{root, sostle_with, Run};
 
+/// The real conftest (scripts/test.sh builds it into ~/.cache/sostle/bin).
 fn conftest(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    use std::io::Write;
-    let mut child = Command::new("conftest")
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("conftest on PATH (scripts/test.sh builds it into ~/.cache/sostle/bin)");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(b) = stdin {
-        input.write_all(b).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::run(
+        Command::new("conftest")
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1"),
+        stdin,
+    )
 }
 
 /// The result lines (WARN/FAIL/EXCP), sorted — conftest walks files in map order — and the

@@ -266,31 +266,17 @@ impl ControlPlane {
 
     /// kubectl as `user` (`admin` or `dev`).
     pub fn kubectl_as(&self, user: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
-            .args(args)
-            .arg("--request-timeout=60s")
-            .env(
-                "KUBECONFIG",
-                self.dir.path().join(format!("{user}.kubeconfig")),
-            )
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl on PATH (scripts/test.sh builds it into ~/.cache/sostle/bin)");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(b) = stdin {
-            input.write_all(b).unwrap();
-        }
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        crate::run(
+            Command::new("kubectl")
+                .args(args)
+                .arg("--request-timeout=60s")
+                .env(
+                    "KUBECONFIG",
+                    self.dir.path().join(format!("{user}.kubeconfig")),
+                )
+                .env_remove("KUBERNETES_SERVICE_HOST"),
+            stdin,
+        )
     }
 
     /// The CA that signed the API server's certificate.

@@ -69,7 +69,6 @@ impl Run {
 /// ambient config, clock, ledger or token secret unless `env` sets them. Keys are encrypted
 /// with the empty password (COSIGN_PASSWORD="", which cosign allows) unless `env` gives one.
 pub fn sostle_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
-    use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sostle"));
     cmd.args(args)
         .current_dir(dir)
@@ -88,12 +87,18 @@ pub fn sostle_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Optio
     for (k, v) in env {
         cmd.env(k, v);
     }
+    run(&mut cmd, stdin)
+}
+
+/// Runs `cmd` with `stdin` (none: an empty one) and captures what it printed.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Run {
+    use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let mut input = child.stdin.take().unwrap();
     if let Some(bytes) = stdin {
         input.write_all(bytes).unwrap();
