@@ -475,6 +475,12 @@ impl Ledger {
         })
     }
 
+    /// What opening the ledger noticed but did not stop for (a password file others can
+    /// read, say): the caller shows them as warnings.
+    pub fn warnings(&self) -> &[String] {
+        self.db.backend.warnings()
+    }
+
     /// Where the ledger lives.
     pub fn location(&self) -> &Location {
         &self.location

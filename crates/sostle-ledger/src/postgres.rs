@@ -65,6 +65,7 @@ pub struct Postgres {
     client: RefCell<Client>,
     statements: RefCell<HashMap<String, Statement>>,
     location: String,
+    warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -279,12 +280,12 @@ fn pgpass_file() -> Option<PathBuf> {
 
 /// The password file's text: none when there is no such file (the usual case, silent); a file
 /// that cannot be read, is not a file, or others can read is left out with a warning.
-fn read_pgpass(file: &Path) -> Option<String> {
+fn read_pgpass(file: &Path, warnings: &mut Vec<String>) -> Option<String> {
     let meta = match std::fs::metadata(file) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            eprintln!("warning: password file {}: {e} — ignored", file.display());
+            warnings.push(format!("password file {}: {e} — ignored", file.display()));
             return None;
         }
     };
@@ -292,24 +293,24 @@ fn read_pgpass(file: &Path) -> Option<String> {
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: password file {} has group or world access; permissions should be u=rw (0600) or less — ignored, as libpq does",
+            warnings.push(format!(
+                "password file {} has group or world access; permissions should be u=rw (0600) or less — ignored, as libpq does",
                 file.display()
-            );
+            ));
             return None;
         }
     }
     if !meta.is_file() {
-        eprintln!(
-            "warning: password file {} is not a file — ignored",
+        warnings.push(format!(
+            "password file {} is not a file — ignored",
             file.display()
-        );
+        ));
         return None;
     }
     match std::fs::read_to_string(file) {
         Ok(text) => Some(text),
         Err(e) => {
-            eprintln!("warning: password file {}: {e} — ignored", file.display());
+            warnings.push(format!("password file {}: {e} — ignored", file.display()));
             None
         }
     }
@@ -333,10 +334,13 @@ impl Postgres {
                 })?;
             config.user(&user);
         }
+        let mut warnings = Vec::new();
         if config.get_password().is_none() {
             if let Some(pw) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
                 config.password(pw.to_string_lossy().as_bytes());
-            } else if let Some(contents) = pgpass_file().and_then(|f| read_pgpass(&f)) {
+            } else if let Some(contents) =
+                pgpass_file().and_then(|f| read_pgpass(&f, &mut warnings))
+            {
                 let host = match config.get_hosts().first() {
                     Some(postgres::config::Host::Tcp(h)) => h.clone(),
                     _ => "localhost".to_string(),
@@ -365,11 +369,22 @@ impl Postgres {
         config.keepalives_idle(Duration::from_secs(15));
         config.tcp_user_timeout(Duration::from_secs(60));
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&tls, &location)?);
-        let client = config.connect(tls).map_err(|e| server(&location, &e))?;
+        let client = config
+            .connect(tls)
+            .map_err(|e| match server(&location, &e) {
+                // What was passed over explains the refusal ("password missing" because the
+                // password file was ignored): it goes with the error.
+                Error::Server { location, message } if !warnings.is_empty() => Error::Server {
+                    location,
+                    message: format!("{message} ({})", warnings.join("; ")),
+                },
+                other => other,
+            })?;
         let ledger = Postgres {
             client: RefCell::new(client),
             statements: RefCell::new(HashMap::new()),
             location,
+            warnings,
         };
         ledger.migrate(create)?;
         Ok(ledger)
@@ -596,6 +611,10 @@ impl Backend for Postgres {
         } else {
             vec![format!("schema version {v}, expected {SCHEMA_VERSION}")]
         })
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn schema_version(&self) -> Result<i32> {

@@ -144,6 +144,11 @@ pub trait Backend: std::fmt::Debug + Send {
     fn integrity_check(&self) -> Result<Vec<String>>;
     /// The schema version of the open ledger.
     fn schema_version(&self) -> Result<i32>;
+    /// What opening the ledger noticed but did not stop for (a password file others can
+    /// read, say), for the caller to show; a library does not print.
+    fn warnings(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// The first row of `rows`, or `what` not found.

@@ -171,7 +171,7 @@ pub fn encrypt_private_key(key: &SigningKey, password: &[u8]) -> Result<String, 
         ciphertext: B64.encode(ciphertext),
     };
     let json = serde_json::to_vec(&envelope).map_err(|e| KeyError::Envelope(e.to_string()))?;
-    pem_rfc7468::encode_string(SIGSTORE_LABEL, pem_rfc7468::LineEnding::LF, &json)
+    pem_rfc7468::encode_string(SIGSTORE_LABEL, LineEnding::LF, &json)
         .map_err(|e| KeyError::NotPem(e.to_string()))
 }
 
@@ -338,8 +338,7 @@ mod tests {
             Err(KeyError::Label(_))
         ));
         let bad_json =
-            pem_rfc7468::encode_string(SIGSTORE_LABEL, pem_rfc7468::LineEnding::LF, b"{")
-                .unwrap_or_default();
+            pem_rfc7468::encode_string(SIGSTORE_LABEL, LineEnding::LF, b"{").unwrap_or_default();
         assert!(matches!(
             load_private_key(bad_json.as_bytes(), b""),
             Err(KeyError::Envelope(_))

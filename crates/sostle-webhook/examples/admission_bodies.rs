@@ -1,6 +1,9 @@
 //! Writes one AdmissionReview v1 body per line for every Deployment in a corpus directory — the
 //! load `scripts/bench-webhook.sh` sends with wrk. Usage: admission_bodies CORPUS_DIR > bodies.jsonl
 
+// A measuring tool run by hand: its results go to stdout, its usage errors to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -2,6 +2,9 @@
 //! (direct call) and the whole router (`oneshot`), over the corpus Deployment reviews.
 //! Usage: handler_cost BODIES.jsonl (from the admission_bodies example).
 
+// A measuring tool run by hand: its results go to stdout, its usage errors to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::Instant;
 
 use sostle_webhook::{parse_review, router, validate, AppState, Settings};

@@ -6,6 +6,9 @@
 //! a measure that, unlike time, does not move with the other load on a shared machine.
 //! Usage: handler_once BODIES.jsonl none|decode|full
 
+// A measuring tool run by hand: its results go to stdout, its usage errors to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use sostle_webhook::{load, parse_review, validate, Settings};

@@ -113,15 +113,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             .sum()
     });
     let user_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rego");
-    let user = sostle_rego::UserPolicies::load(
-        &[user_dir],
-        &[],
-        &[],
-        true,
-        std::time::Duration::from_secs(2),
-        false,
-    )
-    .ok();
+    let user =
+        sostle_rego::UserPolicies::load(&[user_dir], &[], &[], true, Duration::from_secs(2), false)
+            .ok();
     let (user_rego, _) = best(n, || {
         texts
             .par_iter()

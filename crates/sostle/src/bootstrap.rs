@@ -249,15 +249,22 @@ pub fn webhook(
     ];
     if registry_credentials {
         for o in out.iter_mut().filter(|o| o["kind"] == "Deployment") {
-            let pod = &mut o["spec"]["template"]["spec"];
-            if let Some(v) = pod["volumes"].as_array_mut() {
+            let Some(pod) = o.pointer_mut("/spec/template/spec") else {
+                continue;
+            };
+            if let Some(v) = pod.get_mut("volumes").and_then(J::as_array_mut) {
                 v.push(json!({"name": "registry-credentials", "secret": {"secretName": "sostle-registry-credentials", "optional": true,
                     "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}));
             }
-            let c = &mut pod["containers"][0];
-            c["env"] = json!([{"name": "DOCKER_CONFIG", "value": "/docker"}]);
-            if let Some(v) = c["volumeMounts"].as_array_mut() {
-                v.push(json!({"name": "registry-credentials", "mountPath": "/docker", "readOnly": true}));
+            if let Some(c) = pod.pointer_mut("/containers/0") {
+                crate::output::set(
+                    c,
+                    "env",
+                    json!([{"name": "DOCKER_CONFIG", "value": "/docker"}]),
+                );
+                if let Some(v) = c.get_mut("volumeMounts").and_then(J::as_array_mut) {
+                    v.push(json!({"name": "registry-credentials", "mountPath": "/docker", "readOnly": true}));
+                }
             }
         }
     }
@@ -337,7 +344,7 @@ fn webhook_image(image: &str, digest: Option<&str>) -> anyhow::Result<String> {
     Ok(format!("{repo}@{d}"))
 }
 
-fn config_for_cluster(path: &std::path::Path) -> anyhow::Result<String> {
+fn config_for_cluster(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)?;
     let loaded = sostle_core::yaml::load(&text);
     let Some(doc) = loaded.documents.first() else {

@@ -196,7 +196,7 @@ fn user_results(
     u: &sostle_rego::UserPolicies,
     outcomes: Vec<sostle_rego::UserOutcome>,
     layer: Option<Layer>,
-    locate: impl Fn(Option<&str>) -> sostle_core::yaml::Pos,
+    locate: impl Fn(Option<&str>) -> yaml::Pos,
 ) -> Vec<sostle_core::PolicyResult> {
     let mut out = Vec::with_capacity(u.rules.len());
     for (rule, outcome) in u.rules.iter().zip(outcomes) {
@@ -467,7 +467,7 @@ fn check_one(
             continue;
         }
         let mut report = if kindless {
-            sostle_core::ResourceReport {
+            ResourceReport {
                 resource: sostle_core::eval::ResourceRef {
                     kind: NOT_KUBERNETES_KIND.into(),
                     name: doc
@@ -936,7 +936,7 @@ fn combined_outcome(
     match u.evaluate(&input) {
         Ok(outcomes) => {
             let results = user_results(engine.config(), &u, outcomes, None, |_| {
-                sostle_core::yaml::Pos::default()
+                yaml::Pos::default()
             });
             out.resources.push(Located {
                 file: file.clone(),
@@ -947,7 +947,7 @@ fn combined_outcome(
                         name: COMBINED.into(),
                         ..Default::default()
                     },
-                    pos: sostle_core::yaml::Pos::default(),
+                    pos: yaml::Pos::default(),
                     layer: sostle_core::eval::LayerStatus::Unlayered,
                     epoch_day: engine.epoch_day(s.now),
                     results,

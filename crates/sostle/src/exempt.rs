@@ -257,7 +257,7 @@ fn new(
 }
 
 fn evaluate(
-    paths: Vec<std::path::PathBuf>,
+    paths: Vec<PathBuf>,
     layer: Option<&str>,
     common: &Common,
     ledger: &crate::cli::LedgerArgs,

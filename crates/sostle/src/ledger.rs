@@ -28,6 +28,8 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
             }
             let source = Ledger::open_existing(&from).with_context(|| format!("FROM {from}"))?;
             let mut target = Ledger::open(&to).with_context(|| format!("TO {to}"))?;
+            crate::trial::warn_about(&source);
+            crate::trial::warn_about(&target);
             let report = match target.copy_from(&source) {
                 Ok(r) => r,
                 Err(e @ sostle_ledger::Error::Conflict(_)) => {

@@ -1,6 +1,9 @@
 //! The one `sostle` binary: parse flags, build settings, call the core, print. Kept thin — the
 //! decisions live in `sostle-core`.
 
+// The binary is the edge where output goes: the libraries deny printing, it prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod bench;
 mod bootstrap;
 mod check;

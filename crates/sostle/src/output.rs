@@ -765,8 +765,13 @@ impl Printer for Sarif {
                 let mut loc =
                     json!({"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}});
                 if e.line > 0 {
-                    loc["physicalLocation"]["region"] =
-                        json!({"startLine": e.line, "startColumn": e.column.max(1)});
+                    if let Some(physical) = loc.get_mut("physicalLocation") {
+                        set(
+                            physical,
+                            "region",
+                            json!({"startLine": e.line, "startColumn": e.column.max(1)}),
+                        );
+                    }
                 }
                 json!({"level": "error", "message": {"text": e.message}, "locations": [loc]})
             })
@@ -1113,7 +1118,7 @@ impl Printer for PolicyReports {
                 let mut resource =
                     json!({"apiVersion": res.api_version, "kind": res.kind, "name": res.name});
                 if let Some(ns) = ns {
-                    resource["namespace"] = json!(ns);
+                    set(&mut resource, "namespace", json!(ns));
                 }
                 let item = json!({
                     "source": "sostle",
@@ -1153,7 +1158,7 @@ impl Printer for PolicyReports {
             let mut metadata = json!({"name": format!("sostle-{}", ns.as_deref().unwrap_or("cluster")), "labels": {"app.kubernetes.io/managed-by": "sostle"}});
             let kind = match ns {
                 Some(ns) => {
-                    metadata["namespace"] = json!(ns);
+                    set(&mut metadata, "namespace", json!(ns));
                     "PolicyReport"
                 }
                 None => "ClusterPolicyReport",
@@ -1197,4 +1202,11 @@ pub fn exemption_line(j: &sostle_core::exemption::Judgement) -> String {
         a.reviewed.as_deref().unwrap_or(""),
         a.expires.as_deref().unwrap_or("")
     )
+}
+
+/// Sets `key` of the JSON object `obj` (which this module built as an object) to `v`.
+pub fn set(obj: &mut serde_json::Value, key: &str, v: serde_json::Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert(key.to_string(), v);
+    }
 }

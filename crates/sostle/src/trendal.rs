@@ -1,6 +1,9 @@
 //! `sostle trendal spawn | list | warm | reap` (SPEC §8): crew-owned agent workloads per layer,
 //! registered in the ledger with sequential IDs per prefix.
 
+// Builds and reads serde_json objects by index until its results are typed (#11 step 2).
+#![allow(clippy::indexing_slicing)]
+
 use std::io::Write;
 use std::sync::Arc;
 

@@ -2,6 +2,9 @@
 //! show | list`, `lock`, `promote`, `key generate` and `exempt witness`. The rules live in
 //! `sostle_core::trial`; this module reads files, talks to the ledger and prints.
 
+// Builds and reads serde_json objects by index until its results are typed (#11 step 2).
+#![allow(clippy::indexing_slicing)]
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +25,7 @@ pub const DEFAULT_LEDGER: &str = ".sostle/ledger.db";
 
 /// The ledger named by `--ledger` or `SOSTLE_LEDGER`, else the config's `ledger.url`; `None`
 /// when neither names one.
-fn named_ledger(args: &LedgerArgs, config: &sostle_core::Config) -> Option<Location> {
+fn named_ledger(args: &LedgerArgs, config: &Config) -> Option<Location> {
     args.ledger
         .as_deref()
         .or(config.ledger_url.as_deref())
@@ -31,18 +34,24 @@ fn named_ledger(args: &LedgerArgs, config: &sostle_core::Config) -> Option<Locat
 
 /// Opens (creating and migrating when needed) the ledger: `--ledger`, `SOSTLE_LEDGER`,
 /// `ledger.url` in the config, or `.sostle/ledger.db`.
-pub fn open_ledger(args: &LedgerArgs, config: &sostle_core::Config) -> anyhow::Result<Ledger> {
+pub fn open_ledger(args: &LedgerArgs, config: &Config) -> anyhow::Result<Ledger> {
     let location =
         named_ledger(args, config).unwrap_or_else(|| Location::File(PathBuf::from(DEFAULT_LEDGER)));
-    Ledger::open(&location).with_context(|| format!("ledger {location}"))
+    let ledger = Ledger::open(&location).with_context(|| format!("ledger {location}"))?;
+    warn_about(&ledger);
+    Ok(ledger)
+}
+
+/// Shows what opening `ledger` noticed but did not stop for.
+pub fn warn_about(ledger: &Ledger) {
+    for w in ledger.warnings() {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// The ledger `sostle test` consults, if any: the one named, or `.sostle/ledger.db` when it
 /// exists. A named ledger must exist.
-pub fn test_ledger(
-    args: &LedgerArgs,
-    config: &sostle_core::Config,
-) -> anyhow::Result<Option<Snapshot>> {
+pub fn test_ledger(args: &LedgerArgs, config: &Config) -> anyhow::Result<Option<Snapshot>> {
     let location = match named_ledger(args, config) {
         Some(l) => l,
         None => {
@@ -55,6 +64,7 @@ pub fn test_ledger(
     };
     let ledger =
         Ledger::open_existing(&location).with_context(|| format!("--ledger {location}"))?;
+    warn_about(&ledger);
     Ok(Some(Snapshot::load(&ledger)?))
 }
 

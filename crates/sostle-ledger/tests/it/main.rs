@@ -490,7 +490,7 @@ fn tls_is_verified_against_the_given_root() {
     // Another CA's root: the server's certificate does not verify.
     let other = pg.dir().join("other");
     std::fs::create_dir(&other).unwrap();
-    crate::registry_harness::certs(&other, "ca", "tls");
+    registry_harness::certs(&other, "ca", "tls");
     let e = Ledger::open(&Location::Postgres(format!(
         "{base}?sslmode=require&sslrootcert={}",
         other.join("ca.pem").display()

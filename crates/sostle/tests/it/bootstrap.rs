@@ -265,11 +265,8 @@ fn the_configmap_carries_key_files_inline() {
     std::fs::write(dir.path().join("sostle.yaml"), text).unwrap();
     let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
     let here = sostle_core::Config::from_yaml_with(
-        &std::fs::read_to_string(crate::root().join("examples/sostle.yaml")).unwrap(),
-        &|p| {
-            std::fs::read_to_string(crate::root().join("examples").join(p))
-                .map_err(|e| e.to_string())
-        },
+        &std::fs::read_to_string(root().join("examples/sostle.yaml")).unwrap(),
+        &|p| std::fs::read_to_string(root().join("examples").join(p)).map_err(|e| e.to_string()),
     )
     .unwrap();
     assert_eq!(elsewhere, here);
@@ -280,7 +277,7 @@ fn the_configmap_carries_key_files_inline() {
 fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let fixtures = crate::root().join("../shared/fixtures/cosign/containers-image");
+    let fixtures = root().join("../shared/fixtures/cosign/containers-image");
     for f in ["cosign.pub", "fulcio_v1.crt.pem", "rekor.pub"] {
         std::fs::copy(fixtures.join(f), d.join(f)).unwrap();
     }
