@@ -109,6 +109,22 @@ impl Layer {
     }
 }
 
+/// A layer serializes as its name (`L3`, `trial`), as the ledger and every report write it.
+impl serde::Serialize for Layer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Layer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Layer, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Layer::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{s}` is not a layer (L0…L7 or trial)"))
+        })
+    }
+}
+
 impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -171,6 +171,115 @@ impl Profile {
     }
 }
 
+/// Why `sostle promote` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PromotionRefusal {
+    /// Nothing is promoted to L6.
+    #[error("L6 is closed: nothing is ever promoted there")]
+    Closed,
+    /// The trial namespace is entered by a burst, not a promotion.
+    #[error("promote targets a layer; bursting into chaos-trial is `sostle trial burst`")]
+    IntoTrial,
+    /// The profile does not list the layer.
+    #[error("{profile} does not authorize {layer} (it authorizes {})", authorized_list(.authorized))]
+    NotAuthorized {
+        /// `profile-NNN`.
+        profile: String,
+        /// The layer asked for.
+        layer: Layer,
+        /// The layers it lists.
+        authorized: Vec<String>,
+    },
+    /// A container of the workload runs an image the profile does not lock.
+    #[error("{name} runs {}, but {profile} locks {image}", .images.join(", "))]
+    OtherImage {
+        /// The workload's name.
+        name: String,
+        /// Its images.
+        images: Vec<String>,
+        /// `profile-NNN`.
+        profile: String,
+        /// The image the profile locks.
+        image: String,
+    },
+    /// The workload already carries a newer lock.
+    #[error("downgrade: the workload is locked by {current}, newer than {profile} ({image})")]
+    Downgrade {
+        /// The profile on the workload.
+        current: String,
+        /// The older profile asked for.
+        profile: String,
+        /// The image the profile locks.
+        image: String,
+    },
+}
+
+fn authorized_list(layers: &[String]) -> String {
+    if layers.is_empty() {
+        "no layer".to_string()
+    } else {
+        layers.join(", ")
+    }
+}
+
+/// Whether anything may be promoted to `layer` with `body` (SPEC §7): never to L6 or the
+/// trial namespace, and only to a layer the profile authorizes.
+pub fn check_promotion_layer(body: &ProfileBody, layer: Layer) -> Result<(), PromotionRefusal> {
+    match layer {
+        Layer::L6 => Err(PromotionRefusal::Closed),
+        Layer::Trial => Err(PromotionRefusal::IntoTrial),
+        _ if body
+            .sostle_layers_authorized
+            .iter()
+            .any(|l| l == layer.as_str()) =>
+        {
+            Ok(())
+        }
+        _ => Err(PromotionRefusal::NotAuthorized {
+            profile: body.profile_id.clone(),
+            layer,
+            authorized: body.sostle_layers_authorized.clone(),
+        }),
+    }
+}
+
+/// Whether the workload `obj` may be promoted with `profile`: every container runs the locked
+/// image (or the workload would fail `deny_no_mecipol_image` where it lands), and the
+/// workload is not locked by a newer profile already.
+pub fn check_promotion(profile: &Profile, obj: &serde_json::Value) -> Result<(), PromotionRefusal> {
+    let images = crate::trial::images(obj);
+    let meta = obj.get("metadata");
+    if !images.is_empty() && !images.iter().all(|i| profile.locks_image(i)) {
+        return Err(PromotionRefusal::OtherImage {
+            name: meta
+                .and_then(|m| m.get("name"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+            images,
+            profile: profile.id.clone(),
+            image: profile.image.clone(),
+        });
+    }
+    let current = meta
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get("mecipol-profile"))
+        .and_then(serde_json::Value::as_str);
+    if let Some(current) = current {
+        if let (Some(cur), Some(new)) = (profile_seq(current), profile.seq()) {
+            if new < cur {
+                return Err(PromotionRefusal::Downgrade {
+                    current: current.to_string(),
+                    profile: profile.id.clone(),
+                    image: profile.image.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn profile_seq(id: &str) -> Option<u64> {
     id.strip_prefix("profile-")?.parse().ok()
 }

@@ -15,14 +15,24 @@ mod pg_harness;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
+use sostle_core::layer::Layer;
+use sostle_core::trial::{Charge, EvidenceKind, Subject};
 use sostle_ledger::{Error, Ledger, Location, Snapshot};
+
+/// One Deployment of about 2 kB.
+fn subject() -> Subject {
+    Subject {
+        documents: vec![json!({"kind": "Deployment", "spec": {"x": "y".repeat(2000)}})],
+        ..Subject::default()
+    }
+}
 
 fn fill(l: &mut Ledger, trials: usize) {
     let now: jiff::Timestamp = "2026-05-11T21:00:00Z".parse().unwrap();
-    let subject = json!({"documents": [{"kind": "Deployment", "spec": {"x": "y".repeat(2000)}}]});
+    let subject = subject();
     l.atomically(|tx| {
         for i in 0..trials {
-            let t = tx.file_trial("L2", 97, now, &subject, &json!({}))?;
+            let t = tx.file_trial(Layer::L2, 97, now, &subject, &Charge::default())?;
             tx.register_witness(&format!("sha256:{i:064x}"), "Kay", &json!({}), now)?;
             if i % 4 == 0 {
                 tx.add_profile(&t.id, &format!("img:{i}"), now, |id| {
@@ -42,7 +52,7 @@ fn ops(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let pg = pg_harness::Pg::start();
     let now: jiff::Timestamp = "2026-05-11T21:00:00Z".parse().unwrap();
-    let subject = json!({"documents": [{"kind": "Deployment", "spec": {"x": "y".repeat(2000)}}]});
+    let subject = subject();
     let pg_db = |name: &str| {
         pg.sql("postgres", &format!("CREATE DATABASE {name}"));
         Location::Postgres(pg.url(name))
@@ -60,19 +70,19 @@ fn ops(c: &mut Criterion) {
         let mut l = Ledger::open(&ops).unwrap();
         g.bench_function("file_trial", |b| {
             b.iter(|| {
-                l.atomically(|tx| tx.file_trial("L2", 97, now, &subject, &json!({})))
+                l.atomically(|tx| tx.file_trial(Layer::L2, 97, now, &subject, &Charge::default()))
                     .unwrap()
             })
         });
         let t = l
-            .atomically(|tx| tx.file_trial("L2", 97, now, &subject, &json!({})))
+            .atomically(|tx| tx.file_trial(Layer::L2, 97, now, &subject, &Charge::default()))
             .unwrap();
         g.bench_function("add_evidence", |b| {
             b.iter(|| {
                 l.atomically(|tx| {
                     tx.add_evidence(
                         &t.id,
-                        &[("falco".into(), "f".into(), json!({"events": 3}))],
+                        &[(EvidenceKind::Falco, "f".into(), json!({"events": 3}))],
                         now,
                         97,
                     )

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use sostle_core::layer::Layer;
+use sostle_core::trial::{Charge, EvidenceKind, StoredEvidence, Subject, TrialState, TrialVerdict};
 
 pub mod postgres;
 pub mod sql;
@@ -90,22 +92,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Trial {
     /// `TRB-CHAOS-001`.
     pub id: String,
-    /// The target layer (`L2`).
-    pub target: String,
+    /// The target layer.
+    pub target: Layer,
     /// Epoch day it was filed.
     pub epoch_day: i64,
     /// When it was filed.
-    pub filed_at: String,
+    pub filed_at: Timestamp,
     /// When it was burst (the trial window starts).
-    pub burst_at: Option<String>,
+    pub burst_at: Option<Timestamp>,
     /// When it was closed.
-    pub closed_at: Option<String>,
+    pub closed_at: Option<Timestamp>,
     /// The last verdict reached.
-    pub verdict: Option<String>,
+    pub verdict: Option<TrialVerdict>,
     /// The subject: resources, images, manifest digests and the documents themselves.
-    pub subject: serde_json::Value,
+    pub subject: Subject,
     /// The charge: results at the target layer and in the trial namespace, exemptions needed.
-    pub charge: serde_json::Value,
+    pub charge: Charge,
+}
+
+impl Trial {
+    /// Charged, burst or closed.
+    pub fn state(&self) -> TrialState {
+        TrialState::of(self.burst_at, self.closed_at)
+    }
 }
 
 /// One piece of evidence (or a phase record) of a trial.
@@ -115,16 +124,31 @@ pub struct Evidence {
     pub id: i64,
     /// The trial.
     pub trial: String,
-    /// `falco`, `trivy`, `events`, `live`, `verdict`, `lock`, `promote`…
-    pub kind: String,
+    /// What kind of record it is.
+    pub kind: EvidenceKind,
     /// When it was recorded.
-    pub recorded_at: String,
+    pub recorded_at: Timestamp,
     /// Epoch day it was recorded.
     pub epoch_day: i64,
     /// Where it came from (file name).
     pub source: String,
-    /// What it says.
+    /// What it says (decoded by [`sostle_core::trial::Evidence::decode`]: a record another
+    /// version wrote is the reader's error to report, not the ledger's to drop).
     pub data: serde_json::Value,
+}
+
+impl Evidence {
+    /// The record as the trial rules read it.
+    pub fn stored(&self) -> StoredEvidence<'_> {
+        StoredEvidence {
+            id: self.id,
+            trial: &self.trial,
+            kind: self.kind,
+            source: &self.source,
+            recorded_at: self.recorded_at,
+            data: &self.data,
+        }
+    }
 }
 
 pub use sostle_core::mecipol::Profile;
@@ -246,17 +270,51 @@ const TRENDAL_COLS: &str = "id, layer, silo, crew, spiral, trial, warmth, namesp
 const EVIDENCE_COLS: &str = "id, trial, kind, recorded_at, epoch_day, source, data";
 const WITNESS_COLS: &str = "hash, registered_at, registered_by, vals";
 
+/// A stored value that must parse as `what`: the record and column named when it does not.
+fn typed<T>(
+    record: &str,
+    column: &str,
+    text: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
+    parse(&text).ok_or_else(|| Error::Decode(format!("{record}: {column} {text:?} is not valid")))
+}
+
+fn time(record: &str, column: &str, text: String) -> Result<Timestamp> {
+    text.parse::<Timestamp>()
+        .map_err(|e| Error::Decode(format!("{record}: {column} {text:?}: {e}")))
+}
+
+fn opt_time(record: &str, column: &str, text: Option<String>) -> Result<Option<Timestamp>> {
+    text.map(|t| time(record, column, t)).transpose()
+}
+
 fn trial_row(r: &Row) -> Result<Trial> {
+    let id = r.text(0)?;
+    fn json<T: serde::de::DeserializeOwned>(
+        r: &Row,
+        i: usize,
+        id: &str,
+        column: &str,
+    ) -> Result<T> {
+        r.json(i).map_err(|e| match e {
+            Error::Json(j) => Error::Decode(format!("trial {id}: {column}: {j}")),
+            other => other,
+        })
+    }
     Ok(Trial {
-        id: r.text(0)?,
-        target: r.text(1)?,
+        target: typed(&format!("trial {id}"), "target", r.text(1)?, Layer::parse)?,
         epoch_day: r.int(2)?,
-        filed_at: r.text(3)?,
-        burst_at: r.opt_text(4)?,
-        closed_at: r.opt_text(5)?,
-        verdict: r.opt_text(6)?,
-        subject: r.json(7)?,
-        charge: r.json(8)?,
+        filed_at: time(&format!("trial {id}"), "filed_at", r.text(3)?)?,
+        burst_at: opt_time(&format!("trial {id}"), "burst_at", r.opt_text(4)?)?,
+        closed_at: opt_time(&format!("trial {id}"), "closed_at", r.opt_text(5)?)?,
+        verdict: r
+            .opt_text(6)?
+            .map(|v| typed(&format!("trial {id}"), "verdict", v, TrialVerdict::parse))
+            .transpose()?,
+        subject: json(r, 7, &id, "subject")?,
+        charge: json(r, 8, &id, "charge")?,
+        id,
     })
 }
 
@@ -290,11 +348,13 @@ fn trendal_row(r: &Row) -> Result<Trendal> {
 }
 
 fn evidence_row(r: &Row) -> Result<Evidence> {
+    let id = r.int(0)?;
+    let record = format!("evidence #{id}");
     Ok(Evidence {
-        id: r.int(0)?,
+        id,
         trial: r.text(1)?,
-        kind: r.text(2)?,
-        recorded_at: r.text(3)?,
+        kind: typed(&record, "kind", r.text(2)?, EvidenceKind::parse)?,
+        recorded_at: time(&record, "recorded_at", r.text(3)?)?,
         epoch_day: r.int(4)?,
         source: r.text(5)?,
         data: r.json(6)?,
@@ -679,12 +739,15 @@ impl Tx<'_> {
     /// Files a new trial with the next `TRB-CHAOS-NNN` (three digits, four after 999).
     pub fn file_trial(
         &self,
-        target: &str,
+        target: Layer,
         epoch_day: i64,
         now: Timestamp,
-        subject: &serde_json::Value,
-        charge: &serde_json::Value,
+        subject: &Subject,
+        charge: &Charge,
     ) -> Result<Trial> {
+        // Through a JSON value, so the stored text has its keys sorted as it always had.
+        let subject = serde_json::to_value(subject)?;
+        let charge = serde_json::to_value(charge)?;
         let seq = self.next("trial")?;
         let id = format!("TRB-CHAOS-{seq:03}");
         self.execute(
@@ -693,7 +756,7 @@ impl Tx<'_> {
             &[
                 Param::Text(&id),
                 Param::Int(seq),
-                Param::Text(target),
+                Param::Text(target.as_str()),
                 Param::Int(epoch_day),
                 Param::Text(&ts(now)),
                 Param::Text(&subject.to_string()),
@@ -713,11 +776,12 @@ impl Tx<'_> {
         self.trial(id)
     }
 
-    /// Records evidence: `(kind, source, data)` items.
+    /// Records evidence: `(kind, source, data)` items (`data` from
+    /// [`sostle_core::trial::Evidence::to_json`]).
     pub fn add_evidence(
         &self,
         id: &str,
-        items: &[(String, String, serde_json::Value)],
+        items: &[(EvidenceKind, String, serde_json::Value)],
         now: Timestamp,
         epoch_day: i64,
     ) -> Result<()> {
@@ -729,7 +793,7 @@ impl Tx<'_> {
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     Param::Text(id),
-                    Param::Text(kind),
+                    Param::Text(kind.as_str()),
                     Param::Text(&now),
                     Param::Int(epoch_day),
                     Param::Text(source),
@@ -741,11 +805,17 @@ impl Tx<'_> {
     }
 
     /// Records the verdict reached (and closes the trial when `close`).
-    pub fn set_verdict(&self, id: &str, verdict: &str, close: bool, now: Timestamp) -> Result<()> {
+    pub fn set_verdict(
+        &self,
+        id: &str,
+        verdict: TrialVerdict,
+        close: bool,
+        now: Timestamp,
+    ) -> Result<()> {
         self.exists(id)?;
         self.execute(
             "UPDATE trials SET verdict = $2 WHERE id = $1",
-            &[Param::Text(id), Param::Text(verdict)],
+            &[Param::Text(id), Param::Text(verdict.as_str())],
         )?;
         if close {
             self.execute(
@@ -931,7 +1001,7 @@ impl sostle_core::eval::LockRegistry for Snapshot {
     fn check(
         &self,
         image: &str,
-        layer: sostle_core::Layer,
+        layer: Layer,
         current_profile: Option<&str>,
     ) -> Vec<sostle_core::mecipol::LockProblem> {
         self.locks.check(image, layer, current_profile)

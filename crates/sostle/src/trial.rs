@@ -2,18 +2,21 @@
 //! show | list`, `lock`, `promote`, `key generate` and `exempt witness`. The rules live in
 //! `sostle_core::trial`; this module reads files, talks to the ledger and prints.
 
-// Builds and reads serde_json objects by index until its results are typed (#11 step 2).
-#![allow(clippy::indexing_slicing)]
-
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
 use jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{json, Value as J};
 use sostle_core::eval::NoLabels;
-use sostle_core::trial::{self as core_trial, TrialVerdict};
+use sostle_core::mecipol::{self, ProfileBody, PromotionRefusal};
+use sostle_core::trial::{
+    self as core_trial, AtBoth, BurstRecord, Charge, DocumentDigest, Evidence, EvidenceKind,
+    Failure, History, LiveEvidence, LockRecord, Novelty, Subject, SubjectResource, TrialVerdict,
+    TrivyEvidence, VerdictOutcome,
+};
 use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome, ResourceReport};
 use sostle_ledger::{Ledger, Location, Snapshot};
 
@@ -116,9 +119,12 @@ impl Ctx {
     }
 }
 
-fn print_json(v: &J) -> anyhow::Result<()> {
+/// Prints `v` as indented JSON, keys sorted at every level (through a JSON value, as every
+/// JSON output of the trial commands has always been).
+fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
+    let v = serde_json::to_value(v)?;
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
+    serde_json::to_writer_pretty(&mut out, &v)?;
     writeln!(out)?;
     Ok(())
 }
@@ -138,8 +144,36 @@ pub fn print_yaml(docs: &[J], w: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads manifests: every document as JSON, with its file and evaluation.
-fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, String)>> {
+/// A Kubernetes `List` of objects, as `kubectl apply -f -` takes them.
+#[derive(Serialize)]
+pub struct List<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [J],
+}
+
+impl<'a> List<'a> {
+    /// The list of `items`.
+    pub fn of(items: &'a [J]) -> List<'a> {
+        List {
+            api_version: "v1",
+            kind: "List",
+            items,
+        }
+    }
+}
+
+/// One document read from the subject's files.
+struct SubjectDoc {
+    file: String,
+    document: usize,
+    object: J,
+    sha256: String,
+}
+
+/// Reads manifests: every document as JSON, with its file and digest.
+fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<SubjectDoc>> {
     let mut errors = Vec::new();
     let sources = check::collect_sources(paths, &mut errors);
     if let Some(e) = errors.first() {
@@ -158,9 +192,15 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, Stri
             bail!("{}:{}:{}: {}", src.name(), e.line, e.col, e.message);
         }
         for d in loaded.documents {
-            let j = d.root.to_json();
-            let digest = sostle_core::digest::sha256_hex(core_trial::canonical_json(&j).as_bytes());
-            out.push((src.name(), d.index, j, digest));
+            let object = d.root.to_json();
+            let sha256 =
+                sostle_core::digest::sha256_hex(core_trial::canonical_json(&object).as_bytes());
+            out.push(SubjectDoc {
+                file: src.name(),
+                document: d.index,
+                object,
+                sha256,
+            });
         }
     }
     if out.is_empty() {
@@ -176,53 +216,128 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, usize, J, Stri
     Ok(out)
 }
 
-fn workload_names(subject: &J) -> Vec<String> {
-    subject["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["name"].as_str().map(str::to_string))
-        .collect()
+/// What `trial charge` prints.
+#[derive(Serialize)]
+struct Filed<'a> {
+    trial: &'a str,
+    target: Layer,
+    epoch_day: i64,
+    results: J,
+    trial_results: J,
+    exemptions_needed: &'a AtBoth<Vec<Failure>>,
+    must_fix: &'a AtBoth<Vec<Failure>>,
+    novelty: &'a Novelty,
 }
 
-fn subject_docs(trial: &sostle_ledger::Trial) -> Vec<J> {
-    trial.subject["documents"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+/// One record as `trial spiral` reports it.
+#[derive(Serialize)]
+struct Recorded<'a> {
+    kind: EvidenceKind,
+    source: &'a str,
+    summary: J,
 }
 
-fn failures_needing_exemption(
-    reports: &[ResourceReport],
-    layer: Layer,
-    config: &Config,
-) -> (Vec<J>, Vec<J>) {
-    let mut exemptable = Vec::new();
-    let mut hard = Vec::new();
-    for r in reports {
-        for res in &r.results {
-            if res.outcome != Outcome::Fail || core_trial::VERDICT_EXCLUDED.contains(&&*res.policy)
-            {
-                continue;
-            }
-            let item = json!({
-                "policy": &*res.policy,
-                "resource": r.resource.display(),
-                "layer": layer.as_str(),
-                "applies-to": Engine::exemption_target(&r.resource),
-                "why": res.violations.first().map(|v| v.message.clone()),
-            });
-            if config
-                .policy(&res.policy)
-                .is_some_and(|p| p.exempt.iter().any(|rule| rule.layers.contains(layer)))
-            {
-                exemptable.push(item);
-            } else {
-                hard.push(item);
-            }
+/// What `trial spiral` prints.
+#[derive(Serialize)]
+struct Spiraled<'a> {
+    trial: &'a str,
+    evidence: Vec<Recorded<'a>>,
+    novelty: &'a Novelty,
+}
+
+/// What `trial verdict` prints.
+#[derive(Serialize)]
+struct Reached<'a> {
+    trial: &'a str,
+    epoch_day: i64,
+    #[serde(flatten)]
+    outcome: &'a VerdictOutcome,
+}
+
+/// A trial as `trial list` prints it.
+#[derive(Serialize)]
+struct Listed<'a> {
+    trial: &'a str,
+    target: Layer,
+    epoch_day: i64,
+    filed_at: Timestamp,
+    burst_at: Option<Timestamp>,
+    closed_at: Option<Timestamp>,
+    verdict: Option<TrialVerdict>,
+}
+
+impl<'a> Listed<'a> {
+    fn of(t: &'a sostle_ledger::Trial) -> Listed<'a> {
+        Listed {
+            trial: &t.id,
+            target: t.target,
+            epoch_day: t.epoch_day,
+            filed_at: t.filed_at,
+            burst_at: t.burst_at,
+            closed_at: t.closed_at,
+            verdict: t.verdict,
         }
     }
-    (exemptable, hard)
+}
+
+/// One record as `trial show` prints it.
+#[derive(Serialize)]
+struct Phase<'a> {
+    kind: EvidenceKind,
+    source: &'a str,
+    recorded_at: Timestamp,
+    epoch_day: i64,
+    data: J,
+}
+
+/// What `trial show` prints: the trial, its subject without the documents, and every record.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    trial: Listed<'a>,
+    subject: J,
+    phases: Vec<Phase<'a>>,
+}
+
+/// `v` without its `documents` (the objects are long; the summaries are what a person reads).
+fn without_documents(mut v: J) -> J {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("documents");
+    }
+    v
+}
+
+/// The line `trial spiral` prints for one record.
+fn spiral_line(e: &Evidence, target: Layer) -> String {
+    match e {
+        Evidence::Falco(f) => format!(
+            "{} events, {} on trial pods, {} runtime violations",
+            f.events,
+            f.on_trial_pods,
+            f.violations.len()
+        ),
+        Evidence::Trivy(t) => format!(
+            "{}: {} CRITICAL ({} new), {} vulnerabilities",
+            t.summary.artifact,
+            t.summary.critical.len(),
+            t.new_critical.len(),
+            t.summary.total
+        ),
+        Evidence::Events(s) => format!("{} events, {} evictions survived", s.events, s.evictions),
+        Evidence::Live(l) => format!(
+            "live spec re-checked at {target}: {} failures",
+            l.failures.len()
+        ),
+        other => format!("{} recorded", other.kind()),
+    }
+}
+
+/// The ledger rows of `items` (source, evidence).
+fn rows(items: &[(String, Evidence)]) -> anyhow::Result<Vec<(EvidenceKind, String, J)>> {
+    Ok(items
+        .iter()
+        .map(|(source, e)| Ok((e.kind(), source.clone(), e.to_json()?)))
+        .collect::<Result<Vec<_>, serde_json::Error>>()?)
 }
 
 pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
@@ -240,7 +355,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 bail!("--target: a trial targets a layer L0…L7 (the trial namespace is where it runs)");
             }
             let docs = read_subject(&paths)?;
-            let objs: Vec<J> = docs.iter().map(|d| d.2.clone()).collect();
+            let objects: Vec<J> = docs.iter().map(|d| d.object.clone()).collect();
             // Evaluate with positions, from the files, for the report.
             let settings = |layer| check::TestSettings {
                 combine: false,
@@ -257,75 +372,68 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let sources = check::collect_sources(&paths, &mut errors);
             let at_target = check::run(&c.engine, &settings(target), &sources, Vec::new());
             let at_trial = check::run(&c.engine, &settings(Layer::Trial), &sources, Vec::new());
-            let target_reports: Vec<ResourceReport> = at_target
-                .resources
-                .iter()
-                .map(|l| l.report.clone())
-                .collect();
-            let trial_reports: Vec<ResourceReport> = at_trial
-                .resources
-                .iter()
-                .map(|l| l.report.clone())
-                .collect();
-            let (need_target, hard_target) =
-                failures_needing_exemption(&target_reports, target, c.engine.config());
-            let (need_trial, hard_trial) =
-                failures_needing_exemption(&trial_reports, Layer::Trial, c.engine.config());
-            let images: Vec<String> = {
-                // Each image once, in first-seen order (a repeated image anywhere in the
-                // subject is one image, so it gets one lock).
-                let mut seen = std::collections::HashSet::new();
-                let mut v: Vec<String> = objs.iter().flat_map(core_trial::images).collect();
-                v.retain(|i| seen.insert(i.clone()));
-                v
+            let reports = |l: &[Located]| -> Vec<ResourceReport> {
+                l.iter().map(|l| l.report.clone()).collect()
             };
-            let subject = json!({
-                "resources": at_target.resources.iter().map(|l| json!({
-                    "kind": l.report.resource.kind, "namespace": l.report.resource.namespace, "name": l.report.resource.name,
-                    "file": &*l.file, "document": l.document})).collect::<Vec<_>>(),
-                "images": images,
-                "digests": docs.iter().map(|d| json!({"file": d.0, "document": d.1, "sha256": d.3})).collect::<Vec<_>>(),
-                "documents": objs,
-            });
+            let target_reports = reports(&at_target.resources);
+            let trial_reports = reports(&at_trial.resources);
+            let subject = Subject {
+                resources: at_target
+                    .resources
+                    .iter()
+                    .map(|l| SubjectResource {
+                        kind: l.report.resource.kind.clone(),
+                        namespace: l.report.resource.namespace.clone(),
+                        name: l.report.resource.name.clone(),
+                        file: l.file.to_string(),
+                        document: l.document,
+                    })
+                    .collect(),
+                images: core_trial::subject_images(&objects),
+                digests: docs
+                    .iter()
+                    .map(|d| DocumentDigest {
+                        file: d.file.clone(),
+                        document: d.document,
+                        sha256: d.sha256.clone(),
+                    })
+                    .collect(),
+                documents: objects,
+            };
             let pattern = core_trial::fingerprint(&target_reports);
-            let earlier = c.ledger.fingerprints()?;
-            let novelty = core_trial::novelty(&pattern, &earlier);
-            let charge = json!({
-                "at_target": summary(&target_reports),
-                "in_trial_namespace": summary(&trial_reports),
-                "exemptions_needed": {"target": need_target, "trial": need_trial},
-                "must_fix": {"target": hard_target, "trial": hard_trial},
-                "novelty": novelty,
-            });
+            let novelty = core_trial::novelty(&pattern, &c.ledger.fingerprints()?);
+            let charge = Charge::new(
+                &target_reports,
+                target,
+                &trial_reports,
+                c.engine.config(),
+                novelty,
+            );
             let day = c.day();
+            let charge_record = rows(&[("charge".into(), Evidence::Charge(charge.clone()))])?;
             // One transaction: the trial, its fingerprint and its charge, or none of them.
             let now = c.now;
             let t = c.ledger.atomically(|tx| {
-                let t = tx.file_trial(target.as_str(), day, now, &subject, &charge)?;
+                let t = tx.file_trial(target, day, now, &subject, &charge)?;
                 tx.add_fingerprint(&t.id, &pattern, now)?;
-                tx.add_evidence(
-                    &t.id,
-                    &[("charge".into(), "charge".into(), charge.clone())],
-                    now,
-                    day,
-                )?;
+                tx.add_evidence(&t.id, &charge_record, now, day)?;
                 Ok::<_, sostle_ledger::Error>(t)
             })?;
-            let filed = || {
-                json!({
-                    "trial": t.id,
-                    "target": target.as_str(),
-                    "epoch_day": day,
-                    "results": crate::output::json_results(&at_target.resources),
-                    "trial_results": crate::output::json_results(&at_trial.resources),
-                    "exemptions_needed": charge["exemptions_needed"],
-                    "must_fix": charge["must_fix"],
-                    "novelty": novelty,
-                })
+            let filed = || Filed {
+                trial: &t.id,
+                target,
+                epoch_day: day,
+                results: crate::output::json_results(&at_target.resources),
+                trial_results: crate::output::json_results(&at_trial.resources),
+                exemptions_needed: &charge.exemptions_needed,
+                must_fix: &charge.must_fix,
+                novelty: &charge.novelty,
             };
             match output {
                 TrialFormat::Json => print_json(&filed())?,
-                TrialFormat::Yaml => print_yaml(&[filed()], &mut io::stdout().lock())?,
+                TrialFormat::Yaml => {
+                    print_yaml(&[serde_json::to_value(filed())?], &mut io::stdout().lock())?
+                }
                 TrialFormat::Human => {
                     let mut w = io::stdout().lock();
                     writeln!(w, "{} filed: target {target}, epoch day {day}", t.id)?;
@@ -338,13 +446,13 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                             r.report.pos.line
                         )?;
                     }
-                    for i in &images {
+                    for i in &subject.images {
                         writeln!(w, "  image: {i}")?;
                     }
                     print_findings(&mut w, &format!("at {target}"), &at_target.resources)?;
                     print_findings(&mut w, "in chaos-trial", &at_trial.resources)?;
                     print_needed(&mut w, &charge)?;
-                    writeln!(w, "PELEGO novelty: {novelty}")?;
+                    writeln!(w, "PELEGO novelty: {}", charge.novelty)?;
                 }
             }
             Ok(0)
@@ -360,33 +468,33 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let now = c.now;
             let (t, docs) = c.ledger.atomically(|tx| {
                 let t = tx.burst(&trial, now)?;
-                let docs: Vec<J> = subject_docs(&t)
+                let docs: Vec<J> = t
+                    .subject
+                    .documents
                     .iter()
                     .map(|d| core_trial::burst_object(d, &t.id))
                     .collect();
+                let record = Evidence::Burst(BurstRecord {
+                    burst_at: t.burst_at,
+                    documents: docs.len(),
+                });
                 tx.add_evidence(
                     &t.id,
-                    &[(
-                        "burst".into(),
-                        "burst".into(),
-                        json!({"burst_at": t.burst_at, "documents": docs.len()}),
-                    )],
+                    &[(record.kind(), "burst".into(), record.to_json()?)],
                     now,
                     day,
                 )?;
                 Ok::<_, sostle_ledger::Error>((t, docs))
             })?;
             match output {
-                TrialFormat::Json => {
-                    print_json(&json!({"apiVersion": "v1", "kind": "List", "items": docs}))?
-                }
+                TrialFormat::Json => print_json(&List::of(&docs))?,
                 _ => {
                     let mut w = io::stdout().lock();
                     writeln!(
                         w,
                         "# {} burst at {}: apply with kubectl apply -f -",
                         t.id,
-                        t.burst_at.as_deref().unwrap_or("")
+                        t.burst_at.map(|b| b.to_string()).unwrap_or_default()
                     )?;
                     print_yaml(&docs, &mut w)?;
                 }
@@ -405,11 +513,11 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
         } => {
             let mut c = Ctx::new(&common, &ledger)?;
             let t = c.ledger.trial(&trial)?;
-            let target = Layer::parse(&t.target)
-                .ok_or_else(|| anyhow!("trial {} has a bad target {}", t.id, t.target))?;
-            let names = workload_names(&t.subject);
+            let target = t.target;
+            let names = t.subject.workload_names();
+            let (history, _) = trial_history(&c, &t)?;
             // Read and check every input before writing anything: all or nothing.
-            let mut items: Vec<(String, String, J)> = Vec::new();
+            let mut items: Vec<(String, Evidence)> = Vec::new();
             let read = |p: &Path| -> anyhow::Result<String> {
                 if p.as_os_str() == "-" {
                     let mut s = String::new();
@@ -422,40 +530,30 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             if let Some(f) = &falco {
                 let s = core_trial::parse_falco(&read(f)?, &names)
                     .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                items.push((
-                    "falco".into(),
-                    f.display().to_string(),
-                    serde_json::to_value(&s)?,
-                ));
+                items.push((f.display().to_string(), Evidence::Falco(s)));
             }
-            let previous_critical: std::collections::BTreeSet<String> = c
-                .ledger
-                .evidence(&t.id)?
-                .iter()
-                .filter(|e| e.kind == "trivy")
-                .flat_map(|e| e.data["critical"].as_array().cloned().unwrap_or_default())
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
+            let previous_critical = history.critical_seen();
             for f in &trivy {
-                let s = core_trial::parse_trivy(&read(f)?)
+                let summary = core_trial::parse_trivy(&read(f)?)
                     .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                let new: Vec<&String> = s
+                let new_critical = summary
                     .critical
                     .iter()
-                    .filter(|c| !previous_critical.contains(*c))
+                    .filter(|c| !previous_critical.contains(c.as_str()))
+                    .cloned()
                     .collect();
-                let mut v = serde_json::to_value(&s)?;
-                v["new_critical"] = json!(new);
-                items.push(("trivy".into(), f.display().to_string(), v));
+                items.push((
+                    f.display().to_string(),
+                    Evidence::Trivy(TrivyEvidence {
+                        summary,
+                        new_critical,
+                    }),
+                ));
             }
             if let Some(f) = &events {
                 let s = core_trial::parse_events(&read(f)?, &names)
                     .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                items.push((
-                    "events".into(),
-                    f.display().to_string(),
-                    serde_json::to_value(&s)?,
-                ));
+                items.push((f.display().to_string(), Evidence::Events(s)));
             }
             if let Some(f) = &live {
                 let text = read(f)?;
@@ -463,9 +561,9 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 if let Some(e) = loaded.errors.first() {
                     bail!("{}:{}:{}: {}", f.display(), e.line, e.col, e.message);
                 }
-                let objs: Vec<J> = loaded.documents.iter().map(|d| d.root.to_json()).collect();
-                let reports = c.evaluate(&objs, target);
-                let failing: Vec<String> = reports
+                let documents: Vec<J> = loaded.documents.iter().map(|d| d.root.to_json()).collect();
+                let failures = c
+                    .evaluate(&documents, target)
                     .iter()
                     .flat_map(|r| {
                         r.results
@@ -475,9 +573,11 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     })
                     .collect();
                 items.push((
-                    "live".into(),
                     f.display().to_string(),
-                    json!({"documents": objs, "failures": failing}),
+                    Evidence::Live(LiveEvidence {
+                        documents,
+                        failures,
+                    }),
                 ));
             }
             if items.is_empty() {
@@ -485,12 +585,13 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             }
             let day = c.day();
             let now = c.now;
+            let records = rows(&items)?;
             c.ledger
-                .atomically(|tx| tx.add_evidence(&t.id, &items, now, day))?;
+                .atomically(|tx| tx.add_evidence(&t.id, &records, now, day))?;
             c.reload()?;
             // Novelty of the failure pattern (charge and live together).
-            let (reports, _) = current_reports(&c, &t, target)?;
-            let pattern = core_trial::fingerprint(&reports);
+            let (_, docs) = trial_history(&c, &t)?;
+            let pattern = core_trial::fingerprint(&c.evaluate(&docs, target));
             let earlier: Vec<(String, Vec<String>)> = c
                 .ledger
                 .fingerprints()?
@@ -498,44 +599,33 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 .take_while(|(id, _)| id != &t.id)
                 .collect();
             let novelty = core_trial::novelty(&pattern, &earlier);
-            let summary_out = json!({"trial": t.id, "evidence": items.iter().map(|(k, s, d)| {
-                let mut d = d.clone();
-                if let Some(o) = d.as_object_mut() { o.remove("documents"); }
-                json!({"kind": k, "source": s, "summary": d})
-            }).collect::<Vec<_>>(), "novelty": novelty});
             match output {
                 TrialFormat::Human => {
                     let mut w = io::stdout().lock();
                     writeln!(w, "{}: evidence recorded", t.id)?;
-                    for (kind, source, d) in &items {
-                        let line = match kind.as_str() {
-                            "falco" => format!(
-                                "{} events, {} on trial pods, {} runtime violations",
-                                d["events"],
-                                d["on_trial_pods"],
-                                d["violations"].as_array().map_or(0, Vec::len)
-                            ),
-                            "trivy" => format!(
-                                "{}: {} CRITICAL ({} new), {} vulnerabilities",
-                                d["artifact"].as_str().unwrap_or(""),
-                                d["critical"].as_array().map_or(0, Vec::len),
-                                d["new_critical"].as_array().map_or(0, Vec::len),
-                                d["total"]
-                            ),
-                            "events" => format!(
-                                "{} events, {} evictions survived",
-                                d["events"], d["evictions"]
-                            ),
-                            _ => format!(
-                                "live spec re-checked at {target}: {} failures",
-                                d["failures"].as_array().map_or(0, Vec::len)
-                            ),
-                        };
-                        writeln!(w, "  {kind:<6} {source}: {line}")?;
+                    for (source, e) in &items {
+                        writeln!(
+                            w,
+                            "  {:<6} {source}: {}",
+                            e.kind().as_str(),
+                            spiral_line(e, target)
+                        )?;
                     }
                     writeln!(w, "PELEGO novelty: {novelty}")?;
                 }
-                _ => print_json(&summary_out)?,
+                _ => print_json(&Spiraled {
+                    trial: &t.id,
+                    evidence: items
+                        .iter()
+                        .zip(&records)
+                        .map(|((source, e), (_, _, data))| Recorded {
+                            kind: e.kind(),
+                            source,
+                            summary: without_documents(data.clone()),
+                        })
+                        .collect(),
+                    novelty: &novelty,
+                })?,
             }
             Ok(0)
         }
@@ -547,18 +637,13 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
         } => {
             let mut c = Ctx::new(&common, &ledger)?;
             let t = c.ledger.trial(&trial)?;
-            let v = compute_verdict(&c, &t)?;
+            let v = compute_verdict(&c, &t)?.outcome;
             let day = c.day();
             let now = c.now;
-            let record = serde_json::to_value(&v)?;
+            let record = rows(&[("verdict".into(), Evidence::Verdict(v.clone()))])?;
             c.ledger.atomically(|tx| {
-                tx.set_verdict(&t.id, v.verdict.as_str(), false, now)?;
-                tx.add_evidence(
-                    &t.id,
-                    &[("verdict".into(), "verdict".into(), record)],
-                    now,
-                    day,
-                )
+                tx.set_verdict(&t.id, v.verdict, false, now)?;
+                tx.add_evidence(&t.id, &record, now, day)
             })?;
             match output {
                 TrialFormat::Human => {
@@ -568,15 +653,13 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                         writeln!(w, "  - {r}")?;
                     }
                 }
-                _ => print_json(
-                    &json!({"trial": t.id, "verdict": v.verdict.as_str(), "reasons": v.reasons,
-                    "falco_clean_hours": v.falco_clean_hours, "trivy_critical_cves": v.trivy_critical_cves, "epoch_day": day}),
-                )?,
+                _ => print_json(&Reached {
+                    trial: &t.id,
+                    epoch_day: day,
+                    outcome: &v,
+                })?,
             }
-            Ok(match v.verdict {
-                TrialVerdict::MecipolLocked | TrialVerdict::Spiraling => 0,
-                _ => 1,
-            })
+            Ok(v.verdict.exit_code())
         }
         TrialCommand::Show {
             trial,
@@ -586,19 +669,20 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let c = Ctx::new(&common, &ledger)?;
             let t = c.ledger.trial(&trial)?;
             let evidence = c.ledger.evidence(&t.id)?;
-            let mut subject = t.subject.clone();
-            if let Some(o) = subject.as_object_mut() {
-                o.remove("documents");
-            }
-            print_json(&json!({
-                "trial": t.id, "target": t.target, "epoch_day": t.epoch_day, "filed_at": t.filed_at,
-                "burst_at": t.burst_at, "closed_at": t.closed_at, "verdict": t.verdict, "subject": subject,
-                "phases": evidence.iter().map(|e| {
-                    let mut d = e.data.clone();
-                    if let Some(o) = d.as_object_mut() { o.remove("documents"); }
-                    json!({"kind": e.kind, "source": e.source, "recorded_at": e.recorded_at, "epoch_day": e.epoch_day, "data": d})
-                }).collect::<Vec<_>>(),
-            }))?;
+            print_json(&Shown {
+                trial: Listed::of(&t),
+                subject: without_documents(serde_json::to_value(&t.subject)?),
+                phases: evidence
+                    .iter()
+                    .map(|e| Phase {
+                        kind: e.kind,
+                        source: &e.source,
+                        recorded_at: e.recorded_at,
+                        epoch_day: e.epoch_day,
+                        data: without_documents(e.data.clone()),
+                    })
+                    .collect(),
+            })?;
             Ok(0)
         }
         TrialCommand::List {
@@ -611,26 +695,28 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             match output {
                 TrialFormat::Human => {
                     let mut w = io::stdout().lock();
-                    writeln!(w, "{:<15} {:<6} {:<5} {:<20} STATE", "TRIAL", "TARGET", "DAY", "VERDICT")?;
+                    writeln!(
+                        w,
+                        "{:<15} {:<6} {:<5} {:<20} STATE",
+                        "TRIAL", "TARGET", "DAY", "VERDICT"
+                    )?;
                     for t in &trials {
-                        let state = if t.closed_at.is_some() { "closed" } else if t.burst_at.is_some() { "burst" } else { "charged" };
-                        writeln!(w, "{:<15} {:<6} {:<5} {:<20} {state}", t.id, t.target, t.epoch_day, t.verdict.as_deref().unwrap_or("-"))?;
+                        writeln!(
+                            w,
+                            "{:<15} {:<6} {:<5} {:<20} {}",
+                            t.id,
+                            t.target.as_str(),
+                            t.epoch_day,
+                            t.verdict.map_or("-", TrialVerdict::as_str),
+                            t.state().as_str()
+                        )?;
                     }
                 }
-                _ => print_json(&json!(trials.iter().map(|t| json!({"trial": t.id, "target": t.target, "epoch_day": t.epoch_day,
-                    "filed_at": t.filed_at, "burst_at": t.burst_at, "closed_at": t.closed_at, "verdict": t.verdict})).collect::<Vec<_>>()))?,
+                _ => print_json(&trials.iter().map(Listed::of).collect::<Vec<_>>())?,
             }
             Ok(0)
         }
     }
-}
-
-fn summary(reports: &[ResourceReport]) -> J {
-    let mut counts = std::collections::BTreeMap::new();
-    for r in reports.iter().flat_map(|r| &r.results) {
-        *counts.entry(r.outcome.as_str()).or_insert(0usize) += 1;
-    }
-    json!(counts)
 }
 
 fn print_findings(w: &mut dyn Write, title: &str, resources: &[Located]) -> io::Result<()> {
@@ -664,125 +750,81 @@ fn print_findings(w: &mut dyn Write, title: &str, resources: &[Located]) -> io::
     Ok(())
 }
 
-fn print_needed(w: &mut dyn Write, charge: &J) -> io::Result<()> {
-    for (key, label) in [
-        ("target", "at the target layer"),
-        ("trial", "in chaos-trial"),
+fn print_needed(w: &mut dyn Write, charge: &Charge) -> io::Result<()> {
+    for (need, hard, label) in [
+        (
+            &charge.exemptions_needed.target,
+            &charge.must_fix.target,
+            "at the target layer",
+        ),
+        (
+            &charge.exemptions_needed.trial,
+            &charge.must_fix.trial,
+            "in chaos-trial",
+        ),
     ] {
-        let need = charge["exemptions_needed"][key]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let hard = charge["must_fix"][key]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
         if need.is_empty() && hard.is_empty() {
             continue;
         }
         writeln!(w, "{label}:")?;
-        for n in &need {
+        for n in need {
             writeln!(
                 w,
                 "  exemption needed: {} on {} (sostle exempt new --resource {} --policies {} …)",
-                n["policy"].as_str().unwrap_or(""),
-                n["resource"].as_str().unwrap_or(""),
-                n["applies-to"].as_str().unwrap_or(""),
-                n["policy"].as_str().unwrap_or("")
+                n.policy, n.resource, n.applies_to, n.policy
             )?;
         }
-        for h in &hard {
+        for h in hard {
             writeln!(
                 w,
                 "  must fix (not exemptable at {}): {} on {}",
-                h["layer"].as_str().unwrap_or(""),
-                h["policy"].as_str().unwrap_or(""),
-                h["resource"].as_str().unwrap_or("")
+                h.layer, h.policy, h.resource
             )?;
         }
     }
     Ok(())
 }
 
-/// The subject at the target layer now: the charged documents, replaced by the latest live
-/// spec when one was ingested.
-/// The subject as it stands: the charged documents, with the latest live objects replacing
-/// the charged ones of the same kind and name.
-fn current_docs(t: &sostle_ledger::Trial, evidence: &[sostle_ledger::Evidence]) -> Vec<J> {
-    let mut docs = subject_docs(t);
-    if let Some(live) = evidence.iter().rev().find(|e| e.kind == "live") {
-        if let Some(d) = live.data["documents"].as_array() {
-            for l in d {
-                let key = (l["kind"].clone(), l["metadata"]["name"].clone());
-                docs.retain(|x| (x["kind"].clone(), x["metadata"]["name"].clone()) != key);
-                docs.push(l.clone());
-            }
-        }
-    }
-    docs
+/// A trial's evidence decoded, and its subject as it stands (the charged documents, with the
+/// latest live objects in place of the charged ones).
+fn trial_history(c: &Ctx, t: &sostle_ledger::Trial) -> anyhow::Result<(History, Vec<J>)> {
+    let rows = c.ledger.evidence(&t.id)?;
+    let history = History::decode(rows.iter().map(sostle_ledger::Evidence::stored))?;
+    let docs = t.subject.current_documents(history.latest_live());
+    Ok((history, docs))
 }
 
-/// The current subject evaluated at the target layer, with the trial's evidence.
-fn current_reports(
-    c: &Ctx,
-    t: &sostle_ledger::Trial,
-    target: Layer,
-) -> anyhow::Result<(Vec<ResourceReport>, Vec<sostle_ledger::Evidence>)> {
-    let evidence = c.ledger.evidence(&t.id)?;
-    let docs = current_docs(t, &evidence);
-    Ok((c.evaluate(&docs, target), evidence))
+/// A verdict and what it was reached on.
+struct Judged {
+    outcome: VerdictOutcome,
+    history: History,
+    /// The current subject evaluated at the target layer.
+    reports: Vec<ResourceReport>,
+    /// The current subject.
+    docs: Vec<J>,
 }
 
-fn compute_verdict(
-    c: &Ctx,
-    t: &sostle_ledger::Trial,
-) -> anyhow::Result<core_trial::VerdictOutcome> {
-    let target = Layer::parse(&t.target)
-        .ok_or_else(|| anyhow!("trial {} has a bad target {}", t.id, t.target))?;
-    let (reports, evidence) = current_reports(c, t, target)?;
+fn compute_verdict(c: &Ctx, t: &sostle_ledger::Trial) -> anyhow::Result<Judged> {
     // Stored evidence that no longer decodes (an upgrade, a hand edit) is an error that names
     // it, never skipped: a skipped Trivy summary would stop counting its CRITICAL CVEs.
-    fn decoded<T: serde::de::DeserializeOwned>(
-        evidence: &[sostle_ledger::Evidence],
-        kind: &str,
-    ) -> anyhow::Result<Vec<T>> {
-        evidence
-            .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| {
-                serde_json::from_value(e.data.clone()).map_err(|err| {
-                    anyhow!(
-                        "trial {}: {kind} evidence #{} (from {}, recorded {}) does not decode: {err}; the verdict cannot be reached without it",
-                        e.trial,
-                        e.id,
-                        e.source,
-                        e.recorded_at
-                    )
-                })
-            })
-            .collect()
-    }
-    let falco: Vec<core_trial::FalcoSummary> = decoded(&evidence, "falco")?;
-    let trivy: Vec<core_trial::TrivySummary> = decoded(&evidence, "trivy")?;
-    let burst_at = t
-        .burst_at
-        .as_deref()
-        .and_then(|b| b.parse::<Timestamp>().ok());
-    let falco_checked_until = evidence
-        .iter()
-        .filter(|e| e.kind == "falco")
-        .filter_map(|e| e.recorded_at.parse::<Timestamp>().ok())
-        .max();
+    let (history, docs) = trial_history(c, t)?;
+    let reports = c.evaluate(&docs, t.target);
     let input = core_trial::VerdictInput {
         reports: &reports,
-        target,
-        burst_at,
-        falco_checked_until,
-        falco: &falco,
-        trivy: &trivy,
+        target: t.target,
+        burst_at: t.burst_at,
+        falco_checked_until: history.falco_checked_until,
+        falco: &history.falco,
+        trivy: &history.trivy,
         now: c.now,
     };
-    Ok(core_trial::verdict(&input, c.engine.config()))
+    let outcome = core_trial::verdict(&input, c.engine.config());
+    Ok(Judged {
+        outcome,
+        history,
+        reports,
+        docs,
+    })
 }
 
 /// `sostle lock TRB --key FILE`.
@@ -814,7 +856,12 @@ pub fn lock(
     );
     let mut c = Ctx::new(common, ledger)?;
     let t = c.ledger.trial(trial)?;
-    let v = compute_verdict(&c, &t)?;
+    let Judged {
+        outcome: v,
+        history,
+        reports,
+        docs,
+    } = compute_verdict(&c, &t)?;
     if v.verdict != TrialVerdict::MecipolLocked {
         let mut e = io::stderr().lock();
         writeln!(
@@ -829,10 +876,7 @@ pub fn lock(
         return Ok(1);
     }
     let signing = crate::sign::read_private_key(key)?;
-    let target = Layer::parse(&t.target).ok_or_else(|| anyhow!("bad target"))?;
     let day = c.day();
-    let (reports, evidence) = current_reports(&c, &t, target)?;
-    let docs = current_docs(&t, &evidence);
     // Layers whose DENY policies all pass or are validly exempted (never L6).
     let mut authorized = Vec::new();
     for n in 0..=7u8 {
@@ -846,79 +890,14 @@ pub fn lock(
             authorized.push(l.as_str());
         }
     }
-    let mut passed = std::collections::BTreeSet::new();
-    let mut failed = std::collections::BTreeSet::new();
-    let mut exempted = std::collections::BTreeMap::new();
-    for r in &reports {
-        for res in &r.results {
-            if res.policy.as_ref() == "layer_gate" {
-                continue;
-            }
-            match res.outcome {
-                Outcome::Pass
-                    if c.engine.config().policy(&res.policy).is_some_and(|p| {
-                        p.verdict_on(day) == sostle_core::suite::Verdict::Deny
-                    }) =>
-                {
-                    passed.insert(res.policy.to_string());
-                }
-                Outcome::Exempted => {
-                    if let Some(j) = &res.exemption {
-                        let reason = j
-                            .annotations
-                            .reason
-                            .as_deref()
-                            .and_then(sostle_core::exemption::trial_id)
-                            .unwrap_or("")
-                            .to_string();
-                        let expires = j
-                            .annotations
-                            .expires
-                            .as_deref()
-                            .map(|e| e.get(..10).unwrap_or(e).to_string())
-                            .unwrap_or_default();
-                        exempted.insert(
-                            res.policy.to_string(),
-                            sostle_core::mecipol::ProfileExemption {
-                                policy: res.policy.to_string(),
-                                reason,
-                                expires,
-                            },
-                        );
-                    }
-                }
-                Outcome::Fail => {
-                    failed.insert(res.policy.to_string());
-                }
-                _ => {}
-            }
-        }
-    }
-    for f in &failed {
-        passed.remove(f);
-    }
-    let images: Vec<String> = t.subject["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.as_str().map(str::to_string))
-        .collect();
+    let basis = core_trial::lock_basis(&reports, c.engine.config(), day);
+    let images = t.subject.images.clone();
     if images.is_empty() {
         bail!("{} has no container image to lock", t.id);
     }
     // The digest each image ran as: the evidence's, else (when attaching) the registry's for
     // the tag. All registry questions are asked before anything is recorded.
-    let trivy: Vec<core_trial::TrivySummary> = evidence
-        .iter()
-        .filter(|e| e.kind == "trivy")
-        .map(|e| serde_json::from_value(e.data.clone()))
-        .collect::<Result<_, _>>()
-        .context("stored Trivy evidence does not decode")?;
-    let live: Vec<J> = evidence
-        .iter()
-        .filter(|e| e.kind == "live")
-        .flat_map(|e| e.data["documents"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let live = history.live_documents();
     let registry = match attach {
         Some(args) => Some((crate::sign::registry(args)?, crate::sign::runtime()?)),
         None => None,
@@ -933,7 +912,7 @@ pub fn lock(
     };
     let mut digests = std::collections::BTreeMap::new();
     for image in &images {
-        let from_evidence = core_trial::ran_digest(image, &trivy, &live);
+        let from_evidence = core_trial::ran_digest(image, &history.trivy, &live);
         let resolved = match &registry {
             None => None,
             Some((client, rt)) => {
@@ -965,21 +944,21 @@ pub fn lock(
         for image in &images {
             let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
             let profile = tx.add_profile(&t.id, image, now, |id| {
-                let mut body = sostle_core::mecipol::ProfileBody {
+                let mut body = ProfileBody {
                     profile_id: id.to_string(),
                     image: image.clone(),
                     image_digest: image_digest.clone(),
                     gamma1_epoch: day,
-                    policies_passed: passed.iter().cloned().collect(),
-                    policies_exempted: exempted.keys().cloned().collect(),
-                    exemptions: exempted.values().cloned().collect(),
+                    policies_passed: basis.passed.clone(),
+                    policies_exempted: basis.exempted.iter().map(|e| e.policy.clone()).collect(),
+                    exemptions: basis.exempted.clone(),
                     falco_clean_hours: v.falco_clean_hours,
                     trivy_critical_cves: u64::try_from(v.trivy_critical_cves).unwrap_or(u64::MAX),
                     rekor_entry: None,
                     locked_at: now.to_string(),
                     sostle_layers_authorized: authorized.iter().map(|l| l.to_string()).collect(),
                     trial: t.id.clone(),
-                    target: t.target.clone(),
+                    target: t.target.to_string(),
                 };
                 // With a Rekor: log the profile as locked so far (rekor_entry null), then seal the
                 // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
@@ -1004,14 +983,13 @@ pub fn lock(
             })?;
             profiles.push(profile);
         }
-        tx.set_verdict(&t.id, TrialVerdict::MecipolLocked.as_str(), true, now)?;
+        tx.set_verdict(&t.id, TrialVerdict::MecipolLocked, true, now)?;
+        let record = Evidence::Lock(LockRecord {
+            profiles: profiles.iter().map(|p| p.id.clone()).collect(),
+        });
         tx.add_evidence(
             &t.id,
-            &[(
-                "lock".into(),
-                "lock".into(),
-                json!({"profiles": profiles.iter().map(|p| p.id.clone()).collect::<Vec<_>>()}),
-            )],
+            &[(record.kind(), "lock".into(), record.to_json()?)],
             now,
             day,
         )?;
@@ -1083,57 +1061,22 @@ pub fn promote(
         eprintln!("refused: {why}");
         Ok(1)
     };
-    if layer == Layer::L6 {
-        return refuse("L6 is closed: nothing is ever promoted there".into());
-    }
-    if layer == Layer::Trial {
-        return refuse(
-            "promote targets a layer; bursting into chaos-trial is `sostle trial burst`".into(),
-        );
-    }
-    let authorized: Vec<&str> = profile.profile["sostle_layers_authorized"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(J::as_str)
-        .collect();
-    if !authorized.contains(&layer.as_str()) {
-        return refuse(format!(
-            "{profile_id} does not authorize {layer} (it authorizes {})",
-            if authorized.is_empty() {
-                "no layer".to_string()
-            } else {
-                authorized.join(", ")
-            }
-        ));
+    let body = ProfileBody::decode(&profile.profile)
+        .map_err(|e| anyhow!("{profile_id} in the ledger does not decode: {e}"))?;
+    if let Err(why) = mecipol::check_promotion_layer(&body, layer) {
+        return refuse(why.to_string());
     }
     let docs = read_subject(paths)?;
-    let seq = |id: &str| {
-        id.strip_prefix("profile-")
-            .and_then(|n| n.parse::<u64>().ok())
-    };
     let mut out = Vec::new();
-    for (file, _, obj, _) in &docs {
-        let images = core_trial::images(obj);
-        // Every container must run the locked image, or the promoted workload would fail
-        // deny_no_mecipol_image at the layer it is promoted to.
-        if !images.is_empty() && !images.iter().all(|i| profile.locks_image(i)) {
-            return refuse(format!(
-                "{file}: {} runs {}, but {profile_id} locks {}",
-                obj["metadata"]["name"].as_str().unwrap_or("?"),
-                images.join(", "),
-                profile.image
-            ));
-        }
-        if let Some(current) = obj["metadata"]["annotations"]["mecipol-profile"].as_str() {
-            if let (Some(cur), Some(new)) = (seq(current), seq(profile_id)) {
-                if new < cur {
-                    return refuse(format!(
-                        "downgrade: the workload is locked by {current}, newer than {profile_id} ({})",
-                        profile.image
-                    ));
-                }
-            }
+    for SubjectDoc {
+        file, object: obj, ..
+    } in &docs
+    {
+        if let Err(why) = mecipol::check_promotion(&profile, obj) {
+            return refuse(match why {
+                PromotionRefusal::OtherImage { .. } => format!("{file}: {why}"),
+                other => other.to_string(),
+            });
         }
         let namespace = c
             .engine
@@ -1141,7 +1084,7 @@ pub fn promote(
             .layer(layer)
             .map(|l| l.namespace.clone())
             .unwrap_or_else(|| layer.default_namespace().to_string());
-        let day = profile.profile["gamma1_epoch"].as_i64().unwrap_or(0);
+        let day = body.gamma1_epoch;
         out.push(core_trial::promote_object(
             obj,
             &namespace,
@@ -1156,10 +1099,7 @@ pub fn promote(
     let mut w = io::stdout().lock();
     match output {
         crate::cli::PromoteFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut w,
-                &json!({"apiVersion": "v1", "kind": "List", "items": out}),
-            )?;
+            serde_json::to_writer_pretty(&mut w, &serde_json::to_value(List::of(&out))?)?;
             writeln!(w)?;
         }
         crate::cli::PromoteFormat::Yaml => {

@@ -21,6 +21,8 @@ use std::sync::{Arc, Barrier};
 
 use pg_harness::Pg;
 use serde_json::json;
+use sostle_core::layer::Layer;
+use sostle_core::trial::{Charge, EvidenceKind, Subject, TrialVerdict};
 use sostle_ledger::{Error, Ledger, Location, Snapshot, Trendal};
 
 fn now() -> jiff::Timestamp {
@@ -101,9 +103,15 @@ both!(
 );
 
 fn file(tx: &sostle_ledger::Tx<'_>) -> String {
-    tx.file_trial("L2", 97, now(), &json!({}), &json!({}))
-        .unwrap()
-        .id
+    tx.file_trial(
+        Layer::L2,
+        97,
+        now(),
+        &Subject::default(),
+        &Charge::default(),
+    )
+    .unwrap()
+    .id
 }
 
 fn file_one(l: &mut Ledger) -> String {
@@ -140,7 +148,7 @@ fn a_failed_filing_takes_its_number_back(kind: Kind) {
             // Evidence for a trial that does not exist fails the whole operation.
             tx.add_evidence(
                 "TRB-CHAOS-404",
-                &[("falco".into(), "f".into(), json!({}))],
+                &[(EvidenceKind::Falco, "f".into(), json!({}))],
                 now(),
                 97,
             )?;
@@ -161,15 +169,22 @@ fn a_failed_filing_takes_its_number_back(kind: Kind) {
 
 /// Writes one of every record and reads everything back, as JSON.
 fn script(l: &mut Ledger) -> serde_json::Value {
-    let subject = json!({"images": ["ghcr.io/eose/mefine:1.4"], "documents": [{"kind": "Deployment", "n": 1.5, "s": "ünïcode ✓"}]});
+    let subject = Subject {
+        images: vec!["ghcr.io/eose/mefine:1.4".into()],
+        documents: vec![json!({"kind": "Deployment", "n": 1.5, "s": "ünïcode ✓"})],
+        ..Subject::default()
+    };
     let t = l
         .atomically(|tx| {
             let t = tx.file_trial(
-                "L3",
+                Layer::L3,
                 97,
                 now(),
                 &subject,
-                &json!({"at_target": {"fail": 2}}),
+                &Charge {
+                    at_target: [("fail".to_string(), 2)].into(),
+                    ..Charge::default()
+                },
             )?;
             tx.add_fingerprint(
                 &t.id,
@@ -179,7 +194,7 @@ fn script(l: &mut Ledger) -> serde_json::Value {
             tx.add_fingerprint(&t.id, &["ignored: first record wins".into()], now())?;
             tx.add_evidence(
                 &t.id,
-                &[("charge".into(), "charge".into(), json!({"x": 1}))],
+                &[(EvidenceKind::Charge, "charge".into(), json!({"x": 1}))],
                 now(),
                 97,
             )?;
@@ -194,7 +209,7 @@ fn script(l: &mut Ledger) -> serde_json::Value {
         })
         .unwrap();
     assert_eq!(
-        burst.burst_at.as_deref(),
+        burst.burst_at.map(|b| b.to_string()).as_deref(),
         Some("2026-05-12T09:30:00Z"),
         "a second burst keeps the first time"
     );
@@ -202,14 +217,22 @@ fn script(l: &mut Ledger) -> serde_json::Value {
         tx.add_evidence(
             &t.id,
             &[
-                ("falco".into(), "falco.json".into(), json!({"events": []})),
-                ("trivy".into(), "trivy.json".into(), json!({"critical": 0})),
+                (
+                    EvidenceKind::Falco,
+                    "falco.json".into(),
+                    json!({"events": []}),
+                ),
+                (
+                    EvidenceKind::Trivy,
+                    "trivy.json".into(),
+                    json!({"critical": 0}),
+                ),
             ],
             later,
             98,
         )?;
-        tx.set_verdict(&t.id, "CHAOS-PASS", false, later)?;
-        tx.set_verdict(&t.id, "MECIPOL-LOCKED", true, later)?;
+        tx.set_verdict(&t.id, TrialVerdict::Spiraling, false, later)?;
+        tx.set_verdict(&t.id, TrialVerdict::MecipolLocked, true, later)?;
         tx.register_witness("sha256:aa", "Kay", &json!({"reason": "r"}), now())?;
         tx.register_witness("sha256:aa", "Rick", &json!({"reason": "other"}), later)?;
         let p = tx.add_profile(&t.id, "ghcr.io/eose/mefine:1.4", later, |id| {
@@ -574,7 +597,12 @@ fn copy_moves_a_history_and_can_be_repeated() {
     let (t, e) = dst
         .atomically(|tx| {
             let t = file(tx);
-            tx.add_evidence(&t, &[("charge".into(), "c".into(), json!({}))], now(), 97)?;
+            tx.add_evidence(
+                &t,
+                &[(EvidenceKind::Charge, "c".into(), json!({}))],
+                now(),
+                97,
+            )?;
             let p = tx.add_profile(&t, "img", now(), |id| {
                 Ok((json!({"profile_id": id}), "s".into()))
             })?;
@@ -601,8 +629,16 @@ fn copy_refuses_a_conflicting_history_and_copies_nothing() {
     file_one(&mut src);
     let mut dst = to.open();
     // The target filed its own TRB-CHAOS-001, at another layer.
-    dst.atomically(|tx| tx.file_trial("L5", 99, now(), &json!({}), &json!({})))
-        .unwrap();
+    dst.atomically(|tx| {
+        tx.file_trial(
+            Layer::L5,
+            99,
+            now(),
+            &Subject::default(),
+            &Charge::default(),
+        )
+    })
+    .unwrap();
     let e = dst.copy_from(&src).unwrap_err();
     assert!(matches!(e, Error::Conflict(_)), "{e}");
     assert!(
@@ -616,7 +652,7 @@ fn copy_refuses_a_conflicting_history_and_copies_nothing() {
         ["TRB-CHAOS-001"],
         "TRB-CHAOS-002 was copied despite the conflict"
     );
-    assert_eq!(dst.trial("TRB-CHAOS-001").unwrap().target, "L5");
+    assert_eq!(dst.trial("TRB-CHAOS-001").unwrap().target, Layer::L5);
 }
 
 #[test]
@@ -645,12 +681,16 @@ fn writer_child() {
     };
     let mut l = Ledger::open(&Location::parse(&location)).unwrap();
     let big = json!({"documents": [{"padding": "x".repeat(20_000)}]});
+    let subject = Subject {
+        documents: vec![json!({"padding": "x".repeat(20_000)})],
+        ..Subject::default()
+    };
     loop {
         let r = l.atomically(|tx| {
-            let t = tx.file_trial("L2", 97, now(), &big, &json!({}))?;
+            let t = tx.file_trial(Layer::L2, 97, now(), &subject, &Charge::default())?;
             tx.add_evidence(
                 &t.id,
-                &[("falco".into(), "f".into(), big.clone())],
+                &[(EvidenceKind::Falco, "f".into(), big.clone())],
                 now(),
                 97,
             )?;
@@ -796,7 +836,15 @@ fn a_connection_lost_between_commands_is_an_error_not_a_hang() {
     file_one(&mut l);
     pg.stop_immediate();
     let e = l
-        .atomically(|tx| tx.file_trial("L2", 97, now(), &json!({}), &json!({})))
+        .atomically(|tx| {
+            tx.file_trial(
+                Layer::L2,
+                97,
+                now(),
+                &Subject::default(),
+                &Charge::default(),
+            )
+        })
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("ledger postgres://sostle@127.0.0.1:"), "{e}");
@@ -844,7 +892,7 @@ fn a_ledger_file_written_by_schema_1_keeps_opening_and_reading() {
         .trials()
         .unwrap()
         .into_iter()
-        .map(|t| (t.id, t.verdict))
+        .map(|t| (t.id, t.verdict.map(|v| v.as_str().to_string())))
         .collect();
     assert_eq!(
         trials,
@@ -858,7 +906,7 @@ fn a_ledger_file_written_by_schema_1_keeps_opening_and_reading() {
         .evidence("TRB-CHAOS-002")
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.to_string())
         .collect();
     assert!(
         kinds.contains(&"falco".to_string()) && kinds.contains(&"lock".to_string()),

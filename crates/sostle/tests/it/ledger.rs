@@ -196,7 +196,7 @@ fn a_server_killed_during_charges_loses_no_committed_trial_and_leaves_none_half_
             .evidence(id)
             .unwrap()
             .into_iter()
-            .map(|e| e.kind)
+            .map(|e| e.kind.to_string())
             .collect();
         assert_eq!(kinds, ["charge"], "{id} is half-filed");
         assert!(fingerprinted.contains(id), "{id} has no fingerprint");

@@ -808,7 +808,7 @@ fn verdict_refuses_evidence_that_does_not_decode() {
         tx.add_evidence(
             "TRB-CHAOS-001",
             &[(
-                "trivy".into(),
+                sostle_core::trial::EvidenceKind::Trivy,
                 "old-trivy.json".into(),
                 serde_json::json!({"artifact": "reg.io/a:1.0", "critical": 3}),
             )],
