@@ -18,6 +18,7 @@ pub mod mecipol;
 pub mod policies;
 pub mod suite;
 pub mod token;
+pub mod trendal;
 pub mod trial;
 pub mod yaml;
 

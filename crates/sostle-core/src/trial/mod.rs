@@ -211,4 +211,37 @@ mod tests {
         assert_eq!((s.events, s.on_trial_pods, s.violations.len()), (3, 2, 1));
         assert_eq!(parse_falco("{\"rule\": 1}\n", &[]).unwrap_err().line, 1);
     }
+
+    #[test]
+    fn a_live_record_that_does_not_decode_is_an_error_not_an_empty_recheck() {
+        let t: Timestamp = "2026-05-11T09:00:00Z".parse().unwrap();
+        let good = json!({"documents": [{"kind": "Pod"}], "failures": []});
+        let bad = json!({"documents": "not a list", "failures": []});
+        let charge = json!({"whatever": 1});
+        let rec = |id, kind, data| StoredEvidence {
+            id,
+            trial: "TRB-CHAOS-001",
+            kind,
+            source: "live.yaml",
+            recorded_at: t,
+            data,
+        };
+        // Phases are not inputs: an odd charge record does not stop the verdict.
+        let h = History::decode([
+            rec(1, EvidenceKind::Charge, &charge),
+            rec(2, EvidenceKind::Live, &good),
+        ])
+        .unwrap();
+        assert_eq!(h.live_documents(), vec![json!({"kind": "Pod"})]);
+        let e = History::decode([
+            rec(2, EvidenceKind::Live, &good),
+            rec(3, EvidenceKind::Live, &bad),
+        ])
+        .unwrap_err();
+        assert_eq!((e.kind, e.id), (EvidenceKind::Live, 3));
+        assert!(
+            e.to_string().contains("live evidence #3 (from live.yaml"),
+            "{e}"
+        );
+    }
 }
