@@ -131,12 +131,14 @@ impl Annotations {
     }
 }
 
-/// The six values the witness covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The six values the witness covers (serialized with the annotation names the ledger keeps).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Values {
     /// `<namespace>/<name>`.
+    #[serde(rename = "applies-to")]
     pub applies_to: String,
     /// Comma-separated policy ids.
+    #[serde(rename = "exempt-from")]
     pub from: String,
     /// RFC 3339 expiry.
     pub expires: String,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 use jiff::Timestamp;
 use serde::Serialize;
-use serde_json::{json, Value as J};
+use serde_json::Value as J;
 use sostle_core::eval::NoLabels;
 use sostle_core::mecipol::{self, ProfileBody, PromotionRefusal};
 use sostle_core::trial::{
@@ -1126,16 +1126,11 @@ pub fn witness(
         bail!("--by: `{by}` is not registered crew");
     }
     let hash = sostle_core::exemption::witness(values);
+    let stored_values = serde_json::to_value(values)?;
     let now = c.now;
-    let w = c.ledger.atomically(|tx| {
-        tx.register_witness(
-            &hash,
-            by,
-            &json!({"applies-to": values.applies_to, "exempt-from": values.from, "expires": values.expires,
-                    "owner": values.owner, "reason": values.reason, "reviewed": values.reviewed}),
-            now,
-        )
-    })?;
+    let w = c
+        .ledger
+        .atomically(|tx| tx.register_witness(&hash, by, &stored_values, now))?;
     println!(
         "{} registered at {} by {}",
         w.hash, w.registered_at, w.registered_by

@@ -203,7 +203,23 @@ async fn serve(args: WebhookArgs, state: Arc<AppState>) -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
         .max(1);
-    let app = sostle_webhook::router(state.clone());
+    // Once stopping, every answer says `Connection: close`: the API server takes its next
+    // request elsewhere instead of sending it on a kept-alive connection we are about to close.
+    let closing = stopped.clone();
+    let app = sostle_webhook::router(state.clone()).layer(axum::middleware::map_response(
+        move |mut r: axum::response::Response| {
+            let closing = closing.clone();
+            async move {
+                if *closing.borrow() {
+                    r.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
+                r
+            }
+        },
+    ));
     let drain = Duration::from_secs(args.drain_seconds);
     let mut loops = Vec::new();
     let mut joins = Vec::new();
@@ -381,6 +397,14 @@ async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
     tokio::select! {
         _ = http.as_mut() => return,
         _ = stopped.wait_for(|s| *s) => {}
+    }
+    // Closing an idle kept-alive connection races a POST the API server may be sending on it
+    // (it does not retry a POST that met EOF). So a connection lingers after the stop: the
+    // next request on it is answered, with `Connection: close`, and the connection ends; one
+    // the client leaves idle is closed when the linger is over (drain time permitting).
+    const LINGER: Duration = Duration::from_secs(5);
+    if tokio::time::timeout(LINGER, http.as_mut()).await.is_ok() {
+        return;
     }
     http.as_mut().graceful_shutdown();
     let _ = http.await;
