@@ -307,7 +307,7 @@ pub fn webhook(
         "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": never}]},
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces", "namespaces/status", "namespaces/finalize"], "scope": "Cluster"}],
         "failurePolicy": "Fail",
-        "timeoutSeconds": 5,
+        "timeoutSeconds": door::NAMESPACES_TIMEOUT_SECONDS,
         "sideEffects": "None",
         "admissionReviewVersions": ["v1"],
         "matchPolicy": "Equivalent",

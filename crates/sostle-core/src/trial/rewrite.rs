@@ -31,6 +31,10 @@ fn ensure_object<'a>(parent: &'a mut J, key: &str) -> Option<&'a mut serde_json:
     slot.as_object_mut()
 }
 
+/// The node selector a trial workload gets (`pool: chaos`): the spot chaos node pool's label.
+/// The mutating webhook patches it in, `trial burst` writes it, promote removes it.
+pub const CHAOS_SELECTOR: (&str, &str) = ("pool", "chaos");
+
 /// The chaos tolerations a trial workload gets.
 pub fn chaos_tolerations() -> [J; 2] {
     [
@@ -73,7 +77,7 @@ pub fn add_chaos_scheduling(spec: &mut J) {
         }
     }
     if let Some(sel) = ensure_object(spec, "nodeSelector") {
-        sel.insert("pool".into(), json!("chaos"));
+        sel.insert(CHAOS_SELECTOR.0.into(), json!(CHAOS_SELECTOR.1));
     }
 }
 
@@ -140,8 +144,8 @@ pub fn promote_object(obj: &J, namespace: &str, lock: &LockLabels) -> J {
                 map.remove("tolerations");
             }
             if let Some(sel) = map.get_mut("nodeSelector").and_then(J::as_object_mut) {
-                if sel.get("pool").and_then(J::as_str) == Some("chaos") {
-                    sel.remove("pool");
+                if sel.get(CHAOS_SELECTOR.0).and_then(J::as_str) == Some(CHAOS_SELECTOR.1) {
+                    sel.remove(CHAOS_SELECTOR.0);
                 }
             }
             if map

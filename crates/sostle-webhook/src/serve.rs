@@ -1,0 +1,426 @@
+//! Serving [`crate::router()`] over TLS (rustls): reload config, profiles and the certificate
+//! when their files change, drain on SIGTERM.
+//!
+//! Serving is thread-per-core: one accept loop hands each new connection to the event-loop
+//! thread with the fewest open connections, and each such thread runs its own single-threaded
+//! tokio runtime, so all of a connection's requests are read, evaluated and answered on one
+//! core — no work stealing, no cross-thread wake-ups, warm caches (docs/webhook.md has the
+//! measurements that chose this over one shared multi-threaded runtime). HTTP/1.1 only: the
+//! API server then opens one connection per concurrent call, which the Service spreads over the
+//! replicas and each replica over its cores (one HTTP/2 connection would pin to one core).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::AppState;
+
+/// Where and how the webhook serves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The serving certificate (PEM), reloaded when it changes.
+    pub tls_cert: PathBuf,
+    /// Its key (PEM).
+    pub tls_key: PathBuf,
+    /// Event-loop threads (default: one per core).
+    pub threads: Option<usize>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub drain: Duration,
+    /// How often the watched files are checked (at least a second).
+    pub reload_interval: Duration,
+    /// The files whose change reloads the state: the config, the profiles directory, the
+    /// public key (the key files the config names are watched too).
+    pub watched: Vec<PathBuf>,
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The certificate or key cannot be read or used.
+    #[error("TLS certificate {} / key {}: {error}", cert.display(), key.display())]
+    Tls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The address cannot be listened on.
+    #[error("listening on {addr}: {error}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// An event-loop thread or its runtime could not start.
+    #[error("starting an event loop: {0}")]
+    Thread(std::io::Error),
+    /// Waiting for the event loops to end failed.
+    #[error("waiting for the event loops: {0}")]
+    Join(String),
+}
+
+/// A cheap fingerprint of files: (path, modified, length) of each (directories: their entries).
+fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut out = Vec::new();
+    for p in paths {
+        let mut push = |q: &Path| {
+            let m = std::fs::metadata(q).ok();
+            out.push((
+                q.to_path_buf(),
+                m.as_ref().and_then(|m| m.modified().ok()),
+                m.map_or(0, |m| m.len()),
+            ));
+        };
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            push(p);
+            for e in entries {
+                push(&e);
+            }
+        } else {
+            push(p);
+        }
+    }
+    out
+}
+
+/// Serves `state`'s router over TLS until SIGTERM (or Ctrl-C), then drains: thread-per-core
+/// event loops, certificate and config reloads on change (and on SIGHUP).
+pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), ServeError> {
+    let tls = RustlsConfig::from_config(tls_config(&opts.tls_cert, &opts.tls_key).await?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Reload on change (and at once on SIGHUP).
+    {
+        let state = state.clone();
+        let tls = tls.clone();
+        let (cert, key) = (opts.tls_cert.clone(), opts.tls_key.clone());
+        let watched = opts.watched.clone();
+        let interval = opts.reload_interval.max(Duration::from_secs(1));
+        // Registered before serving, so a SIGHUP never meets the default action (exit).
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        tokio::spawn(async move {
+            let refs = |v: &[PathBuf]| {
+                v.iter()
+                    .map(PathBuf::as_path)
+                    .map(Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            };
+            let keys = state.loaded().key_files.clone();
+            let mut seen = fingerprint(
+                &refs(&watched)
+                    .iter()
+                    .chain(keys.iter())
+                    .map(PathBuf::as_path)
+                    .collect::<Vec<_>>(),
+            );
+            let mut seen_tls = fingerprint(&[cert.as_path(), key.as_path()]);
+            loop {
+                let forced = match hup.as_mut() {
+                    Some(h) => tokio::select! {
+                        _ = tokio::time::sleep(interval) => false,
+                        _ = h.recv() => true,
+                    },
+                    None => {
+                        tokio::time::sleep(interval).await;
+                        false
+                    }
+                };
+                // The key files the config names are watched too (a rotated or revoked
+                // reviewer key takes effect without touching the config).
+                let keys = state.loaded().key_files.clone();
+                let now = fingerprint(
+                    &watched
+                        .iter()
+                        .chain(keys.iter())
+                        .map(PathBuf::as_path)
+                        .collect::<Vec<_>>(),
+                );
+                if forced || now != seen {
+                    seen = now;
+                    let s = state.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+                }
+                let now_tls = fingerprint(&[cert.as_path(), key.as_path()]);
+                if forced || now_tls != seen_tls {
+                    seen_tls = now_tls;
+                    match tls_config(&cert, &key).await {
+                        Ok(config) => {
+                            tls.reload_from_config(config);
+                            state.metrics.reload("certificate");
+                            tracing::info!("serving certificate reloaded");
+                        }
+                        Err(e) => {
+                            state.metrics.reload("certificate_error");
+                            state.metrics.error("certificate");
+                            tracing::error!(error = %e, "new certificate refused; keeping the previous one");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    // SIGTERM (and Ctrl-C): stop being ready, stop accepting, drain in-flight requests.
+    {
+        let state = state.clone();
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::spawn(async move {
+            // `stop` lives as long as this task: dropping it would read as "stop" everywhere.
+            // A Ctrl-C that cannot be watched is an error at once, not a request to stop.
+            let ctrl_c = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            match term {
+                Some(mut term) => tokio::select! {
+                    _ = term.recv() => {},
+                    _ = ctrl_c => {},
+                },
+                None => {
+                    tracing::warn!("SIGTERM cannot be watched; only Ctrl-C stops the webhook");
+                    ctrl_c.await;
+                }
+            }
+            tracing::info!("shutting down: draining in-flight requests");
+            state.set_ready(false);
+            let _ = stop.send(true);
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|error| ServeError::Listen {
+            addr: opts.listen,
+            error,
+        })?;
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1);
+    // Once stopping, every answer says `Connection: close`: the API server takes its next
+    // request elsewhere instead of sending it on a kept-alive connection we are about to close.
+    let closing = stopped.clone();
+    let app = crate::router(state.clone()).layer(axum::middleware::map_response(
+        move |mut r: axum::response::Response| {
+            let closing = closing.clone();
+            async move {
+                if *closing.borrow() {
+                    r.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
+                r
+            }
+        },
+    ));
+    let drain = opts.drain;
+    let mut loops = Vec::new();
+    let mut joins = Vec::new();
+    for i in 0..threads {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let open = Arc::new(AtomicUsize::new(0));
+        let conn = Conn {
+            tls: tls.clone(),
+            app: app.clone(),
+            stopped: stopped.clone(),
+            open: open.clone(),
+        };
+        // Built here, so a loop that cannot start stops the webhook instead of leaving a
+        // loop that takes connections and never serves them.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_stack_size(crate::STACK_SIZE)
+            .build()
+            .map_err(ServeError::Thread)?;
+        joins.push(
+            std::thread::Builder::new()
+                .name(format!("sostle-loop-{i}"))
+                .stack_size(crate::STACK_SIZE)
+                .spawn(move || event_loop(runtime, rx, conn, drain))
+                .map_err(ServeError::Thread)?,
+        );
+        loops.push((tx, open));
+    }
+    tracing::info!(listen = %opts.listen, threads, "sostle webhook serving");
+    let mut stopped = stopped;
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let Ok(stream) = stream.into_std() else { continue };
+                    // The loop with the fewest open connections takes it; ties go round.
+                    let n = loops.len().max(1);
+                    let Some(i) = (0..n)
+                        .map(|k| (next + k) % n)
+                        .min_by_key(|&i| loops.get(i).map_or(usize::MAX, |(_, open)| open.load(Ordering::Relaxed)))
+                    else {
+                        break;
+                    };
+                    next = (i + 1) % n;
+                    let Some((tx, open)) = loops.get(i) else { break };
+                    open.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(stream).is_err() {
+                        // Only when a loop has ended (it panicked): the connection is closed.
+                        open.fetch_sub(1, Ordering::Relaxed);
+                        state.metrics.error("event_loop");
+                        tracing::error!(event_loop = i, "an event loop has ended; connection closed");
+                    } else {
+                        state.metrics.connection(i);
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
+    // Stop accepting; each loop finishes its in-flight requests (up to the drain time).
+    drop(listener);
+    drop(loops);
+    tokio::task::spawn_blocking(move || {
+        for j in joins {
+            let _ = j.join();
+        }
+    })
+    .await
+    .map_err(|e| ServeError::Join(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The serving certificate as a rustls config that offers HTTP/1.1 only (see the module doc).
+async fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let loaded = RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|error| ServeError::Tls {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            error,
+        })?;
+    let mut config = (*loaded.get_inner()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// What an event loop needs to serve a connection.
+#[derive(Clone)]
+struct Conn {
+    tls: RustlsConfig,
+    app: axum::Router,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    /// Open connections on this loop (the accept loop balances on it).
+    open: Arc<AtomicUsize>,
+}
+
+/// One event-loop thread: a single-threaded runtime serving the connections it is handed until
+/// the accept loop stops, then draining them for up to `drain`.
+fn event_loop(
+    runtime: tokio::runtime::Runtime,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    conn: Conn,
+    drain: Duration,
+) {
+    runtime.block_on(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                stream = rx.recv() => match stream {
+                    Some(stream) => {
+                        conns.spawn(serve_connection(stream, conn.clone()));
+                    }
+                    None => break,
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        let drained =
+            tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = conns.len(),
+                "drain time over: closing the remaining connections"
+            );
+        }
+        conns.shutdown().await;
+    });
+}
+
+/// Counts a connection as open until it is dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// TLS handshake (time-capped), then HTTP/1.1 until the client closes or the server stops
+/// (the request in flight is answered first).
+async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
+    /// A client that has not finished its TLS handshake by then is dropped.
+    const HANDSHAKE: Duration = Duration::from_secs(10);
+    /// A connection that sends no complete request header for this long is closed.
+    const HEADER_READ: Duration = Duration::from_secs(120);
+    let _open = Open(conn.open.clone());
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(conn.tls.get_inner());
+    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let service = hyper_util::service::TowerToHyperService::new(conn.app);
+    // hyper's header-read timer also runs while a kept-alive connection waits for its next
+    // request, so it is longer than Go's idle-connection timeout (90 s): the API server closes
+    // an idle connection before we would, and never sends a POST on one we just closed.
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(http);
+    let mut stopped = conn.stopped;
+    tokio::select! {
+        _ = http.as_mut() => return,
+        _ = stopped.wait_for(|s| *s) => {}
+    }
+    // Closing an idle kept-alive connection races a POST the API server may be sending on it
+    // (it does not retry a POST that met EOF). So a connection lingers after the stop: the
+    // next request on it is answered, with `Connection: close`, and the connection ends; one
+    // the client leaves idle is closed when the linger is over (drain time permitting).
+    const LINGER: Duration = Duration::from_secs(5);
+    if tokio::time::timeout(LINGER, http.as_mut()).await.is_ok() {
+        return;
+    }
+    http.as_mut().graceful_shutdown();
+    let _ = http.await;
+}
