@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use sostle_core::approval::{self, CrewKey};
 use sostle_core::eval::NoLabels;
 use sostle_core::exemption::{witness, Values};
-use sostle_core::{yaml, Config, Engine, EvalContext, Outcome};
+use sostle_core::{manifest, Config, Engine, EvalContext, Outcome};
 
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: chaos-trial\n  annotations:\n    sostle.eose.ca/exempt-from: deny_no_limits\n    sostle.eose.ca/exempt-applies-to: chaos-trial/p\n    sostle.eose.ca/exempt-reason: TRB-CHAOS-001\n    sostle.eose.ca/exempt-expires: \"2026-02-20T00:00:00Z\"\n    sostle.eose.ca/exempt-owner: BOSUN\n    sostle.eose.ca/exempt-reviewed: IMHOTEP\n    sostle.eose.ca/exempt-witness: \"{w}\"\n    sostle.eose.ca/exempt-approval: {}\nspec:\n  containers:\n  - name: c\n    image: c:1\n",
         serde_json::to_string(text).unwrap_or_default()
     );
-    let loaded = yaml::load(&manifest);
+    let loaded = manifest::load(&manifest);
     let Some(doc) = loaded.documents.first() else {
         return;
     };

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use sostle_core::eval::NoLabels;
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer};
 
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
@@ -15,7 +15,7 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let loaded = yaml::load_bytes(data);
+    let loaded = manifest::load_bytes(data);
     let ctx = EvalContext {
         now: sostle_core::epoch::default_origin(),
         layer_override: Some(Layer::L4),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sostle_core::eval::NoLabels;
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer};
 
 fn corpus() -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -73,7 +73,7 @@ fn corpus_benches(c: &mut Criterion) {
         b.iter(|| {
             texts
                 .iter()
-                .map(|t| yaml::load(t).documents.len())
+                .map(|t| manifest::load(t).documents.len())
                 .sum::<usize>()
         })
     });
@@ -82,7 +82,7 @@ fn corpus_benches(c: &mut Criterion) {
             texts
                 .iter()
                 .map(|t| {
-                    let l = yaml::load(t);
+                    let l = manifest::load(t);
                     l.documents
                         .iter()
                         .map(|d| engine.evaluate(&d.root, &ctx).results.len())
@@ -99,7 +99,7 @@ const DEPLOYMENT: &str = include_str!("../../../examples/mefine-static/deploymen
 fn one_object(c: &mut Criterion) {
     let engine = Engine::new(Arc::new(Config::default()));
     let ctx = ctx();
-    let loaded = yaml::load(DEPLOYMENT);
+    let loaded = manifest::load(DEPLOYMENT);
     let Some(doc) = loaded.documents.first() else {
         return;
     };
@@ -110,7 +110,7 @@ fn one_object(c: &mut Criterion) {
     });
     g.bench_function("parse_and_evaluate_text", |b| {
         b.iter(|| {
-            let l = yaml::load(DEPLOYMENT);
+            let l = manifest::load(DEPLOYMENT);
             l.documents
                 .iter()
                 .map(|d| engine.evaluate(&d.root, &ctx).results.len())
@@ -118,7 +118,7 @@ fn one_object(c: &mut Criterion) {
         })
     });
     g.bench_function("from_json_and_evaluate (webhook path)", |b| {
-        b.iter(|| engine.evaluate(&yaml::from_json(&json), &ctx))
+        b.iter(|| engine.evaluate(&manifest::from_json(&json), &ctx))
     });
     g.finish();
 }

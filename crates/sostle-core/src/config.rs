@@ -13,8 +13,8 @@ use serde::Deserialize;
 use crate::approval::CrewKey;
 use crate::epoch;
 use crate::layer::{Layer, LayerSet};
+use crate::manifest::{self, Node};
 use crate::suite::{self, Escalation, ExemptCondition, ExemptRule, LayerSpec, PolicySpec, Verdict};
-use crate::yaml::{self, Node};
 
 /// The roles a crew member can hold.
 pub const ROLES: [&str; 7] = [
@@ -257,7 +257,7 @@ impl Config {
         text: &str,
         read_key: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<Config, ConfigError> {
-        let loaded = yaml::load(text);
+        let loaded = manifest::load(text);
         if let Some(e) = loaded.errors.first() {
             return Err(ConfigError {
                 path: String::new(),
@@ -317,7 +317,7 @@ impl ConfigError {
 }
 
 /// Position of the deepest existing node on a dotted path like `crew[2].roles[0]`.
-fn locate_path(root: &Node, path: &str) -> yaml::Pos {
+fn locate_path(root: &Node, path: &str) -> manifest::Pos {
     let mut node = root;
     let mut pos = root.pos;
     for seg in path.split('.').filter(|s| !s.is_empty()) {

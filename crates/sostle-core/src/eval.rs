@@ -11,10 +11,10 @@ use crate::config::Config;
 use crate::epoch;
 use crate::exemption::{self, Annotations, ExemptionLedger, Judgement};
 use crate::layer::Layer;
+use crate::manifest::{Node, Pos, Value};
 use crate::policies::{self, Check};
 use crate::suite::{Gate, Scope, Verdict};
 use crate::token;
-use crate::yaml::{Node, Pos, Value};
 
 /// The outcome of one (resource, policy) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

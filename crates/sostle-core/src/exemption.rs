@@ -12,8 +12,8 @@ use jiff::Timestamp;
 use crate::approval;
 use crate::config::{Config, CrewMember};
 use crate::layer::Layer;
+use crate::manifest::{Node, Pos};
 use crate::suite::{ExemptCondition, PolicySpec};
-use crate::yaml::{Node, Pos};
 
 /// Annotation prefix.
 pub const PREFIX: &str = "sostle.eose.ca/exempt-";

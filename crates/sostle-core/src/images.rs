@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::eval::{Outcome, PolicyResult, Violation};
 use crate::layer::{Layer, LayerSet};
+use crate::manifest::Node;
 use crate::policies::{Group, Workload};
-use crate::yaml::Node;
 
 /// The policy id of the signature requirement.
 pub const POLICY: &str = "deny_unsigned_image";

@@ -1,6 +1,6 @@
 //! sostle-core: the pure engine of sostle.
 //!
-//! Files and requests become a [`yaml::Node`] tree that keeps every field's line and column;
+//! Files and requests become a [`manifest::Node`] tree that keeps every field's line and column;
 //! the [`eval::Engine`] judges each object against its layer's gate and the policy suite (a data
 //! table, [`suite`], with config overrides, [`config`]); the results carry exact positions.
 //! Nothing here touches the file system, the network, stdout or the clock: the CLI and the
@@ -14,13 +14,13 @@ pub mod eval;
 pub mod exemption;
 pub mod images;
 pub mod layer;
+pub mod manifest;
 pub mod mecipol;
 pub mod policies;
 pub mod suite;
 pub mod token;
 pub mod trendal;
 pub mod trial;
-pub mod yaml;
 
 pub use config::{Config, ConfigError};
 pub use eval::{Engine, EvalContext, Outcome, PolicyResult, ResourceReport, Violation};

@@ -6,8 +6,8 @@
 use crate::epoch::GAMMA1_LABEL;
 use crate::eval::{Engine, EvalContext, LayerStatus, ShapeError, Violation};
 use crate::layer::Layer;
+use crate::manifest::{Node, Value};
 use crate::suite::PolicySpec;
-use crate::yaml::{Node, Value};
 
 /// A native check.
 pub type Check = fn(&PolicyCtx<'_>, Option<&Workload<'_>>) -> Vec<Violation>;

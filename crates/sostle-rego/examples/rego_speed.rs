@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use sostle_core::{yaml, Config, Layer};
+use sostle_core::{manifest, Config, Layer};
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut items: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .flat_map(|t| {
-            yaml::load(&t)
+            manifest::load(&t)
                 .documents
                 .into_iter()
                 .map(|d| d.root.to_json())

@@ -247,7 +247,7 @@ fn bind_builtin_dirs(text: &str, dir: &str) -> String {
 /// The documents of a YAML or JSON text: one value, or an array when there are several (as
 /// conftest's YAML parser returns them).
 fn parse_documents(text: &str, what: &str) -> anyhow::Result<J> {
-    let loaded = sostle_core::yaml::load(text);
+    let loaded = sostle_core::manifest::load(text);
     if let Some(e) = loaded.errors.first() {
         anyhow::bail!("{what}:{}:{}: {}", e.line, e.col, e.message);
     }
@@ -809,7 +809,7 @@ fn build_engine(
     }
     for (f, prefix) in &data_paths {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let loaded = sostle_core::yaml::load(&text);
+        let loaded = sostle_core::manifest::load(&text);
         if let Some(e) = loaded.errors.first() {
             return Err(format!(
                 "{}:{}:{}: {}",

@@ -33,7 +33,7 @@ fn main() {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
-        for d in sostle_core::yaml::load(&text).documents {
+        for d in sostle_core::manifest::load(&text).documents {
             let obj = d.root.to_json();
             if obj.get("kind").and_then(|k| k.as_str()) != Some("Deployment") {
                 continue;

@@ -79,13 +79,13 @@ fn main() {
     println!(
         "whole body into a tree, sonic-rs: {:.1} µs per request",
         per(&|b| {
-            let _ = sonic_rs::from_slice::<sostle_core::yaml::Node>(b);
+            let _ = sonic_rs::from_slice::<sostle_core::manifest::Node>(b);
         })
     );
     println!(
         "whole body into a tree, serde_json: {:.1} µs per request",
         per(&|b| {
-            let _ = serde_json::from_slice::<sostle_core::yaml::Node>(b);
+            let _ = serde_json::from_slice::<sostle_core::manifest::Node>(b);
         })
     );
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,4 +1,5 @@
-//! The decisions: a workload at its layer (the engine, exemptions, locks and image signatures), a Namespace's relabelling, and the chaos-scheduling patch.
+//! The decisions: a workload at its layer (the engine, exemptions, locks and image signatures), a
+//! Namespace's relabelling, and the chaos-scheduling patch.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,9 +8,9 @@ use jiff::Timestamp;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde_json::{json, Value as J};
 use sostle_core::eval::{LockRegistry, NoLabels, UNGOVERNED};
+use sostle_core::manifest::Node;
 use sostle_core::mecipol::LockProblem;
 use sostle_core::policies::{Group, Workload};
-use sostle_core::yaml::Node;
 use sostle_core::{Config, EvalContext, Layer, Outcome};
 
 use crate::{annotations, exempt_annotations, AdmissionObject, Loaded, MAX_WARNING};

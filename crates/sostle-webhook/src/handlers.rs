@@ -1,4 +1,5 @@
-//! The routes: validate, mutate, Namespace relabelling, health and metrics; each review decoded, decided on a blocking thread within the time cap, and answered.
+//! The routes: validate, mutate, Namespace relabelling, health and metrics; each review decoded,
+//! decided on a blocking thread within the time cap, and answered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -1,11 +1,12 @@
-//! Decoding an AdmissionReview: the request, and the object as the engine's manifest model (with the kind and namespace the API server states).
+//! Decoding an AdmissionReview: the request, and the object as the engine's manifest model (with
+//! the kind and namespace the API server states).
 
 use std::collections::BTreeMap;
 
 use kube_core::admission::AdmissionRequest;
 use kube_core::{ApiResource, DynamicResourceScope, ObjectMeta, Resource, TypeMeta};
 use sostle_core::exemption::PREFIX as EXEMPT_PREFIX;
-use sostle_core::yaml::{Entry, Node, Pos, Value};
+use sostle_core::manifest::{Entry, Node, Pos, Value};
 
 use crate::ApiError;
 

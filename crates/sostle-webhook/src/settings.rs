@@ -1,4 +1,5 @@
-//! How the webhook runs: its settings, limits and the door's routes and constants (the bootstrap manifests use the same ones).
+//! How the webhook runs: its settings, limits and the door's routes and constants (the bootstrap
+//! manifests use the same ones).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use sostle_core::layer::LayerSet;
 /// Largest AdmissionReview body accepted (larger: 413).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Stack of the threads that decode and evaluate reviews: the decoder recurses once per level
-/// of nesting (at most `sostle_core::yaml::MAX_JSON_DEPTH`), and debug builds use far larger
+/// of nesting (at most `sostle_core::manifest::MAX_JSON_DEPTH`), and debug builds use far larger
 /// frames than release ones; the memory is reserved, not used, until needed.
 pub const STACK_SIZE: usize = 8 << 20;
 /// Longest warning sent back (the API server shows them to `kubectl` users).

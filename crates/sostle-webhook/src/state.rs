@@ -1,4 +1,5 @@
-//! What the requests share: the config, engine and signed profiles loaded (and reloaded atomically), and the state handed to every handler.
+//! What the requests share: the config, engine and signed profiles loaded (and reloaded
+//! atomically), and the state handed to every handler.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use sostle_core::{yaml, Config, Engine, Layer};
+use sostle_core::{manifest, Config, Engine, Layer};
 
 use crate::check::{self, Source, TestSettings};
 use crate::cli::BenchArgs;
@@ -56,20 +56,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let (parse1, docs) = best(n, || {
         texts
             .iter()
-            .map(|t| yaml::load_bytes(t).documents.len())
+            .map(|t| manifest::load_bytes(t).documents.len())
             .sum()
     });
     let (parse_par, _) = best(n, || {
         texts
             .par_iter()
-            .map(|t| yaml::load_bytes(t).documents.len())
+            .map(|t| manifest::load_bytes(t).documents.len())
             .sum()
     });
     let (eval_mem, results) = best(n, || {
         texts
             .par_iter()
             .map(|t| {
-                let loaded = yaml::load_bytes(t);
+                let loaded = manifest::load_bytes(t);
                 let ctx = sostle_core::EvalContext {
                     now: settings.now,
                     layer_override: settings.layer,
@@ -96,7 +96,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                     let Some(suite) = suite.as_mut() else {
                         return 0;
                     };
-                    let loaded = yaml::load_bytes(t);
+                    let loaded = manifest::load_bytes(t);
                     let now_ns = i128::from(settings.now.as_second()) * 1_000_000_000;
                     loaded
                         .documents
@@ -123,7 +123,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                 || user.clone(),
                 |u, t| {
                     let Some(u) = u.as_mut() else { return 0 };
-                    let loaded = yaml::load_bytes(t);
+                    let loaded = manifest::load_bytes(t);
                     loaded
                         .documents
                         .iter()

@@ -346,7 +346,7 @@ fn webhook_image(image: &str, digest: Option<&str>) -> anyhow::Result<String> {
 
 fn config_for_cluster(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)?;
-    let loaded = sostle_core::yaml::load(&text);
+    let loaded = sostle_core::manifest::load(&text);
     let Some(doc) = loaded.documents.first() else {
         return Ok(text);
     };

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use rayon::prelude::*;
 use sostle_core::eval::namespace_object_layer;
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer, ResourceReport};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer, ResourceReport};
 
 /// Largest input file read (larger files are reported, not read).
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -196,7 +196,7 @@ fn user_results(
     u: &sostle_rego::UserPolicies,
     outcomes: Vec<sostle_rego::UserOutcome>,
     layer: Option<Layer>,
-    locate: impl Fn(Option<&str>) -> yaml::Pos,
+    locate: impl Fn(Option<&str>) -> manifest::Pos,
 ) -> Vec<sostle_core::PolicyResult> {
     let mut out = Vec::with_capacity(u.rules.len());
     for (rule, outcome) in u.rules.iter().zip(outcomes) {
@@ -411,7 +411,7 @@ fn check_one(
             return out;
         }
     }
-    let loaded = yaml::load_bytes(&bytes);
+    let loaded = manifest::load_bytes(&bytes);
     // A template that does not parse is not a manifest yet: skipped whole, with the hint to
     // render it. It is a template when the first parse error is on a line with a template
     // expression (`{{`), or the line before it; any other parse error is an error, as ever (a
@@ -474,7 +474,7 @@ fn check_one(
                         .root
                         .get("metadata")
                         .and_then(|m| m.get("name"))
-                        .and_then(yaml::Node::as_str)
+                        .and_then(manifest::Node::as_str)
                         .map_or_else(|| format!("document {}", doc.index + 1), str::to_string),
                     ..Default::default()
                 },
@@ -830,16 +830,16 @@ fn namespace_labels_of(bytes: &[u8]) -> Vec<(String, Layer)> {
     if !declares_namespace(bytes) {
         return Vec::new();
     }
-    let loaded = yaml::load_bytes(bytes);
+    let loaded = manifest::load_bytes(bytes);
     loaded
         .documents
         .iter()
-        .filter(|d| d.root.get("kind").and_then(yaml::Node::as_str) == Some("Namespace"))
+        .filter(|d| d.root.get("kind").and_then(manifest::Node::as_str) == Some("Namespace"))
         .filter_map(|d| {
             let name = d
                 .root
                 .get_path(&["metadata", "name"])
-                .and_then(yaml::Node::as_str)?;
+                .and_then(manifest::Node::as_str)?;
             match namespace_object_layer(&d.root) {
                 Some(Ok(l)) => Some((name.to_string(), l)),
                 _ => None,
@@ -936,7 +936,7 @@ fn combined_outcome(
     match u.evaluate(&input) {
         Ok(outcomes) => {
             let results = user_results(engine.config(), &u, outcomes, None, |_| {
-                yaml::Pos::default()
+                manifest::Pos::default()
             });
             out.resources.push(Located {
                 file: file.clone(),
@@ -947,7 +947,7 @@ fn combined_outcome(
                         name: COMBINED.into(),
                         ..Default::default()
                     },
-                    pos: yaml::Pos::default(),
+                    pos: manifest::Pos::default(),
                     layer: sostle_core::eval::LayerStatus::Unlayered,
                     epoch_day: engine.epoch_day(s.now),
                     results,
@@ -1062,9 +1062,9 @@ mod tests {
         #[test]
         fn the_scan_sees_every_namespace_the_parser_sees(docs in proptest::collection::vec(document(), 1..4)) {
             let text: String = docs.iter().map(|(d, _)| format!("---\n{d}")).collect();
-            let parsed = sostle_core::yaml::load(&text);
+            let parsed = sostle_core::manifest::load(&text);
             let has_ns = parsed.documents.iter().any(|d| {
-                d.root.get("kind").and_then(sostle_core::yaml::Node::as_str) == Some("Namespace")
+                d.root.get("kind").and_then(sostle_core::manifest::Node::as_str) == Some("Namespace")
             });
             prop_assert_eq!(has_ns, docs.iter().any(|(_, ns)| *ns), "generator and parser disagree: {}", text);
             if has_ns {

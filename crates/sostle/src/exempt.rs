@@ -553,7 +553,7 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
             continue;
         }
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
-        let loaded = sostle_core::yaml::load(&text);
+        let loaded = sostle_core::manifest::load(&text);
         if let Some(e) = loaded.errors.first() {
             anyhow::bail!("{name}:{}:{}: {}", e.line, e.col, e.message);
         }
@@ -617,7 +617,7 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
             let Some(entries) = doc
                 .root
                 .get_path(&["metadata", "annotations"])
-                .and_then(sostle_core::yaml::Node::as_map)
+                .and_then(sostle_core::manifest::Node::as_map)
             else {
                 continue;
             };
@@ -676,10 +676,10 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
 }
 
 /// `Kind/namespace/name` of a document, for messages.
-fn describe(root: &sostle_core::yaml::Node) -> String {
+fn describe(root: &sostle_core::manifest::Node) -> String {
     let s = |path: &[&str]| {
         root.get_path(path)
-            .and_then(sostle_core::yaml::Node::as_str)
+            .and_then(sostle_core::manifest::Node::as_str)
             .unwrap_or("?")
             .to_string()
     };
@@ -687,7 +687,7 @@ fn describe(root: &sostle_core::yaml::Node) -> String {
         "{}/{}/{}",
         s(&["kind"]),
         root.get_path(&["metadata", "namespace"])
-            .and_then(sostle_core::yaml::Node::as_str)
+            .and_then(sostle_core::manifest::Node::as_str)
             .unwrap_or("default"),
         s(&["metadata", "name"])
     )

@@ -290,14 +290,14 @@ pub fn render_kustomize(dir: &Path) -> Result<(Vec<u8>, Origins), String> {
     } else {
         return Err("neither kustomize nor kubectl is on PATH".into());
     };
-    let loaded = sostle_core::yaml::load_bytes(&out);
+    let loaded = sostle_core::manifest::load_bytes(&out);
     let candidates = identities(dir);
     let mut origins = Vec::new();
     for doc in &loaded.documents {
         let root = &doc.root;
         let text = |path: &[&str]| {
             root.get_path(path)
-                .and_then(sostle_core::yaml::Node::as_str)
+                .and_then(sostle_core::manifest::Node::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
@@ -365,7 +365,7 @@ fn identities(dir: &Path) -> Vec<(String, String, String)> {
         let Ok(text) = std::fs::read_to_string(&k) else {
             continue;
         };
-        let loaded = sostle_core::yaml::load(&text);
+        let loaded = sostle_core::manifest::load(&text);
         let Some(doc) = loaded.documents.first() else {
             continue;
         };
@@ -373,7 +373,7 @@ fn identities(dir: &Path) -> Vec<(String, String, String)> {
             for item in doc
                 .root
                 .get(key)
-                .and_then(sostle_core::yaml::Node::as_seq)
+                .and_then(sostle_core::manifest::Node::as_seq)
                 .unwrap_or_default()
             {
                 let Some(rel) = item.as_str() else { continue };
@@ -384,11 +384,11 @@ fn identities(dir: &Path) -> Vec<(String, String, String)> {
                     let Ok(t) = std::fs::read_to_string(&p) else {
                         continue;
                     };
-                    for od in sostle_core::yaml::load(&t).documents {
+                    for od in sostle_core::manifest::load(&t).documents {
                         let s = |path: &[&str]| {
                             od.root
                                 .get_path(path)
-                                .and_then(sostle_core::yaml::Node::as_str)
+                                .and_then(sostle_core::manifest::Node::as_str)
                                 .unwrap_or_default()
                                 .to_string()
                         };

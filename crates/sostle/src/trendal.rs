@@ -9,7 +9,7 @@ use serde_json::Value as J;
 use sostle_core::epoch::GAMMA1;
 use sostle_core::eval::NoLabels;
 use sostle_core::trendal::{self, SpawnRequest};
-use sostle_core::{yaml, Engine, EvalContext, Outcome};
+use sostle_core::{manifest, Engine, EvalContext, Outcome};
 use sostle_ledger::Trendal;
 
 use crate::cli::{TrendalCommand, TrendalFormat};
@@ -214,7 +214,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
             locks: None,
             ledger: None,
         };
-        let r = engine.evaluate(&yaml::from_json(m), &ctx);
+        let r = engine.evaluate(&manifest::from_json(m), &ctx);
         r.results
             .iter()
             .filter(|x| x.outcome == Outcome::Fail)

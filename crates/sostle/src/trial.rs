@@ -17,7 +17,7 @@ use sostle_core::trial::{
     Failure, History, LiveEvidence, LockRecord, Novelty, Subject, SubjectResource, TrialVerdict,
     TrivyEvidence, VerdictOutcome,
 };
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome, ResourceReport};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer, Outcome, ResourceReport};
 use sostle_ledger::{Ledger, Location, Snapshot};
 
 use crate::check::{self, Located};
@@ -114,7 +114,7 @@ impl Ctx {
             ledger: Some(&self.snapshot),
         };
         docs.iter()
-            .map(|d| self.engine.evaluate(&yaml::from_json(d), &ctx))
+            .map(|d| self.engine.evaluate(&manifest::from_json(d), &ctx))
             .collect()
     }
 }
@@ -187,7 +187,7 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<SubjectDoc>> {
             }
             check::Source::Stdin(b) | check::Source::Rendered { bytes: b, .. } => b.to_vec(),
         };
-        let loaded = yaml::load_bytes(&bytes);
+        let loaded = manifest::load_bytes(&bytes);
         if let Some(e) = loaded.errors.first() {
             bail!("{}:{}:{}: {}", src.name(), e.line, e.col, e.message);
         }
@@ -557,7 +557,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             }
             if let Some(f) = &live {
                 let text = read(f)?;
-                let loaded = yaml::load(&text);
+                let loaded = manifest::load(&text);
                 if let Some(e) = loaded.errors.first() {
                     bail!("{}:{}:{}: {}", f.display(), e.line, e.col, e.message);
                 }

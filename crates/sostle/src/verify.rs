@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use sostle_core::eval::NoLabels;
-use sostle_core::{yaml, Engine, EvalContext, Layer};
+use sostle_core::{manifest, Engine, EvalContext, Layer};
 
 use crate::cli::{VerifyArgs, VerifyFormat};
 
@@ -55,7 +55,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 fn read_case(path: &Path, default_now: jiff::Timestamp) -> anyhow::Result<Case> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let l = yaml::load(&text);
+    let l = manifest::load(&text);
     if let Some(e) = l.errors.first() {
         return Err(anyhow!(
             "{}:{}:{}: {}",
@@ -70,7 +70,11 @@ fn read_case(path: &Path, default_now: jiff::Timestamp) -> anyhow::Result<Case> 
         .first()
         .ok_or_else(|| anyhow!("{}: empty case", path.display()))?
         .root;
-    let field = |k: &str| root.get(k).and_then(yaml::Node::as_str).map(str::to_string);
+    let field = |k: &str| {
+        root.get(k)
+            .and_then(manifest::Node::as_str)
+            .map(str::to_string)
+    };
     let need = |k: &str| {
         field(k).ok_or_else(|| {
             anyhow!(
@@ -101,8 +105,8 @@ fn read_case(path: &Path, default_now: jiff::Timestamp) -> anyhow::Result<Case> 
     })
 }
 
-fn canonical_hash(text: &str) -> anyhow::Result<(yaml::Node, String)> {
-    let l = yaml::load(text);
+fn canonical_hash(text: &str) -> anyhow::Result<(manifest::Node, String)> {
+    let l = manifest::load(text);
     if let Some(e) = l.errors.first() {
         return Err(anyhow!("{}:{}: {}", e.line, e.col, e.message));
     }
@@ -152,7 +156,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             }
         };
         let (policy, layer, cnow) = (case.policy.clone(), case.layer, case.now);
-        let outcome_of = |root: &yaml::Node,
+        let outcome_of = |root: &manifest::Node,
                           user: &mut Option<sostle_rego::UserPolicies>|
          -> anyhow::Result<String> {
             let ctx = EvalContext {

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer};
 
 use crate::testkeys::{register_test_keys, substitute_approval};
 
@@ -76,7 +76,7 @@ fn substitute_witness(input: &str) -> String {
     if !input.contains("{{witness}}") {
         return input.to_string();
     }
-    let l = yaml::load(&input.replace("{{witness}}", "pending"));
+    let l = manifest::load(&input.replace("{{witness}}", "pending"));
     let Some(d) = l.documents.first() else {
         return input.to_string();
     };
@@ -109,7 +109,7 @@ fn substitute_tokens(input: &str, secret: &str) -> String {
 
 fn run_case(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let loaded = yaml::load(&text);
+    let loaded = manifest::load(&text);
     if let Some(e) = loaded.errors.first() {
         return Err(format!("case file: {}:{}: {}", e.line, e.col, e.message));
     }
@@ -127,7 +127,7 @@ fn run_case(path: &Path) -> Result<(), String> {
     let input = substitute_witness(&input);
     let input = substitute_approval(&input, &config);
     let engine = Engine::new(Arc::new(config));
-    let doc = yaml::load(&input);
+    let doc = manifest::load(&input);
     if let Some(e) = doc.errors.first() {
         return Err(format!("input: {}:{}: {}", e.line, e.col, e.message));
     }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use sostle_core::eval::NoLabels;
 use sostle_core::exemption::{self, ExemptionLedger, TrialState, Values};
-use sostle_core::{yaml, Config, Engine, EvalContext, Outcome};
+use sostle_core::{manifest, Config, Engine, EvalContext, Outcome};
 
 const NOW: &str = "2026-05-11T12:00:00Z";
 
@@ -49,7 +49,7 @@ fn outcome(text: &str, ledger: Option<&dyn ExemptionLedger>) -> (Outcome, Vec<St
     let mut config = Config::default();
     crate::testkeys::register_test_keys(&mut config, &[]);
     let engine = Engine::new(Arc::new(config));
-    let l = yaml::load(text);
+    let l = manifest::load(text);
     assert!(l.errors.is_empty(), "{:?}", l.errors);
     let ctx = EvalContext {
         now: now(),

@@ -2,7 +2,7 @@
 //! inside the input, and every key's position points at that key's text.
 
 use proptest::prelude::*;
-use sostle_core::yaml::{self, Node, Value};
+use sostle_core::manifest::{self, Node, Value};
 
 fn check_positions(node: &Node, lines: &[&str], problems: &mut Vec<String>) {
     let mut work = vec![node];
@@ -44,7 +44,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let l = yaml::load_bytes(&bytes);
+        let l = manifest::load_bytes(&bytes);
         for e in &l.errors {
             prop_assert!(!e.message.is_empty());
         }
@@ -55,7 +55,7 @@ proptest! {
         let mut s = SAMPLE.to_string();
         let cut = (0..=cut).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
         s.insert_str(cut, &insert);
-        let l = yaml::load(&s);
+        let l = manifest::load(&s);
         let lines: Vec<&str> = s.lines().collect();
         for d in &l.documents {
             let mut problems = Vec::new();
@@ -84,7 +84,7 @@ fn key_positions_on_the_whole_corpus() {
                 files += 1;
                 let text = std::fs::read_to_string(&p).unwrap();
                 let lines: Vec<&str> = text.lines().collect();
-                let l = yaml::load(&text);
+                let l = manifest::load(&text);
                 let mut problems = Vec::new();
                 for d in &l.documents {
                     check_positions(&d.root, &lines, &mut problems);

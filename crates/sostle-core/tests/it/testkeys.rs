@@ -2,7 +2,7 @@
 //! (included there with `#[path]`): a key derived from a crew member's name, so anyone can make
 //! it — for tests only, never registered outside them.
 
-use sostle_core::{yaml, Config};
+use sostle_core::{manifest, Config};
 
 /// The test key of a crew member: derived from the name, so anyone can make it (tests only).
 pub fn test_key(name: &str) -> p256::ecdsa::SigningKey {
@@ -28,7 +28,7 @@ pub fn substitute_approval(input: &str, config: &Config) -> String {
     if !input.contains("{{approval") {
         return input.to_string();
     }
-    let l = yaml::load(&input.replace("{{approval", "x{{"));
+    let l = manifest::load(&input.replace("{{approval", "x{{"));
     let Some(a) = l
         .documents
         .first()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sostle_core::eval::NoLabels;
-use sostle_core::{yaml, Config, Engine, EvalContext, Layer, Outcome};
+use sostle_core::{manifest, Config, Engine, EvalContext, Layer, Outcome};
 use sostle_rego::Suite;
 
 #[path = "../../../sostle-core/tests/it/testkeys.rs"]
@@ -37,7 +37,7 @@ fn files(dir: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
 
 type Set = BTreeSet<(String, &'static str)>;
 
-fn native_set(engine: &Engine, root: &yaml::Node, layer: Layer, now: jiff::Timestamp) -> Set {
+fn native_set(engine: &Engine, root: &manifest::Node, layer: Layer, now: jiff::Timestamp) -> Set {
     let ctx = EvalContext {
         now,
         layer_override: Some(layer),
@@ -103,7 +103,7 @@ fn corpus_parity_at_every_layer() {
     let mut mismatches = Vec::new();
     for p in &paths {
         let text = std::fs::read_to_string(p).unwrap();
-        for d in yaml::load(&text).documents {
+        for d in manifest::load(&text).documents {
             let object = d.root.to_json();
             for layer in Layer::ALL {
                 let n = native_set(&engine, &d.root, layer, now);
@@ -144,7 +144,7 @@ fn case_parity() {
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for p in &paths {
-        let case = yaml::load(&std::fs::read_to_string(p).unwrap())
+        let case = manifest::load(&std::fs::read_to_string(p).unwrap())
             .documents
             .remove(0)
             .root
@@ -170,12 +170,12 @@ fn case_parity() {
         let mut suite = Suite::new(&config).unwrap();
         let mut input = case["input"].as_str().unwrap().to_string();
         if input.contains("{{witness}}") {
-            let l = yaml::load(&input.replace("{{witness}}", "x"));
+            let l = manifest::load(&input.replace("{{witness}}", "x"));
             let a = sostle_core::exemption::Annotations::read(&l.documents[0].root).unwrap();
             input = input.replace("{{witness}}", &a.computed_witness());
         }
         let input = testkeys::substitute_approval(&input, &config);
-        let doc = yaml::load(&input).documents.remove(0);
+        let doc = manifest::load(&input).documents.remove(0);
         let now = sostle_core::epoch::parse_rfc3339(
             case.get("now")
                 .and_then(|n| n.as_str())

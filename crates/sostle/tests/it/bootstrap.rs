@@ -17,7 +17,7 @@ fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &serde_json::V
 
 fn docs(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap();
-    let l = sostle_core::yaml::load(&text);
+    let l = sostle_core::manifest::load(&text);
     assert!(l.errors.is_empty(), "{:?}", l.errors);
     l.documents.iter().map(|d| d.root.to_json()).collect()
 }
@@ -253,7 +253,7 @@ fn the_configmap_carries_key_files_inline() {
         "webhook",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let loaded = sostle_core::yaml::load(&r.stdout);
+    let loaded = sostle_core::manifest::load(&r.stdout);
     let cm = loaded
         .documents
         .iter()
@@ -300,7 +300,7 @@ fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
         &digest,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let docs: Vec<serde_json::Value> = sostle_core::yaml::load(&r.stdout)
+    let docs: Vec<serde_json::Value> = sostle_core::manifest::load(&r.stdout)
         .documents
         .iter()
         .map(|d| d.root.to_json())

@@ -19,7 +19,7 @@ struct Door {
 }
 
 fn yaml_docs(text: &str) -> Vec<J> {
-    sostle_core::yaml::load(text)
+    sostle_core::manifest::load(text)
         .documents
         .into_iter()
         .map(|d| d.root.to_json())
@@ -273,7 +273,7 @@ fn corpus_deployments() -> Vec<J> {
     let mut out = Vec::new();
     for f in crate::conftest::corpus_files() {
         let text = std::fs::read_to_string(&f).unwrap();
-        let loaded = sostle_core::yaml::load(&text);
+        let loaded = sostle_core::manifest::load(&text);
         if !loaded.errors.is_empty() {
             continue;
         }

@@ -275,7 +275,7 @@ fn parser_json_reads_json_and_refuses_yaml() {
 
 /// The first YAML document of `text` as JSON, by the engine's own parser.
 fn yaml_to_json(text: &str) -> serde_json::Value {
-    sostle_core::yaml::load(text)
+    sostle_core::manifest::load(text)
         .documents
         .into_iter()
         .next()

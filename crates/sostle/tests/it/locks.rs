@@ -314,7 +314,7 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
         ],
         None,
     );
-    let promoted = sostle_core::yaml::load(&p.stdout)
+    let promoted = sostle_core::manifest::load(&p.stdout)
         .documents
         .iter()
         .map(|x| x.root.to_json())

@@ -777,7 +777,7 @@ fn trial_charge_o_yaml_prints_yaml() {
     );
     assert!(r.stdout.contains("trial: TRB-CHAOS-001\n"), "{}", r.stdout);
     // And it is the same document as -o json.
-    let loaded = sostle_core::yaml::load(&r.stdout);
+    let loaded = sostle_core::manifest::load(&r.stdout);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     assert_eq!(loaded.documents[0].root.to_json()["target"], "L2");
 }

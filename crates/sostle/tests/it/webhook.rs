@@ -465,7 +465,7 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
         let mut compared = 0;
         for ((file, doc), cli_denied) in &cli {
             let text = std::fs::read_to_string(root().join(file)).unwrap();
-            let loaded_docs = sostle_core::yaml::load(&text);
+            let loaded_docs = sostle_core::manifest::load(&text);
             let Some(d) = loaded_docs
                 .documents
                 .iter()
