@@ -41,11 +41,11 @@ fuzz_target!(|data: &[u8]| {
         reviewed: "IMHOTEP".into(),
     };
     let w = witness(&v);
-    let manifest = format!(
+    let object = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: chaos-trial\n  annotations:\n    sostle.eose.ca/exempt-from: deny_no_limits\n    sostle.eose.ca/exempt-applies-to: chaos-trial/p\n    sostle.eose.ca/exempt-reason: TRB-CHAOS-001\n    sostle.eose.ca/exempt-expires: \"2026-02-20T00:00:00Z\"\n    sostle.eose.ca/exempt-owner: BOSUN\n    sostle.eose.ca/exempt-reviewed: IMHOTEP\n    sostle.eose.ca/exempt-witness: \"{w}\"\n    sostle.eose.ca/exempt-approval: {}\nspec:\n  containers:\n  - name: c\n    image: c:1\n",
         serde_json::to_string(text).unwrap_or_default()
     );
-    let loaded = manifest::load(&manifest);
+    let loaded = manifest::load(&object);
     let Some(doc) = loaded.documents.first() else {
         return;
     };
