@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sostle_core::eval::NoLabels;
+use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Config, Engine, EvalContext, Layer};
 
 fn corpus() -> Vec<String> {

@@ -9,191 +9,18 @@ use jiff::Timestamp;
 
 use crate::config::Config;
 use crate::epoch;
-use crate::exemption::{self, Annotations, ExemptionLedger, Judgement};
+use crate::exemption::{self, Annotations, ExemptionLedger};
+use crate::gates;
 use crate::layer::Layer;
-use crate::manifest::{Node, Pos, Value};
+use crate::manifest::{Node, Value};
+use crate::mecipol::LockRegistry;
+use crate::namespace::{NamespaceLabels, UNGOVERNED};
 use crate::policies::{self, Check};
+use crate::report::{
+    LayerStatus, Outcome, PolicyResult, ResourceRef, ResourceReport, ShapeError, Violation,
+};
 use crate::suite::{Gate, Scope, Verdict};
-use crate::token;
-
-/// The outcome of one (resource, policy) pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The policy passed.
-    Pass,
-    /// DENY: the policy failed.
-    Fail,
-    /// WARN: the policy failed with a warning verdict.
-    Warn,
-    /// Failed, but a valid exemption covers it.
-    Exempted,
-    /// Not applicable to this kind or layer.
-    Skip,
-}
-
-impl Outcome {
-    /// The lowercase name used in every output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Warn => "warn",
-            Outcome::Exempted => "exempted",
-            Outcome::Skip => "skip",
-        }
-    }
-}
-
-/// One offending field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// The container it concerns, if any.
-    pub container: Option<String>,
-    /// The field path, e.g. `spec.template.spec.containers[0].resources.limits.cpu`.
-    pub path: String,
-    /// Where the field is (or, when it is missing, its nearest existing parent).
-    pub pos: Pos,
-    /// What is wrong.
-    pub message: String,
-    /// A one-line fix.
-    pub fix: std::borrow::Cow<'static, str>,
-}
-
-/// The result of one policy (or the layer gate) on one resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyResult {
-    /// Policy id (`layer_gate` for the gate).
-    pub policy: Arc<str>,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// The offending fields (empty on pass and skip).
-    pub violations: Vec<Violation>,
-    /// The exemption that names this policy, when the policy failed: honoured (`exempted`) or
-    /// refused with every reason.
-    pub exemption: Option<Box<Judgement>>,
-}
-
-/// Which layer a resource was judged at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerStatus {
-    /// A layer.
-    Layer(Layer),
-    /// No layer could be found: out of scope, never denied.
-    Unlayered,
-    /// `kube-system` and co: never governed.
-    Ungoverned,
-}
-
-impl LayerStatus {
-    /// `L3`, `trial`, `unlayered` or `ungoverned`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LayerStatus::Layer(l) => l.as_str(),
-            LayerStatus::Unlayered => "unlayered",
-            LayerStatus::Ungoverned => "ungoverned",
-        }
-    }
-
-    /// The layer, if any.
-    pub fn layer(self) -> Option<Layer> {
-        match self {
-            LayerStatus::Layer(l) => Some(l),
-            _ => None,
-        }
-    }
-}
-
-/// What the resource is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ResourceRef {
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// `metadata.namespace`, if set.
-    pub namespace: Option<String>,
-    /// `metadata.name`, or `metadata.generateName` when only that is set.
-    pub name: String,
-}
-
-impl ResourceRef {
-    /// `kind/namespace/name` (namespace omitted when unset).
-    pub fn display(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
-            None => format!("{}/{}", self.kind, self.name),
-        }
-    }
-}
-
-/// A problem with the object itself (a wrong type, a missing kind), reported as a run error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapeError {
-    /// The field path.
-    pub path: String,
-    /// Where it is.
-    pub pos: Pos,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Everything decided about one resource.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResourceReport {
-    /// The resource.
-    pub resource: ResourceRef,
-    /// Where the document starts.
-    pub pos: Pos,
-    /// The layer it was judged at.
-    pub layer: LayerStatus,
-    /// The epoch day of the evaluation.
-    pub epoch_day: i64,
-    /// The layer gate first, then one result per policy, in suite order.
-    pub results: Vec<PolicyResult>,
-    /// Problems with the object's shape.
-    pub errors: Vec<ShapeError>,
-    /// The object's exemption annotations, if it has any.
-    pub exemption: Option<Annotations>,
-}
-
-/// Layers of namespaces as labelled on Namespace objects (from the input, or the cluster).
-pub trait NamespaceLabels {
-    /// The layer named by the namespace's `sostle-layer` label, if the namespace is known and
-    /// carries one.
-    fn label_layer(&self, namespace: &str) -> Option<Layer>;
-}
-
-impl NamespaceLabels for std::collections::HashMap<String, Layer> {
-    fn label_layer(&self, namespace: &str) -> Option<Layer> {
-        self.get(namespace).copied()
-    }
-}
-
-/// No namespace labels known.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoLabels;
-
-impl NamespaceLabels for NoLabels {
-    fn label_layer(&self, _: &str) -> Option<Layer> {
-        None
-    }
-}
-
-/// The lock registry (the ledger, or the cluster's signed profiles): the second half of
-/// `deny_no_mecipol_image`. Without one, that policy is static only, and says so.
-pub trait LockRegistry: Sync {
-    /// Checks that `image` holds a lock authorizing `layer` and is not older than the lock
-    /// named by `current_profile` (the workload's `mecipol-profile` annotation). Returns the
-    /// reasons it does not.
-    fn check(
-        &self,
-        image: &str,
-        layer: Layer,
-        current_profile: Option<&str>,
-    ) -> Vec<crate::mecipol::LockProblem>;
-}
-
+use crate::workload::{Workload, WORKLOAD_KINDS};
 /// What an evaluation needs from outside: the clock and the environment.
 pub struct EvalContext<'a> {
     /// Now.
@@ -221,56 +48,6 @@ impl std::fmt::Debug for EvalContext<'_> {
             .finish()
     }
 }
-
-/// Namespaces that are never governed.
-pub const UNGOVERNED: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
-
-/// Where a workload kind keeps its pod spec, in the three spellings its readers need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PodSpecAt {
-    /// The keys from the root, e.g. `["spec", "template", "spec"]`.
-    pub keys: &'static [&'static str],
-    /// The same, dotted (`spec.template.spec`): the prefix of violation paths.
-    pub dotted: &'static str,
-    /// The same as a JSON pointer (`/spec/template/spec`): the base of JSONPatch paths.
-    pub pointer: &'static str,
-}
-
-/// Where `kind` keeps its pod spec; `None` for kinds that are not [`WORKLOAD_KINDS`].
-pub fn pod_spec_at(kind: &str) -> Option<PodSpecAt> {
-    if !WORKLOAD_KINDS.contains(&kind) {
-        return None;
-    }
-    Some(match kind {
-        "Pod" => PodSpecAt {
-            keys: &["spec"],
-            dotted: "spec",
-            pointer: "/spec",
-        },
-        "CronJob" => PodSpecAt {
-            keys: &["spec", "jobTemplate", "spec", "template", "spec"],
-            dotted: "spec.jobTemplate.spec.template.spec",
-            pointer: "/spec/jobTemplate/spec/template/spec",
-        },
-        _ => PodSpecAt {
-            keys: &["spec", "template", "spec"],
-            dotted: "spec.template.spec",
-            pointer: "/spec/template/spec",
-        },
-    })
-}
-
-/// The pod-bearing kinds.
-pub const WORKLOAD_KINDS: [&str; 8] = [
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-];
 
 /// The engine: a validated config and the native checks, ready to evaluate any number of
 /// resources from any number of threads.
@@ -317,19 +94,7 @@ impl Engine {
     /// The layer of a namespace, without the flag: its label, the config, the name pattern,
     /// the config's default layer.
     pub fn namespace_layer(&self, ns: &str, labels: &dyn NamespaceLabels) -> LayerStatus {
-        if UNGOVERNED.contains(&ns) {
-            return LayerStatus::Ungoverned;
-        }
-        if let Some(l) = labels.label_layer(ns) {
-            return LayerStatus::Layer(l);
-        }
-        if let Some(l) = self.config.namespace_layer(ns) {
-            return LayerStatus::Layer(l);
-        }
-        match self.config.default_layer {
-            Some(l) => LayerStatus::Layer(l),
-            None => LayerStatus::Unlayered,
-        }
+        crate::namespace::namespace_layer(&self.config, ns, labels)
     }
 
     /// Evaluates one object.
@@ -339,7 +104,7 @@ impl Engine {
         let epoch_day = self.epoch_day(ctx.now);
         let layer = self.resolve(root, &resource, ctx);
         let workload = if WORKLOAD_KINDS.contains(&resource.kind.as_str()) {
-            Some(policies::Workload::new(root, &resource.kind, &mut errors))
+            Some(Workload::new(root, &resource.kind, &mut errors))
         } else {
             None
         };
@@ -355,12 +120,13 @@ impl Engine {
             let (outcome, violations) = match (applies, layer.layer()) {
                 (true, Some(l)) => {
                     let pctx = policies::PolicyCtx {
-                        engine: self,
+                        config: &self.config,
                         spec,
                         layer: l,
                         root,
                         namespace: resource.namespace.as_deref(),
-                        ctx,
+                        namespaces: ctx.namespaces,
+                        locks: ctx.locks,
                     };
                     let mut v = check(&pctx, workload.as_ref());
                     if v.is_empty() && !errors.is_empty() {
@@ -509,186 +275,16 @@ impl Engine {
             return result(Outcome::Pass, Vec::new());
         }
         let gate = self.config.layer(l).map_or(Gate::Open, |s| s.gate);
-        let labels = root.get_path(&["metadata", "labels"]);
-        let annotations = root.get_path(&["metadata", "annotations"]);
-        let label = |k: &str| labels.and_then(|m| m.get(k)).and_then(Node::scalar_text);
-        let annotation = |k: &str| {
-            annotations
-                .and_then(|m| m.get(k))
-                .and_then(Node::scalar_text)
+        let g = gates::GateCtx {
+            config: &self.config,
+            root,
+            kind: &resource.kind,
+            layer: l,
+            token_secret: ctx.token_secret,
+            now: ctx.now,
         };
-        let at = |path: &[&str]| root.locate(path);
-        let v = |path: String, pos: Pos, message: String, fix: &'static str| Violation {
-            container: None,
-            path,
-            pos,
-            message,
-            fix: fix.into(),
-        };
-        let crew_check =
-            |need_role: Option<&str>| -> Result<&crate::config::CrewMember, Violation> {
-                let pos = at(&["metadata", "labels", "crew-member"]);
-                let path = "metadata.labels.crew-member".to_string();
-                let Some(name) = label("crew-member") else {
-                    return Err(v(
-                        path,
-                        pos,
-                        format!(
-                            "{l} admits only registered crew, and label crew-member is missing"
-                        ),
-                        "set label crew-member=<registered crew name>",
-                    ));
-                };
-                let Some(member) = self.config.crew_member(&name) else {
-                    return Err(v(
-                        path,
-                        pos,
-                        format!("crew-member `{name}` is not registered crew"),
-                        "name a crew member registered in the SostleConfig",
-                    ));
-                };
-                if let Some(role) = need_role {
-                    if !member.has_role(role) {
-                        return Err(v(
-                            path,
-                            pos,
-                            format!(
-                                "crew member {} lacks the `{role}` role that {l} requires",
-                                member.name
-                            ),
-                            "name a crew member who holds the role, or ask for it in the config",
-                        ));
-                    }
-                }
-                Ok(member)
-            };
-        let mut violations = Vec::new();
-        let mut verdict = Outcome::Fail;
-        match gate {
-            Gate::Open => {}
-            Gate::ReadOnly => {
-                verdict = Outcome::Warn;
-                if let Some(ops) = annotation("sostle.eose.ca/operations") {
-                    let writes: Vec<&str> = ops
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|o| {
-                            ["write", "create", "update", "patch", "delete"]
-                                .contains(&o.to_ascii_lowercase().as_str())
-                        })
-                        .collect();
-                    if !writes.is_empty() {
-                        violations.push(v(
-                            "metadata.annotations.sostle.eose.ca/operations".into(),
-                            at(&["metadata", "annotations", "sostle.eose.ca/operations"]),
-                            format!("{l} is read-only, but the workload declares write operations: {}", writes.join(",")),
-                            "remove write,create,update,patch,delete from sostle.eose.ca/operations",
-                        ));
-                    }
-                }
-            }
-            Gate::Sso => {
-                verdict = Outcome::Warn;
-                match annotation("sostle.eose.ca/sso") {
-                    Some(s) if s == "google" => {}
-                    other => violations.push(v(
-                        "metadata.annotations.sostle.eose.ca/sso".into(),
-                        at(&["metadata", "annotations", "sostle.eose.ca/sso"]),
-                        match other {
-                            Some(s) => format!("{l} expects Google SSO, but sostle.eose.ca/sso is `{s}`"),
-                            None => format!("{l} expects Google SSO, and annotation sostle.eose.ca/sso is missing"),
-                        },
-                        "set annotation sostle.eose.ca/sso: google",
-                    )),
-                }
-            }
-            Gate::Crew => {
-                if let Err(e) = crew_check(None) {
-                    violations.push(e);
-                }
-            }
-            Gate::Token => match crew_check(None) {
-                Err(e) => violations.push(e),
-                Ok(member) => {
-                    let pos = at(&["metadata", "labels", "sostle-token"]);
-                    let path = "metadata.labels.sostle-token".to_string();
-                    match (label("sostle-token"), ctx.token_secret) {
-                        (None, _) => violations.push(Violation {
-                            fix: format!("issue one with `sostle token issue --crew NAME --layer {l} --expires …` and set label sostle-token").into(),
-                            ..v(
-                                path,
-                                pos,
-                                format!("{l} needs a SOSTLE token, and label sostle-token is missing"),
-                                "",
-                            )
-                        }),
-                        (Some(_), None) => violations.push(v(
-                            path,
-                            pos,
-                            "no token secret is configured, so the SOSTLE token cannot be verified".into(),
-                            "set SOSTLE_TOKEN_SECRET or tokens.secret in the config",
-                        )),
-                        (Some(t), Some(secret)) => {
-                            let names = self.config.crew.iter().map(|c| c.name.as_str());
-                            if let Err(e) = token::verify(secret, &t, &member.name, l, ctx.now.as_second(), names) {
-                                violations.push(v(
-                                    path,
-                                    pos,
-                                    format!("SOSTLE token refused: {e}"),
-                                    "issue a fresh token for this crew member and layer",
-                                ));
-                            }
-                        }
-                    }
-                }
-            },
-            Gate::KayApproved => {
-                if let Err(e) = crew_check(Some("l5-authorized")) {
-                    violations.push(e);
-                }
-                if label("kay-approved").as_deref() != Some("true") {
-                    violations.push(v(
-                        "metadata.labels.kay-approved".into(),
-                        at(&["metadata", "labels", "kay-approved"]),
-                        format!("{l} admits only what Kay approved, and label kay-approved is not `true`"),
-                        "ask Kay to approve, then set label kay-approved=true",
-                    ));
-                }
-            }
-            Gate::Closed => violations.push(v(
-                "kind".into(),
-                at(&["kind"]),
-                format!(
-                    "{l} is closed: no {} may run here (ConfigMaps and Secrets only)",
-                    resource.kind
-                ),
-                "deploy the workload to another layer",
-            )),
-            Gate::Mega => {
-                let closed: Vec<String> = self
-                    .config
-                    .gates
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, g)| !g.open)
-                    .map(|(i, _)| format!("gate-{}", i + 1))
-                    .collect();
-                if !closed.is_empty() {
-                    violations.push(v(
-                        "kind".into(),
-                        at(&["kind"]),
-                        format!(
-                            "{l} needs all five MEGSCIFIAR gates open; closed: {}",
-                            closed.join(", ")
-                        ),
-                        "open the gates in the SostleConfig (each names who opened it)",
-                    ));
-                }
-                if let Err(e) = crew_check(Some("megscifiar")) {
-                    violations.push(e);
-                }
-            }
-        }
+        let violations = gates::check(gate, &g);
+        let verdict = gates::verdict(gate);
         if violations.is_empty() {
             result(Outcome::Pass, violations)
         } else {

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::eval::{Outcome, PolicyResult, Violation};
 use crate::layer::{Layer, LayerSet};
 use crate::manifest::Node;
-use crate::policies::{Group, Workload};
+use crate::report::{Outcome, PolicyResult, Violation};
+use crate::workload::{Group, Workload};
 
 /// The policy id of the signature requirement.
 pub const POLICY: &str = "deny_unsigned_image";
@@ -162,7 +162,7 @@ pub fn signature_result(
     fail_open: bool,
 ) -> Option<PolicyResult> {
     let kind = root.get("kind").and_then(Node::as_str)?;
-    crate::eval::pod_spec_at(kind)?;
+    crate::workload::pod_spec_at(kind)?;
     let workload = Workload::new(root, kind, &mut Vec::new());
     let mut fail = Vec::new();
     let mut warn = Vec::new();
@@ -213,4 +213,41 @@ pub fn signature_result(
         violations,
         exemption: None,
     })
+}
+
+/// An image reference split into its parts (`registry:5000/app:tag@sha256:…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    /// Everything before the tag and digest.
+    pub name: &'a str,
+    /// The tag, if any.
+    pub tag: Option<&'a str>,
+    /// The digest (`sha256:…`), if any.
+    pub digest: Option<&'a str>,
+}
+
+/// Splits an image reference; a `:` before the last `/` is a registry port, not a tag.
+pub fn parse_image(image: &str) -> ImageRef<'_> {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest.rfind(':').filter(|i| *i >= last_slash) {
+        Some(i) => ImageRef {
+            name: rest.get(..i).unwrap_or(rest),
+            tag: rest.get(i + 1..).filter(|t| !t.is_empty()),
+            digest,
+        },
+        None => ImageRef {
+            name: rest,
+            tag: None,
+            digest,
+        },
+    }
+}
+
+pub(crate) fn is_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -60,7 +60,7 @@ impl ProfileBody {
 
     /// The bytes that are signed: canonical JSON (sorted keys, no whitespace).
     pub fn canonical(&self) -> String {
-        crate::trial::canonical_json(&self.to_json())
+        crate::digest::canonical_json(&self.to_json())
     }
 
     /// The base64 DER ECDSA P-256 signature over [`ProfileBody::canonical`].
@@ -158,7 +158,7 @@ impl Profile {
         let (Some(digest), Some((name, d))) = (self.digest(), image.rsplit_once('@')) else {
             return false;
         };
-        let repo = |s: &str| crate::policies::parse_image(s).name.to_string();
+        let repo = |s: &str| crate::images::parse_image(s).name.to_string();
         d == digest && repo(name) == repo(&self.image)
     }
 
@@ -248,7 +248,7 @@ pub fn check_promotion_layer(body: &ProfileBody, layer: Layer) -> Result<(), Pro
 /// image (or the workload would fail `deny_no_mecipol_image` where it lands), and the
 /// workload is not locked by a newer profile already.
 pub fn check_promotion(profile: &Profile, obj: &serde_json::Value) -> Result<(), PromotionRefusal> {
-    let images = crate::trial::images(obj);
+    let images = crate::workload::json_images(obj);
     let meta = obj.get("metadata");
     if !images.is_empty() && !images.iter().all(|i| profile.locks_image(i)) {
         return Err(PromotionRefusal::OtherImage {
@@ -447,7 +447,7 @@ pub struct RegistryLocks {
     pub unavailable: std::collections::BTreeMap<String, String>,
 }
 
-impl crate::eval::LockRegistry for RegistryLocks {
+impl LockRegistry for RegistryLocks {
     fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
         if let Some(reason) = self.unavailable.get(image) {
             return vec![LockProblem::Unavailable {
@@ -469,10 +469,19 @@ impl crate::eval::LockRegistry for RegistryLocks {
     }
 }
 
-impl crate::eval::LockRegistry for LockSet {
+impl LockRegistry for LockSet {
     fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
         LockSet::check(self, image, layer, current_profile)
     }
+}
+
+/// The lock registry (the ledger, or the cluster's signed profiles): the second half of
+/// `deny_no_mecipol_image`. Without one, that policy is static only, and says so.
+pub trait LockRegistry: Sync {
+    /// Checks that `image` holds a lock authorizing `layer` and is not older than the lock
+    /// named by `current_profile` (the workload's `mecipol-profile` annotation). Returns the
+    /// reasons it does not.
+    fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem>;
 }
 
 #[cfg(test)]

@@ -1,13 +1,19 @@
-//! The ten native policies of SPEC §3, one small function each, plus the workload view they
-//! share (pod spec and containers with their field paths). A check returns the violations it
-//! found; the table in `suite.rs` decides what they mean (layers, verdict, escalation).
-//! Field paths, messages and fixes are built only for violations, never on the pass path.
+//! The ten native policies of SPEC §3, one small function each. A check sees the object, its
+//! workload view ([`crate::workload`]) and what it needs from the evaluation ([`PolicyCtx`]: the
+//! config, namespace labels, the lock registry) and returns the violations it found; the table
+//! in `suite.rs` decides what they mean (layers, verdict, escalation). Field paths, messages and
+//! fixes are built only for violations, never on the pass path.
 
+use crate::config::Config;
 use crate::epoch::GAMMA1_LABEL;
-use crate::eval::{Engine, EvalContext, LayerStatus, ShapeError, Violation};
+use crate::images::{is_digest, parse_image};
 use crate::layer::Layer;
-use crate::manifest::{Node, Value};
+use crate::manifest::Node;
+use crate::mecipol::LockRegistry;
+use crate::namespace::{namespace_layer, NamespaceLabels};
+use crate::report::{LayerStatus, Violation};
 use crate::suite::PolicySpec;
+use crate::workload::{is_set, Group, Workload};
 
 /// A native check.
 pub type Check = fn(&PolicyCtx<'_>, Option<&Workload<'_>>) -> Vec<Violation>;
@@ -42,9 +48,9 @@ pub fn unknown(ctx: &PolicyCtx<'_>, _: Option<&Workload<'_>>) -> Vec<Violation> 
 }
 
 /// What a check sees.
-#[derive(Debug)]
 pub struct PolicyCtx<'a> {
-    pub(crate) engine: &'a Engine,
+    /// The config the engine runs.
+    pub config: &'a Config,
     /// The policy's table row.
     pub spec: &'a PolicySpec,
     /// The layer the resource is judged at.
@@ -53,7 +59,21 @@ pub struct PolicyCtx<'a> {
     pub root: &'a Node,
     /// The object's namespace.
     pub namespace: Option<&'a str>,
-    pub(crate) ctx: &'a EvalContext<'a>,
+    /// Namespace labels known to the caller (for the layer of another namespace).
+    pub namespaces: &'a dyn NamespaceLabels,
+    /// The lock registry, if any.
+    pub locks: Option<&'a dyn LockRegistry>,
+}
+
+impl std::fmt::Debug for PolicyCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyCtx")
+            .field("policy", &self.spec.id)
+            .field("layer", &self.layer)
+            .field("namespace", &self.namespace)
+            .field("locks", &self.locks.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PolicyCtx<'_> {
@@ -77,240 +97,15 @@ impl PolicyCtx<'_> {
 
     /// The layer of another namespace (its label, the config, its name), never the flag.
     fn other_layer(&self, ns: &str) -> Option<Layer> {
-        match self.engine.namespace_layer(ns, self.ctx.namespaces) {
+        match namespace_layer(self.config, ns, self.namespaces) {
             LayerStatus::Layer(l) => Some(l),
             _ => None,
         }
     }
 }
 
-/// The sort of container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    /// `containers`.
-    Regular,
-    /// `initContainers`.
-    Init,
-    /// `ephemeralContainers` (Pods).
-    Ephemeral,
-}
-
-impl Group {
-    fn key(self) -> &'static str {
-        match self {
-            Group::Regular => "containers",
-            Group::Init => "initContainers",
-            Group::Ephemeral => "ephemeralContainers",
-        }
-    }
-}
-
-/// One container with where it sits.
-#[derive(Debug, Clone, Copy)]
-pub struct Container<'a> {
-    /// The container mapping.
-    pub node: &'a Node,
-    /// Its sort.
-    pub group: Group,
-    /// Its index within its list.
-    pub index: usize,
-    prefix: &'static str,
-}
-
-impl<'a> Container<'a> {
-    /// The container's name (or `#<index>` when unnamed).
-    pub fn name(&self) -> String {
-        self.node
-            .get("name")
-            .and_then(Node::as_str)
-            .map_or_else(|| format!("#{}", self.index), str::to_string)
-    }
-
-    /// Full path of a field of this container.
-    pub fn path(&self, rest: &[&str]) -> String {
-        let mut p = String::with_capacity(64);
-        p.push_str(self.prefix);
-        p.push('.');
-        p.push_str(self.group.key());
-        p.push('[');
-        p.push_str(itoa::Buffer::new().format(self.index));
-        p.push(']');
-        for r in rest {
-            p.push('.');
-            p.push_str(r);
-        }
-        p
-    }
-
-    fn violation(&self, rest: &[&str], message: String, fix: &'static str) -> Violation {
-        Violation {
-            container: Some(self.name()),
-            path: self.path(rest),
-            pos: self.node.locate(rest),
-            message,
-            fix: fix.into(),
-        }
-    }
-
-    /// The image, when set.
-    pub fn image(&self) -> Option<&'a str> {
-        self.node.get("image").and_then(Node::as_str)
-    }
-}
-
-/// A workload: its pod spec and containers.
-#[derive(Debug)]
-pub struct Workload<'a> {
-    /// The pod spec, when present.
-    pub pod_spec: Option<&'a Node>,
-    prefix: &'static str,
-    containers: Vec<Container<'a>>,
-}
-
-impl<'a> Workload<'a> {
-    /// Finds the pod spec of a workload kind and checks the shape of the fields the policies
-    /// read, adding a [`ShapeError`] for each wrong type.
-    pub fn new(root: &'a Node, kind: &str, errors: &mut Vec<ShapeError>) -> Workload<'a> {
-        // Called for workload kinds; anything else is read as the common template shape.
-        let at = crate::eval::pod_spec_at(kind).unwrap_or(crate::eval::PodSpecAt {
-            keys: &["spec", "template", "spec"],
-            dotted: "spec.template.spec",
-            pointer: "/spec/template/spec",
-        });
-        let (path, prefix) = (at.keys, at.dotted);
-        // Every step of the path must be a mapping (or absent).
-        let mut node = root;
-        let mut pod_spec = None;
-        for (i, key) in path.iter().enumerate() {
-            match node.get(key) {
-                None => break,
-                Some(n) if matches!(n.value, Value::Null) => break,
-                Some(n) if n.as_map().is_none() => {
-                    errors.push(ShapeError {
-                        path: path.get(..=i).unwrap_or(path).join("."),
-                        pos: n.pos,
-                        message: format!("{key} is a {}, expected a mapping", n.type_name()),
-                    });
-                    break;
-                }
-                Some(n) => {
-                    node = n;
-                    if i + 1 == path.len() {
-                        pod_spec = Some(n);
-                    }
-                }
-            }
-        }
-        let mut containers = Vec::new();
-        if let Some(spec) = pod_spec {
-            for group in [Group::Init, Group::Regular, Group::Ephemeral] {
-                if group == Group::Ephemeral && kind != "Pod" {
-                    continue;
-                }
-                let Some(list) = spec.get(group.key()) else {
-                    continue;
-                };
-                match &list.value {
-                    Value::Null => {}
-                    Value::Seq(items) => {
-                        for (index, item) in items.iter().enumerate() {
-                            if item.as_map().is_none() {
-                                errors.push(ShapeError {
-                                    path: format!("{prefix}.{}[{index}]", group.key()),
-                                    pos: item.pos,
-                                    message: format!(
-                                        "a container is a mapping, not a {}",
-                                        item.type_name()
-                                    ),
-                                });
-                                continue;
-                            }
-                            let c = Container {
-                                node: item,
-                                group,
-                                index,
-                                prefix,
-                            };
-                            check_container_shape(&c, errors);
-                            containers.push(c);
-                        }
-                    }
-                    _ => errors.push(ShapeError {
-                        path: format!("{prefix}.{}", group.key()),
-                        pos: list.pos,
-                        message: format!(
-                            "{} is a {}, expected a list of containers",
-                            group.key(),
-                            list.type_name()
-                        ),
-                    }),
-                }
-            }
-        }
-        // Regular containers first, in the order users read them.
-        containers.sort_by_key(|c| match c.group {
-            Group::Regular => 0,
-            Group::Init => 1,
-            Group::Ephemeral => 2,
-        });
-        Workload {
-            pod_spec,
-            prefix,
-            containers,
-        }
-    }
-
-    /// Containers of the given sorts.
-    pub fn containers<'s>(
-        &'s self,
-        groups: &'s [Group],
-    ) -> impl Iterator<Item = &'s Container<'a>> + 's {
-        self.containers
-            .iter()
-            .filter(move |c| groups.contains(&c.group))
-    }
-}
-
-fn check_container_shape(c: &Container<'_>, errors: &mut Vec<ShapeError>) {
-    let expect = |key: &str, want: &str, ok: fn(&Value) -> bool, errors: &mut Vec<ShapeError>| {
-        if let Some(n) = c.node.get(key) {
-            if !matches!(n.value, Value::Null) && !ok(&n.value) {
-                errors.push(ShapeError {
-                    path: c.path(&[key]),
-                    pos: n.pos,
-                    message: format!("{key} is a {}, expected {want}", n.type_name()),
-                });
-            }
-        }
-    };
-    let is_map = |v: &Value| matches!(v, Value::Map(_));
-    let is_seq = |v: &Value| matches!(v, Value::Seq(_));
-    expect("image", "a string", |v| matches!(v, Value::Str(_)), errors);
-    expect("securityContext", "a mapping", is_map, errors);
-    expect("resources", "a mapping", is_map, errors);
-    expect("env", "a list", is_seq, errors);
-    expect("args", "a list", is_seq, errors);
-    expect("command", "a list", is_seq, errors);
-    if let Some(limits) = c.node.get_path(&["resources", "limits"]) {
-        if !matches!(limits.value, Value::Map(_) | Value::Null) {
-            errors.push(ShapeError {
-                path: c.path(&["resources", "limits"]),
-                pos: limits.pos,
-                message: format!(
-                    "resources.limits is a {}, expected a mapping",
-                    limits.type_name()
-                ),
-            });
-        }
-    }
-}
-
 const ALL: &[Group] = &[Group::Regular, Group::Init, Group::Ephemeral];
 const REGULAR_AND_INIT: &[Group] = &[Group::Regular, Group::Init];
-
-fn is_set(n: Option<&Node>) -> bool {
-    n.is_some_and(|n| !matches!(n.value, Value::Null))
-}
 
 fn deny_no_limits(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -371,43 +166,6 @@ fn deny_privileged(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation
         }
     }
     out
-}
-
-/// An image reference split into its parts (`registry:5000/app:tag@sha256:…`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageRef<'a> {
-    /// Everything before the tag and digest.
-    pub name: &'a str,
-    /// The tag, if any.
-    pub tag: Option<&'a str>,
-    /// The digest (`sha256:…`), if any.
-    pub digest: Option<&'a str>,
-}
-
-/// Splits an image reference; a `:` before the last `/` is a registry port, not a tag.
-pub fn parse_image(image: &str) -> ImageRef<'_> {
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (image, None),
-    };
-    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest.rfind(':').filter(|i| *i >= last_slash) {
-        Some(i) => ImageRef {
-            name: rest.get(..i).unwrap_or(rest),
-            tag: rest.get(i + 1..).filter(|t| !t.is_empty()),
-            digest,
-        },
-        None => ImageRef {
-            name: rest,
-            tag: None,
-            digest,
-        },
-    }
-}
-
-fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn deny_latest_tag(_: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Violation> {
@@ -679,7 +437,7 @@ fn deny_no_mecipol_image(p: &PolicyCtx<'_>, w: Option<&Workload<'_>>) -> Vec<Vio
         }
     }
     // The lock registry's half: only when one is in use.
-    if let Some(registry) = p.ctx.locks {
+    if let Some(registry) = p.locks {
         let profile = p.annotation("mecipol-profile").and_then(Node::as_str);
         for c in containers() {
             if let Some(image) = c.image() {

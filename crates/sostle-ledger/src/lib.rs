@@ -997,7 +997,7 @@ impl sostle_core::exemption::ExemptionLedger for Snapshot {
     }
 }
 
-impl sostle_core::eval::LockRegistry for Snapshot {
+impl sostle_core::mecipol::LockRegistry for Snapshot {
     fn check(
         &self,
         image: &str,

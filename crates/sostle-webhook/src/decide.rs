@@ -7,10 +7,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde_json::{json, Value as J};
-use sostle_core::eval::{LockRegistry, NoLabels, UNGOVERNED};
 use sostle_core::manifest::Node;
 use sostle_core::mecipol::LockProblem;
-use sostle_core::policies::{Group, Workload};
+use sostle_core::mecipol::LockRegistry;
+use sostle_core::namespace::{NoLabels, UNGOVERNED};
+
 use sostle_core::{Config, EvalContext, Layer, Outcome};
 
 use crate::{annotations, exempt_annotations, AdmissionObject, Loaded, MAX_WARNING};
@@ -45,25 +46,6 @@ pub(crate) fn clip(s: String) -> String {
     }
     let mut out: String = s.chars().take(MAX_WARNING - 1).collect();
     out.push('…');
-    out
-}
-
-/// The images of a workload's containers of every sort, each once.
-pub(crate) fn images(root: &Node) -> Vec<&str> {
-    let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
-    // Only the kinds the engine treats as workloads (a custom resource shaped like one is not).
-    if sostle_core::eval::pod_spec_at(kind).is_none() {
-        return Vec::new();
-    }
-    let workload = Workload::new(root, kind, &mut Vec::new());
-    let mut out: Vec<&str> = Vec::new();
-    for c in workload.containers(&[Group::Init, Group::Regular, Group::Ephemeral]) {
-        if let Some(i) = c.image() {
-            if !out.contains(&i) {
-                out.push(i);
-            }
-        }
-    }
     out
 }
 
@@ -105,7 +87,7 @@ pub async fn check_images(
         return None;
     }
     let root = &req.object.as_ref()?.tree;
-    let list = images(root);
+    let list = sostle_core::workload::images(root);
     let want_signatures = checker.required(layer);
     // Locks only where deny_no_mecipol_image judges, for the new object's images and, on
     // UPDATE, the old one's (the downgrade check needs the current lock).
@@ -122,7 +104,7 @@ pub async fn check_images(
     if want_locks {
         lock_images.extend(list.iter().copied());
         if let Some(old) = req.old_object.as_ref() {
-            for i in images(&old.tree) {
+            for i in sostle_core::workload::images(&old.tree) {
                 if !lock_images.contains(&i) {
                     lock_images.push(i);
                 }
@@ -305,7 +287,7 @@ pub fn validate(
                 None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
             };
         if let (Some(old_profile), Some(locks)) = (old_profile, lock_registry) {
-            for image in images(root) {
+            for image in sostle_core::workload::images(root) {
                 for p in locks.check(image, layer, Some(old_profile)) {
                     if let LockProblem::Downgrade { .. } = p {
                         let p = p.to_string();
@@ -332,7 +314,7 @@ pub(crate) fn escape_pointer(s: &str) -> String {
 /// there (idempotent).
 pub fn chaos_patch(obj: &Node) -> Vec<J> {
     let kind = obj.get("kind").and_then(Node::as_str).unwrap_or("");
-    let Some(at) = sostle_core::eval::pod_spec_at(kind) else {
+    let Some(at) = sostle_core::workload::pod_spec_at(kind) else {
         return Vec::new();
     };
     let base = at.pointer;

@@ -73,7 +73,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                 let ctx = sostle_core::EvalContext {
                     now: settings.now,
                     layer_override: settings.layer,
-                    namespaces: &sostle_core::eval::NoLabels,
+                    namespaces: &sostle_core::namespace::NoLabels,
                     token_secret: None,
                     locks: None,
                     ledger: None,

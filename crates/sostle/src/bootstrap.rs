@@ -299,7 +299,7 @@ pub fn webhook(
     // UPDATE of a Namespace (but the never-governed ones and sostle's own) goes to sostle,
     // failing closed — through its status and finalize subresources too, which carry the
     // whole object.
-    let mut never: Vec<&str> = sostle_core::eval::UNGOVERNED.to_vec();
+    let mut never: Vec<&str> = sostle_core::namespace::UNGOVERNED.to_vec();
     never.push(ns);
     let namespaces_entry = json!({
         "name": "namespaces.validate.sostle.eose.ca",

@@ -441,7 +441,7 @@ fn check_one(
         locks: s
             .ledger
             .as_ref()
-            .map(|l| l as &dyn sostle_core::eval::LockRegistry),
+            .map(|l| l as &dyn sostle_core::mecipol::LockRegistry),
         ledger: s
             .ledger
             .as_ref()
@@ -468,7 +468,7 @@ fn check_one(
         }
         let mut report = if kindless {
             ResourceReport {
-                resource: sostle_core::eval::ResourceRef {
+                resource: sostle_core::report::ResourceRef {
                     kind: NOT_KUBERNETES_KIND.into(),
                     name: doc
                         .root
@@ -479,7 +479,7 @@ fn check_one(
                     ..Default::default()
                 },
                 pos: doc.root.pos,
-                layer: sostle_core::eval::LayerStatus::Unlayered,
+                layer: sostle_core::report::LayerStatus::Unlayered,
                 epoch_day: engine.epoch_day(s.now),
                 results: Vec::new(),
                 errors: Vec::new(),
@@ -942,13 +942,13 @@ fn combined_outcome(
                 file: file.clone(),
                 document: 0,
                 report: ResourceReport {
-                    resource: sostle_core::eval::ResourceRef {
+                    resource: sostle_core::report::ResourceRef {
                         kind: COMBINED_KIND.into(),
                         name: COMBINED.into(),
                         ..Default::default()
                     },
                     pos: manifest::Pos::default(),
-                    layer: sostle_core::eval::LayerStatus::Unlayered,
+                    layer: sostle_core::report::LayerStatus::Unlayered,
                     epoch_day: engine.epoch_day(s.now),
                     results,
                     errors: Vec::new(),

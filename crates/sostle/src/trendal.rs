@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use serde_json::Value as J;
 use sostle_core::epoch::GAMMA1;
-use sostle_core::eval::NoLabels;
+use sostle_core::namespace::NoLabels;
 use sostle_core::trendal::{self, SpawnRequest};
 use sostle_core::{manifest, Engine, EvalContext, Outcome};
 use sostle_ledger::Trendal;

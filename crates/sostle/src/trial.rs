@@ -10,8 +10,8 @@ use anyhow::{anyhow, bail, Context};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value as J;
-use sostle_core::eval::NoLabels;
 use sostle_core::mecipol::{self, ProfileBody, PromotionRefusal};
+use sostle_core::namespace::NoLabels;
 use sostle_core::trial::{
     self as core_trial, AtBoth, BurstRecord, Charge, DocumentDigest, Evidence, EvidenceKind,
     Failure, History, LiveEvidence, LockRecord, Novelty, Subject, SubjectResource, TrialVerdict,
@@ -193,8 +193,9 @@ fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<SubjectDoc>> {
         }
         for d in loaded.documents {
             let object = d.root.to_json();
-            let sha256 =
-                sostle_core::digest::sha256_hex(core_trial::canonical_json(&object).as_bytes());
+            let sha256 = sostle_core::digest::sha256_hex(
+                sostle_core::digest::canonical_json(&object).as_bytes(),
+            );
             out.push(SubjectDoc {
                 file: src.name(),
                 document: d.index,
@@ -916,7 +917,7 @@ pub fn lock(
         let resolved = match &registry {
             None => None,
             Some((client, rt)) => {
-                let name = sostle_core::policies::parse_image(image).name;
+                let name = sostle_core::images::parse_image(image).name;
                 let reference = match &from_evidence {
                     Some(d) => format!("{name}@{d}"),
                     None => image.clone(),
@@ -997,7 +998,7 @@ pub fn lock(
     })?;
     let mut written = Vec::new();
     for profile in profiles {
-        let canonical = core_trial::canonical_json(&profile.profile);
+        let canonical = sostle_core::digest::canonical_json(&profile.profile);
         let path = dir.join(format!("{}.json", profile.id));
         std::fs::write(&path, &canonical).with_context(|| format!("{}", path.display()))?;
         std::fs::write(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use sostle_core::eval::NoLabels;
+use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Engine, EvalContext, Layer};
 
 use crate::cli::{VerifyArgs, VerifyFormat};
@@ -115,7 +115,7 @@ fn canonical_hash(text: &str) -> anyhow::Result<(manifest::Node, String)> {
         .into_iter()
         .next()
         .ok_or_else(|| anyhow!("no document"))?;
-    let canonical = sostle_core::trial::canonical_json(&d.root.to_json());
+    let canonical = sostle_core::digest::canonical_json(&d.root.to_json());
     let hash = sostle_core::digest::sha256_hex(canonical.as_bytes());
     Ok((d.root, format!("sha256:{hash}")))
 }

@@ -10,8 +10,9 @@ use serde_json::Value as J;
 
 use super::{LiveEvidence, Novelty, VERDICT_EXCLUDED};
 use crate::config::Config;
-use crate::eval::{Engine, Outcome, ResourceReport};
+use crate::eval::Engine;
 use crate::layer::Layer;
+use crate::report::{Outcome, ResourceReport};
 
 /// One resource of the subject, where it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +85,10 @@ impl Subject {
 /// subject is one image, so it gets one lock.
 pub fn subject_images(objects: &[J]) -> Vec<String> {
     let mut seen = HashSet::new();
-    let mut v: Vec<String> = objects.iter().flat_map(super::images).collect();
+    let mut v: Vec<String> = objects
+        .iter()
+        .flat_map(crate::workload::json_images)
+        .collect();
     v.retain(|i| seen.insert(i.clone()));
     v
 }

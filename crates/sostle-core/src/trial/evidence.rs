@@ -175,7 +175,7 @@ pub fn ran_digest(image: &str, trivy: &[TrivySummary], live: &[J]) -> Option<Str
             }
         }
     }
-    let repo = crate::policies::parse_image(image).name;
+    let repo = crate::images::parse_image(image).name;
     trivy
         .iter()
         .flat_map(|t| &t.repo_digests)

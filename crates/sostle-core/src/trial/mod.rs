@@ -15,8 +15,6 @@ pub use pelego::*;
 pub use rewrite::*;
 pub use verdict::*;
 
-use serde_json::Value as J;
-
 /// The trial namespace.
 pub const TRIAL_NAMESPACE: &str = "chaos-trial";
 /// Label naming a workload's trial.
@@ -56,29 +54,6 @@ impl TrialState {
             TrialState::Closed => "closed",
         }
     }
-}
-
-/// Canonical JSON: keys sorted at every level, no whitespace — the bytes a profile signature
-/// covers.
-pub fn canonical_json(v: &J) -> String {
-    fn sort(v: &J) -> J {
-        match v {
-            J::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                let mut out = serde_json::Map::new();
-                for k in keys {
-                    if let Some(x) = m.get(k) {
-                        out.insert(k.clone(), sort(x));
-                    }
-                }
-                J::Object(out)
-            }
-            J::Array(a) => J::Array(a.iter().map(sort).collect()),
-            other => other.clone(),
-        }
-    }
-    sort(v).to_string()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport};
 
 /// The PELEGO failure pattern: sorted `policy|kind|path` of every failure, container indexes
 /// replaced by `*` so the same mistake in another container is the same pattern.

@@ -7,7 +7,7 @@ use super::{TRIAL_LABEL, TRIAL_NAMESPACE};
 
 /// The pod template (`metadata` + `spec`) of a workload; `None` for a Pod, which is its own.
 fn pod_template_mut(obj: &mut J) -> Option<&mut J> {
-    let at = crate::eval::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
+    let at = crate::workload::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
     let (_, template) = at.keys.split_last()?;
     if template.is_empty() {
         return None;
@@ -18,7 +18,7 @@ fn pod_template_mut(obj: &mut J) -> Option<&mut J> {
 }
 
 fn pod_spec_mut(obj: &mut J) -> Option<&mut J> {
-    let at = crate::eval::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
+    let at = crate::workload::pod_spec_at(obj.get("kind").and_then(J::as_str).unwrap_or(""))?;
     at.keys.iter().try_fold(obj, |node, key| node.get_mut(*key))
 }
 
@@ -186,7 +186,7 @@ pub fn promote_object(obj: &J, namespace: &str, lock: &LockLabels) -> J {
             }
         }
     }
-    if crate::eval::WORKLOAD_KINDS.contains(&kind.as_str()) {
+    if crate::workload::WORKLOAD_KINDS.contains(&kind.as_str()) {
         if let Some(meta) = o.get_mut("metadata") {
             if let Some(labels) = ensure_object(meta, "labels") {
                 labels.insert("mecipol-locked".into(), json!("true"));
@@ -199,22 +199,4 @@ pub fn promote_object(obj: &J, namespace: &str, lock: &LockLabels) -> J {
         }
     }
     o
-}
-
-/// Every image of a workload object (containers, init and ephemeral).
-pub fn images(obj: &J) -> Vec<String> {
-    let mut o = obj.clone();
-    let mut out = Vec::new();
-    if let Some(spec) = pod_spec_mut(&mut o) {
-        for key in ["initContainers", "containers", "ephemeralContainers"] {
-            for c in spec.get(key).and_then(J::as_array).into_iter().flatten() {
-                if let Some(i) = c.get("image").and_then(J::as_str) {
-                    if !out.iter().any(|x: &String| x == i) {
-                        out.push(i.to_string());
-                    }
-                }
-            }
-        }
-    }
-    out
 }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{FalcoSummary, FalcoViolation, TrivySummary, CLEAN_HOURS};
 use crate::config::Config;
-use crate::eval::{Outcome, ResourceReport};
 use crate::layer::Layer;
+use crate::report::{Outcome, ResourceReport};
 use crate::suite::Verdict as PolicyVerdict;
 
 /// A trial verdict.

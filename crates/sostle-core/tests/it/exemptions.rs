@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use proptest::prelude::*;
-use sostle_core::eval::NoLabels;
 use sostle_core::exemption::{self, ExemptionLedger, TrialState, Values};
+use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Config, Engine, EvalContext, Outcome};
 
 const NOW: &str = "2026-05-11T12:00:00Z";

@@ -188,7 +188,7 @@ fn the_seeds_trial_locks_in_the_registry_and_the_door_reads_it_from_there() {
     use sha2::Digest as _;
     let want = format!(
         "{:x}",
-        sha2::Sha256::digest(sostle_core::trial::canonical_json(&pre).as_bytes())
+        sha2::Sha256::digest(sostle_core::digest::canonical_json(&pre).as_bytes())
     );
     let out = Command::new("curl")
         .args(["-sf", entry_url])

@@ -478,7 +478,7 @@ fn cli_and_webhook_agree_on_every_corpus_document() {
                 .as_str()
                 .unwrap_or("default")
                 .to_string();
-            if sostle_core::eval::UNGOVERNED.contains(&ns.as_str()) {
+            if sostle_core::namespace::UNGOVERNED.contains(&ns.as_str()) {
                 continue;
             }
             let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
