@@ -75,7 +75,7 @@ impl Engine {
             .collect();
         Engine {
             config,
-            gate_id: Arc::from("layer_gate"),
+            gate_id: Arc::from(crate::report::LAYER_GATE),
             ids,
             checks,
         }

@@ -542,7 +542,7 @@ pub fn judge_with(
     }
     // 6. the matrix.
     match subject.policy {
-        None if subject.policy_id == "layer_gate" => problems.push(format!(
+        None if subject.policy_id == crate::report::LAYER_GATE => problems.push(format!(
             "{} cannot be exempted: layer gates are never exemptable",
             subject.policy_id
         )),

@@ -6,6 +6,9 @@ use crate::exemption::{Annotations, Judgement};
 use crate::layer::Layer;
 use crate::manifest::Pos;
 
+/// The id of the layer gate's result, the first result of every report.
+pub const LAYER_GATE: &str = "layer_gate";
+
 /// The outcome of one (resource, policy) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -184,5 +184,5 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
         bytes as f64 / 1048576.0 / whole.as_secs_f64(),
         docs as f64 / whole.as_secs_f64()
     )?;
-    Ok(0)
+    Ok(crate::exit::OK)
 }

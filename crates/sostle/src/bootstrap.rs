@@ -481,7 +481,7 @@ fn write_yaml(path: &Path, docs: &[J]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
-    let config = crate::check::load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let config = crate::settings::config(args.config.as_deref())?;
     let cluster = args
         .cluster
         .clone()
@@ -531,7 +531,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
             BootstrapPart::Webhook => crate::trial::print_yaml(&wh, &mut out)?,
             BootstrapPart::Rego => write!(out, "{}", sostle_rego::single_module(&config))?,
         }
-        return Ok(0);
+        return Ok(crate::exit::OK);
     }
     let Some(dir) = args.out else {
         anyhow::bail!("give --out DIR (or --print PART)");
@@ -560,5 +560,5 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
     ] {
         println!("{}", dir.join(f).display());
     }
-    Ok(0)
+    Ok(crate::exit::OK)
 }

@@ -316,24 +316,6 @@ impl Summary {
     }
 }
 
-/// The exit status of SPEC §13 (as conftest): 3 on a run error, then 1 on failures (2 with
-/// `--fail-on-warn`), then with `--fail-on-warn` 1 on warnings or warning exemptions.
-fn exit_status(s: &Summary, warning_exemptions: usize, fail_on_warn: bool) -> u8 {
-    if s.errors > 0 {
-        3
-    } else if s.fail > 0 {
-        if fail_on_warn {
-            2
-        } else {
-            1
-        }
-    } else if fail_on_warn && (s.warn > 0 || warning_exemptions > 0) {
-        1
-    } else {
-        0
-    }
-}
-
 /// Expands paths into sources with the default walk (ignore files honoured, hidden entries
 /// and chart templates left out).
 pub fn collect_sources(paths: &[PathBuf], errors: &mut Vec<RunError>) -> Vec<Source> {
@@ -721,7 +703,7 @@ impl Totals {
 
     /// The exit status of SPEC §13.
     pub fn exit_code(&self, fail_on_warn: bool) -> u8 {
-        exit_status(&self.summary, self.expiring, fail_on_warn)
+        crate::exit::of_test(&self.summary, self.expiring, fail_on_warn)
     }
 }
 

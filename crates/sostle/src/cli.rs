@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sostle_core::Layer;
 
 /// Layered policy trials for Kubernetes workloads.
 ///
@@ -87,8 +88,8 @@ pub enum Command {
         #[arg(value_name = "FILE", required = true)]
         paths: Vec<PathBuf>,
         /// Target layer.
-        #[arg(long, value_name = "LAYER")]
-        to: String,
+        #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+        to: Layer,
         /// The MECIPOL profile (`profile-NNN`).
         #[arg(long)]
         profile: String,
@@ -252,8 +253,8 @@ pub struct TestArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// Judge every resource at this layer (L0…L7 or trial), whatever its namespace.
-    #[arg(long, value_name = "LAYER")]
-    pub sostle_layer: Option<String>,
+    #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+    pub sostle_layer: Option<Layer>,
     /// Output format (conftest's names are accepted too: stdout = conftest, table, azuredevops).
     /// Default: human (or conftest.toml's `output`).
     #[arg(long, short = 'o', value_enum)]
@@ -347,8 +348,8 @@ pub enum TrialCommand {
         #[arg(value_name = "FILE", required = true)]
         paths: Vec<PathBuf>,
         /// The layer the subject is meant for.
-        #[arg(long, value_name = "LAYER")]
-        target: String,
+        #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+        target: Layer,
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value = "human")]
         output: TrialFormat,
@@ -567,8 +568,8 @@ pub enum TokenCommand {
         #[arg(long)]
         crew: String,
         /// Layer the token admits to.
-        #[arg(long)]
-        layer: String,
+        #[arg(value_parser = layer_arg, long)]
+        layer: Layer,
         /// When the token expires (RFC 3339).
         #[arg(long, value_name = "RFC3339")]
         expires: String,
@@ -583,8 +584,8 @@ pub enum TokenCommand {
         #[arg(long)]
         crew: String,
         /// Layer it is presented at.
-        #[arg(long)]
-        layer: String,
+        #[arg(value_parser = layer_arg, long)]
+        layer: Layer,
         #[command(flatten)]
         common: Common,
     },
@@ -635,8 +636,8 @@ pub enum ExemptCommand {
         #[command(flatten)]
         values: ExemptValues,
         /// The layer the resource runs at.
-        #[arg(long, value_name = "LAYER")]
-        layer: Option<String>,
+        #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+        layer: Option<Layer>,
         /// The reviewer's private key (PKCS#8 PEM, e.g. cosign.key from `sostle key generate`):
         /// sign the witness and print `sostle.eose.ca/exempt-approval` too.
         #[arg(long, value_name = "FILE")]
@@ -653,8 +654,8 @@ pub enum ExemptCommand {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
         /// Judge every resource at this layer.
-        #[arg(long, value_name = "LAYER")]
-        sostle_layer: Option<String>,
+        #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+        sostle_layer: Option<Layer>,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -667,8 +668,8 @@ pub enum ExemptCommand {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
         /// Judge every resource at this layer.
-        #[arg(long, value_name = "LAYER")]
-        sostle_layer: Option<String>,
+        #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+        sostle_layer: Option<Layer>,
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value = "human")]
         output: ListFormat,
@@ -936,8 +937,8 @@ pub enum TrendalFormat {
 #[derive(Debug, Args)]
 pub struct SpawnArgs {
     /// Layer (L0…L7).
-    #[arg(long, value_name = "LAYER")]
-    pub sostle: String,
+    #[arg(value_parser = layer_arg, long, value_name = "LAYER")]
+    pub sostle: Layer,
     /// Silo name.
     #[arg(long)]
     pub silo: String,
@@ -1072,4 +1073,9 @@ pub enum VerifyFormat {
     Tap,
     /// JSON: `{"cases": […], "tests": [{"file", "namespace", "name", "outcome", "error"}], "summary"}`.
     Json,
+}
+
+/// A layer flag's value: `L0`…`L7` (any case) or `trial`, parsed where the flags are.
+fn layer_arg(s: &str) -> Result<Layer, String> {
+    Layer::parse(s).ok_or_else(|| format!("`{s}` is not a layer; write L0…L7 or trial"))
 }

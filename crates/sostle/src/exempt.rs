@@ -36,14 +36,14 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
     match cmd {
         ExemptCommand::Hash { values: v } => {
             println!("{}", exemption::witness(&values(&v)));
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         ExemptCommand::New {
             values: v,
             layer,
             approve_key,
             common,
-        } => new(&v, layer.as_deref(), approve_key.as_deref(), &common),
+        } => new(&v, layer, approve_key.as_deref(), &common),
         ExemptCommand::Approve {
             files,
             key,
@@ -62,7 +62,7 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             common,
             ledger,
         } => {
-            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common, &ledger)?;
+            let (engine, report) = evaluate(paths, sostle_layer, &common, &ledger)?;
             check_cmd(&engine, &report, &mut io::stdout().lock())
         }
         ExemptCommand::List {
@@ -72,7 +72,7 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             common,
             ledger,
         } => {
-            let (engine, report) = evaluate(paths, sostle_layer.as_deref(), &common, &ledger)?;
+            let (engine, report) = evaluate(paths, sostle_layer, &common, &ledger)?;
             let rows = list_rows(&engine, &report);
             let mut out = io::stdout().lock();
             match output {
@@ -119,18 +119,17 @@ fn check_key_is_reviewers(
 
 fn new(
     v: &ExemptValues,
-    layer: Option<&str>,
+    layer: Option<Layer>,
     approve_key: Option<&Path>,
     common: &Common,
 ) -> anyhow::Result<u8> {
-    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let crate::settings::Settings { config, now, .. } = crate::settings::Settings::resolve(common)?;
     let signer = approve_key.map(signing_key).transpose()?;
     if let Some(k) = &signer {
         // Whatever the config requires, a signature by someone else's key is no approval.
         check_key_is_reviewers(&config, v.reviewed.trim(), k)
             .map_err(|m| anyhow!("--approve-key: {m}"))?;
     }
-    let now = crate::now_from(common)?;
     let vals = values(v);
     let Some((ns, _name)) = vals.applies_to.split_once('/') else {
         anyhow::bail!(
@@ -139,7 +138,7 @@ fn new(
         );
     };
     let layer = match layer {
-        Some(l) => crate::parse_layer("--layer", l)?,
+        Some(l) => l,
         None => config.namespace_layer(ns).ok_or_else(|| {
             anyhow::anyhow!("namespace {ns} has no layer by name or config: give --layer")
         })?,
@@ -175,7 +174,7 @@ fn new(
     let approval = exemption::ApprovalCheck::default();
     for p in ann.policies() {
         let spec = config.policy(p);
-        if spec.is_none() && p != "layer_gate" {
+        if spec.is_none() && p != sostle_core::report::LAYER_GATE {
             problems.push(format!("{p} is not a policy of the suite"));
             continue;
         }
@@ -215,7 +214,7 @@ fn new(
         for p in &problems {
             writeln!(e, "  - {p}")?;
         }
-        return Ok(1);
+        return Ok(crate::exit::FAIL);
     }
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut out = io::stdout().lock();
@@ -253,21 +252,20 @@ fn new(
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 fn evaluate(
     paths: Vec<PathBuf>,
-    layer: Option<&str>,
+    layer: Option<Layer>,
     common: &Common,
     ledger: &crate::cli::LedgerArgs,
 ) -> anyhow::Result<(Engine, check::Report)> {
-    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
-    let now = crate::now_from(common)?;
-    let layer: Option<Layer> = match layer {
-        Some(l) => Some(crate::parse_layer("--sostle-layer", l)?),
-        None => None,
-    };
+    let crate::settings::Settings {
+        config,
+        now,
+        token_secret,
+    } = crate::settings::Settings::resolve(common)?;
     let settings = TestSettings {
         combine: false,
         json_only: false,
@@ -275,7 +273,7 @@ fn evaluate(
         paths,
         layer,
         now,
-        token_secret: crate::token_secret(&config),
+        token_secret,
         ledger: crate::trial::test_ledger(ledger, &config)?,
         user: None,
     };
@@ -539,7 +537,7 @@ fn print_rows(rows: &[Row], w: &mut dyn Write) -> io::Result<()> {
 
 /// `sostle exempt approve FILE… --key FILE [--write]`.
 fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyhow::Result<u8> {
-    let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let config = crate::settings::config(common.config.as_deref())?;
     let signer = signing_key(key)?;
     let mut out = io::stdout().lock();
     let mut refused = 0usize;
@@ -668,7 +666,7 @@ fn approve(files: &[PathBuf], key: &Path, write: bool, common: &Common) -> anyho
     if approved == 0 && refused == 0 {
         if skipped == 0 {
             eprintln!("no exemption annotations found");
-            return Ok(1);
+            return Ok(crate::exit::FAIL);
         }
         eprintln!("nothing signed: no exemption here is reviewed by the holder of this key");
     }

@@ -10,15 +10,14 @@ use crate::cli::{LedgerCommand, LedgerFormat};
 pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
     match cmd {
         LedgerCommand::Migrate { common, ledger } => {
-            let config =
-                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let config = crate::settings::config(common.config.as_deref())?;
             let l = crate::trial::open_ledger(&ledger, &config)?;
             println!(
                 "ledger {}: schema version {} (current)",
                 l.location(),
                 l.schema_version()?
             );
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         LedgerCommand::Copy { from, to, output } => {
             let from = Location::parse(&from);
@@ -34,7 +33,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
                 Ok(r) => r,
                 Err(e @ sostle_ledger::Error::Conflict(_)) => {
                     eprintln!("refused: {e}");
-                    return Ok(1);
+                    return Ok(crate::exit::FAIL);
                 }
                 Err(e) => return Err(e).with_context(|| format!("copy {from} → {to}")),
             };
@@ -58,7 +57,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
     }
 }

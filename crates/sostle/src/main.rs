@@ -10,17 +10,19 @@ mod check;
 mod cli;
 mod conftest;
 mod exempt;
+mod exit;
 mod inputs;
 mod ledger;
 mod output;
 mod policy_oci;
+mod settings;
 mod sign;
 mod trendal;
 mod trial;
 mod verify;
 mod webhook;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,13 +33,9 @@ use clap::Parser;
 /// webhook's CPU time (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use jiff::Timestamp;
-use sostle_core::{token, Engine, Layer};
+use sostle_core::{token, Engine};
 
-use crate::cli::{Cli, Command, Common, Format, TestArgs, TokenCommand};
-
-/// Exit status for a run error (SPEC §13).
-const EXIT_ERROR: u8 = 3;
+use crate::cli::{Cli, Command, Format, TestArgs, TokenCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -51,7 +49,7 @@ fn main() -> ExitCode {
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(EXIT_ERROR),
+                _ => ExitCode::from(exit::ERROR),
             };
         }
     };
@@ -87,7 +85,7 @@ fn main() -> ExitCode {
             output,
             common,
             ledger,
-        } => trial::promote(&paths, &to, &profile, output, &common, &ledger),
+        } => trial::promote(&paths, to, &profile, output, &common, &ledger),
         Command::Key(k) => sign::key(k),
         Command::Sign(a) => sign::sign(&a),
         Command::VerifyImage(a) => sign::verify_image(&a),
@@ -118,40 +116,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit::ERROR)
         }
     }
-}
-
-/// The instant to evaluate at: `--now` / `SOSTLE_NOW`, else the system clock.
-pub(crate) fn now_from(common: &Common) -> anyhow::Result<Timestamp> {
-    match &common.now {
-        Some(s) => sostle_core::epoch::parse_rfc3339(s).map_err(|m| anyhow::anyhow!("--now: {m}")),
-        None => Ok(Timestamp::now()),
-    }
-}
-
-pub(crate) fn parse_layer(flag: &str, s: &str) -> anyhow::Result<Layer> {
-    Layer::parse(s)
-        .ok_or_else(|| anyhow::anyhow!("{flag}: `{s}` is not a layer; write L0…L7 or trial"))
-}
-
-/// The token secret from `SOSTLE_TOKEN_SECRET`, if set and not empty.
-pub(crate) fn env_token_secret() -> Option<Vec<u8>> {
-    std::env::var("SOSTLE_TOKEN_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(String::into_bytes)
-}
-
-/// The token secret: the environment's, else the config's.
-pub(crate) fn token_secret(config: &sostle_core::Config) -> Option<Vec<u8>> {
-    env_token_secret().or_else(|| config.token_secret.clone().map(String::into_bytes))
-}
-
-fn use_color() -> bool {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && io::stdout().is_terminal()
 }
 
 fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
@@ -174,12 +141,12 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
         }
     }
     args.policy = policy;
-    let config = check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
-    let now = now_from(&args.common)?;
-    let layer = match &args.sostle_layer {
-        Some(s) => Some(parse_layer("--sostle-layer", s)?),
-        None => None,
-    };
+    let settings::Settings {
+        config,
+        now,
+        token_secret,
+    } = settings::Settings::resolve(&args.common)?;
+    let layer = args.sostle_layer;
     let images = if args.verify_images {
         Some(Arc::new(check::ImageVerifier::new(&config.images)?))
     } else {
@@ -192,7 +159,7 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
         paths: args.paths,
         layer,
         now,
-        token_secret: token_secret(&config),
+        token_secret,
         ledger: trial::test_ledger(&args.ledger, &config)?,
         user: if args.policy.is_empty() {
             None
@@ -281,7 +248,7 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
     let mut held: Vec<u8> = Vec::new();
     let mut direct = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let w: &mut dyn Write = if args.quiet { &mut held } else { &mut direct };
-    let color = use_color() && !args.no_color;
+    let color = settings::color(args.no_color);
     let conftest_meta =
         conftest::Meta::new(settings.user.as_ref(), args.suppress_exceptions, color);
     let opts = output::PrintOptions {
@@ -311,12 +278,12 @@ fn cmd_test(mut args: TestArgs) -> anyhow::Result<u8> {
         }
     }
     let mut code = totals.exit_code(args.fail_on_warn);
-    if args.quiet && code != 0 {
+    if args.quiet && code != exit::OK {
         direct.write_all(&held)?;
         direct.flush()?;
     }
-    if args.no_fail && code != 3 {
-        code = 0;
+    if args.no_fail && code != exit::ERROR {
+        code = exit::OK;
     }
     if format != Format::Human && !totals.errors.is_empty() {
         // Machine formats carry the errors; say so on stderr too so a person sees them.
@@ -340,26 +307,27 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             expires,
             common,
         } => {
-            let config =
-                check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
-            let layer = parse_layer("--layer", &layer)?;
+            let settings::Settings {
+                config,
+                now,
+                token_secret,
+            } = settings::Settings::resolve(&common)?;
             let member = config
                 .crew_member(&crew)
                 .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
             let expires = sostle_core::epoch::parse_rfc3339(&expires)
                 .map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
-            let now = now_from(&common)?;
             if expires <= now {
                 anyhow::bail!("--expires: {expires} is not in the future");
             }
-            let secret = token_secret(&config).ok_or_else(|| {
+            let secret = token_secret.ok_or_else(|| {
                 anyhow::anyhow!(
                     "no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"
                 )
             })?;
             let tok = token::issue(&secret, &member.name, layer, expires.as_second());
             println!("{tok}");
-            Ok(0)
+            Ok(exit::OK)
         }
         TokenCommand::Verify {
             token: tok,
@@ -367,14 +335,15 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             layer,
             common,
         } => {
-            let config =
-                check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
-            let layer = parse_layer("--layer", &layer)?;
+            let settings::Settings {
+                config,
+                now,
+                token_secret,
+            } = settings::Settings::resolve(&common)?;
             let member = config
                 .crew_member(&crew)
                 .ok_or_else(|| anyhow::anyhow!("--crew: `{crew}` is not registered crew"))?;
-            let now = now_from(&common)?;
-            let secret = token_secret(&config).ok_or_else(|| {
+            let secret = token_secret.ok_or_else(|| {
                 anyhow::anyhow!(
                     "no token secret: set SOSTLE_TOKEN_SECRET or tokens.secret in the config"
                 )
@@ -383,11 +352,11 @@ fn cmd_token(t: TokenCommand) -> anyhow::Result<u8> {
             match token::verify(&secret, &tok, &member.name, layer, now.as_second(), names) {
                 Ok(()) => {
                     println!("valid: {} at {layer}", member.name);
-                    Ok(0)
+                    Ok(exit::OK)
                 }
                 Err(e) => {
                     println!("refused: {e}");
-                    Ok(1)
+                    Ok(exit::FAIL)
                 }
             }
         }
@@ -421,11 +390,11 @@ pub(crate) fn write_policy_dir(
 fn policy_export(cmd: cli::PolicyCommand) -> anyhow::Result<u8> {
     match cmd {
         cli::PolicyCommand::Export { out, config } => {
-            let config = check::load_config(config.as_deref()).map_err(anyhow::Error::msg)?;
+            let config = settings::config(config.as_deref())?;
             for p in write_policy_dir(&out, &config)? {
                 println!("{}", p.display());
             }
-            Ok(0)
+            Ok(exit::OK)
         }
         cli::PolicyCommand::Push {
             dir,

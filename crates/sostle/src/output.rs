@@ -648,8 +648,8 @@ struct Sarif {
 impl Sarif {
     fn new(config: &Config) -> Sarif {
         let mut rules = vec![json!({
-            "id": "layer_gate",
-            "name": "layer_gate",
+            "id": sostle_core::report::LAYER_GATE,
+            "name": sostle_core::report::LAYER_GATE,
             "shortDescription": {"text": "the layer's own admission gate (SPEC §2)"},
             "defaultConfiguration": {"level": "error"},
         })];

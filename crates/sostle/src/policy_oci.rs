@@ -101,7 +101,7 @@ pub fn push(
         docs.len(),
         pushed.by_digest()
     );
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 /// A file's title: its path from the pushed directory's parent (`policy/lib/k8s.rego` for
@@ -279,7 +279,7 @@ pub fn pull(
         p.policies.len(),
         p.data.len()
     );
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 #[cfg(test)]

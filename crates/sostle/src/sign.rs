@@ -82,7 +82,7 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<u8> {
         }
     };
     println!("{}\n{}", key_path.display(), pub_path.display());
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 /// A registry client from the registry flags.
@@ -178,7 +178,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<u8> {
         signature: base64::engine::general_purpose::STANDARD.encode(sig.as_bytes()),
         ..SignatureLayer::default()
     };
-    let config = crate::check::load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let config = crate::settings::config(args.config.as_deref())?;
     if let Some(bundle) = log_in_rekor(
         &args.rekor,
         &config.rekor,
@@ -202,7 +202,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<u8> {
         image.repository,
         image.signature_tag()
     );
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 #[derive(serde::Serialize)]
@@ -345,5 +345,9 @@ pub fn verify_image(args: &VerifyImageArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(if report.verified.is_empty() { 1 } else { 0 })
+    Ok(if report.verified.is_empty() {
+        crate::exit::FAIL
+    } else {
+        crate::exit::OK
+    })
 }

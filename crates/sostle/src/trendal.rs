@@ -16,7 +16,7 @@ use crate::cli::{TrendalCommand, TrendalFormat};
 
 fn refuse(why: String) -> anyhow::Result<u8> {
     eprintln!("refused: {why}");
-    Ok(1)
+    Ok(crate::exit::FAIL)
 }
 
 pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
@@ -27,10 +27,9 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             common,
             ledger,
         } => {
-            let config =
-                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let crate::settings::Settings { config, .. } =
+                crate::settings::Settings::resolve(&common)?;
             let l = crate::trial::open_ledger(&ledger, &config)?;
-            let _ = crate::now_from(&common)?;
             let all = l.trendals()?;
             let mut w = std::io::stdout().lock();
             match output {
@@ -61,7 +60,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrendalCommand::Warm {
             id,
@@ -72,9 +71,8 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             if !(0.0..=1.0).contains(&warmth) {
                 bail!("warmth {warmth} is outside [0, 1]");
             }
-            let _ = crate::now_from(&common)?;
-            let config =
-                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let crate::settings::Settings { config, .. } =
+                crate::settings::Settings::resolve(&common)?;
             let mut l = crate::trial::open_ledger(&ledger, &config)?;
             let t = l.atomically(|tx| tx.warm_trendal(&id, warmth))?;
             let feel = if t.warmth >= 0.5 {
@@ -83,13 +81,12 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 "COLD — below 0.5 floor; `sostle trendal reap` will expire it"
             };
             println!("{}: warmth {:.2} ({feel})", t.id, t.warmth);
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrendalCommand::Reap { common, ledger } => {
-            let config =
-                crate::check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let crate::settings::Settings { config, now, .. } =
+                crate::settings::Settings::resolve(&common)?;
             let floor = trendal::floor(&config);
-            let now = crate::now_from(&common)?;
             let mut l = crate::trial::open_ledger(&ledger, &config)?;
             let closed: Vec<String> = l
                 .trial_states()?
@@ -120,7 +117,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 writeln!(w, "# kubectl delete -f - takes this")?;
                 crate::trial::print_yaml(&deletions, &mut w)?;
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
     }
 }
@@ -161,10 +158,12 @@ fn row(t: &Trendal) -> anyhow::Result<J> {
 }
 
 fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
-    let config =
-        crate::check::load_config(a.common.config.as_deref()).map_err(anyhow::Error::msg)?;
-    let now = crate::now_from(&a.common)?;
-    let layer = crate::parse_layer("--sostle", &a.sostle)?;
+    let crate::settings::Settings {
+        config,
+        now,
+        token_secret,
+    } = crate::settings::Settings::resolve(&a.common)?;
+    let layer = a.sostle;
     let floor = trendal::floor(&config);
     let request = SpawnRequest {
         layer,
@@ -205,7 +204,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     let build = |id: &str| plan.manifest(id);
     let engine = Engine::new(Arc::new(config.clone()));
     let check = |m: &J| -> Vec<String> {
-        let secret = crate::token_secret(&config);
+        let secret = token_secret.clone();
         let ctx = EvalContext {
             now,
             layer_override: Some(layer),
@@ -287,5 +286,5 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(0)
+    Ok(crate::exit::OK)
 }

@@ -81,12 +81,15 @@ struct Ctx {
 
 impl Ctx {
     fn new(common: &crate::cli::Common, ledger: &LedgerArgs) -> anyhow::Result<Ctx> {
-        let config = check::load_config(common.config.as_deref()).map_err(anyhow::Error::msg)?;
-        let now = crate::now_from(common)?;
+        let crate::settings::Settings {
+            config,
+            now,
+            token_secret,
+        } = crate::settings::Settings::resolve(common)?;
         let ledger = open_ledger(ledger, &config)?;
         let snapshot = Snapshot::load(&ledger)?;
         Ok(Ctx {
-            token_secret: crate::token_secret(&config),
+            token_secret,
             engine: Engine::new(Arc::new(config)),
             now,
             ledger,
@@ -351,7 +354,6 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             ledger,
         } => {
             let mut c = Ctx::new(&common, &ledger)?;
-            let target = crate::parse_layer("--target", &target)?;
             if target == Layer::Trial {
                 bail!("--target: a trial targets a layer L0…L7 (the trial namespace is where it runs)");
             }
@@ -456,7 +458,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     writeln!(w, "PELEGO novelty: {}", charge.novelty)?;
                 }
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrialCommand::Burst {
             trial,
@@ -500,7 +502,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     print_yaml(&docs, &mut w)?;
                 }
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrialCommand::Spiral {
             trial,
@@ -628,7 +630,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     novelty: &novelty,
                 })?,
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrialCommand::Verdict {
             trial,
@@ -660,7 +662,11 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     outcome: &v,
                 })?,
             }
-            Ok(v.verdict.exit_code())
+            Ok(if v.verdict.is_refusal() {
+                crate::exit::FAIL
+            } else {
+                crate::exit::OK
+            })
         }
         TrialCommand::Show {
             trial,
@@ -684,7 +690,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                     })
                     .collect(),
             })?;
-            Ok(0)
+            Ok(crate::exit::OK)
         }
         TrialCommand::List {
             output,
@@ -715,7 +721,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
                 }
                 _ => print_json(&trials.iter().map(Listed::of).collect::<Vec<_>>())?,
             }
-            Ok(0)
+            Ok(crate::exit::OK)
         }
     }
 }
@@ -874,7 +880,7 @@ pub fn lock(
         for r in &v.reasons {
             writeln!(e, "  - {r}")?;
         }
-        return Ok(1);
+        return Ok(crate::exit::FAIL);
     }
     let signing = crate::sign::read_private_key(key)?;
     let day = c.day();
@@ -1043,24 +1049,23 @@ pub fn lock(
             );
         }
     }
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 /// `sostle promote FILE --to L<N> --profile profile-NNN`.
 pub fn promote(
     paths: &[PathBuf],
-    to: &str,
+    layer: Layer,
     profile_id: &str,
     output: crate::cli::PromoteFormat,
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
     let c = Ctx::new(common, ledger)?;
-    let layer = crate::parse_layer("--to", to)?;
     let profile = c.ledger.profile(profile_id)?;
     let refuse = |why: String| -> anyhow::Result<u8> {
         eprintln!("refused: {why}");
-        Ok(1)
+        Ok(crate::exit::FAIL)
     };
     let body = ProfileBody::decode(&profile.profile)
         .map_err(|e| anyhow!("{profile_id} in the ledger does not decode: {e}"))?;
@@ -1112,7 +1117,7 @@ pub fn promote(
             print_yaml(&out, &mut w)?;
         }
     }
-    Ok(0)
+    Ok(crate::exit::OK)
 }
 
 /// `sostle exempt witness …`: registers a witness hash in the ledger.
@@ -1136,5 +1141,5 @@ pub fn witness(
         "{} registered at {} by {}",
         w.hash, w.registered_at, w.registered_by
     );
-    Ok(0)
+    Ok(crate::exit::OK)
 }

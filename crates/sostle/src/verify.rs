@@ -121,9 +121,8 @@ fn canonical_hash(text: &str) -> anyhow::Result<(manifest::Node, String)> {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
-    let config =
-        crate::check::load_config(args.common.config.as_deref()).map_err(anyhow::Error::msg)?;
-    let now = crate::now_from(&args.common)?;
+    let crate::settings::Settings { config, now, .. } =
+        crate::settings::Settings::resolve(&args.common)?;
     let engine = Engine::new(Arc::new(config));
     let mut user = if args.policy.is_empty() {
         None
@@ -398,11 +397,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if load_errors > 0 {
-        3
+        crate::exit::ERROR
     } else if verdicts.iter().all(|v| v.ok) && failed_tests == 0 {
-        0
+        crate::exit::OK
     } else {
-        1
+        crate::exit::FAIL
     })
 }
 

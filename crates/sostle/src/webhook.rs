@@ -28,7 +28,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         profiles_dir: args.profiles.clone(),
         public_key: args.public_key.clone(),
         // The environment's secret; the config's is read with the config, at every reload.
-        token_secret: crate::env_token_secret(),
+        token_secret: crate::settings::env_token_secret(),
         eval_timeout: Duration::from_millis(args.eval_timeout_ms),
         max_concurrency: args.max_concurrency,
         fail_open,
@@ -54,5 +54,5 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
             .collect(),
     };
     runtime.block_on(sostle_webhook::serve::serve(opts, state))?;
-    Ok(0)
+    Ok(crate::exit::OK)
 }

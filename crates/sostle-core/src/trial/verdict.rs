@@ -42,13 +42,13 @@ impl TrialVerdict {
         TrialVerdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// The exit code of `trial verdict`: 0 when the trial is locked or still spiraling
-    /// (nothing wrong yet), 1 when it is refused or waits on exemptions.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            TrialVerdict::MecipolLocked | TrialVerdict::Spiraling => 0,
-            TrialVerdict::ExemptionsPending | TrialVerdict::DenyHard => 1,
-        }
+    /// Whether the trial is refused or waits on exemptions (`trial verdict` then fails); a
+    /// locked or still-spiraling trial has nothing wrong yet.
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            TrialVerdict::ExemptionsPending | TrialVerdict::DenyHard
+        )
     }
 
     /// The verdict's name.
@@ -64,7 +64,7 @@ impl TrialVerdict {
 
 /// Policies a trial's verdict does not judge: the gate (it judges who deploys, not the image)
 /// and the lock itself (the trial is how a lock is earned).
-pub const VERDICT_EXCLUDED: [&str; 2] = ["layer_gate", "deny_no_mecipol_image"];
+pub const VERDICT_EXCLUDED: [&str; 2] = [crate::report::LAYER_GATE, "deny_no_mecipol_image"];
 
 /// Everything the verdict looks at.
 #[derive(Debug, Clone)]
@@ -247,7 +247,7 @@ pub fn lock_basis(reports: &[ResourceReport], config: &Config, day: i64) -> Lock
     let mut exempted = std::collections::BTreeMap::new();
     for r in reports {
         for res in &r.results {
-            if res.policy.as_ref() == "layer_gate" {
+            if res.policy.as_ref() == crate::report::LAYER_GATE {
                 continue;
             }
             match res.outcome {

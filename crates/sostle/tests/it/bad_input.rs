@@ -219,3 +219,34 @@ fn list_with_a_bad_item() {
         .unwrap();
     assert_eq!(second["document"], 1);
 }
+
+#[test]
+fn a_layer_flag_that_names_no_layer_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
+    for args in [
+        &["test", "--sostle-layer", "L9", "good.yaml"][..],
+        &["trial", "charge", "good.yaml", "--target", "l8"],
+        &[
+            "promote",
+            "good.yaml",
+            "--to",
+            "chaos",
+            "--profile",
+            "profile-001",
+        ],
+        &["trendal", "spawn", "--sostle", "X1", "--silo", "yone"],
+    ] {
+        let r = sostle_in(dir.path(), args, None);
+        assert_eq!(r.code, 3, "{args:?}: {}", r.snapshot());
+        assert!(
+            r.stderr.contains("is not a layer; write L0…L7 or trial"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !dir.path().join(".sostle").exists(),
+            "{args:?} opened a ledger before refusing its flag"
+        );
+    }
+}
