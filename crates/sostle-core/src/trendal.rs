@@ -16,6 +16,39 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/eose/trendal:0.1.0";
 /// The warmth floor when the suite's `warn_trendal_missing` row names none.
 pub const DEFAULT_FLOOR: f64 = 0.5;
 
+/// Where a trendal is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrendalState {
+    /// Running (or meant to be).
+    Active,
+    /// Expired: its warmth fell below the floor, or its trial closed.
+    Reaped,
+}
+
+impl TrendalState {
+    /// `active` or `reaped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendalState::Active => "active",
+            TrendalState::Reaped => "reaped",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<TrendalState> {
+        [TrendalState::Active, TrendalState::Reaped]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TrendalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a spawn asks for.
 #[derive(Debug, Clone)]
 pub struct SpawnRequest<'a> {

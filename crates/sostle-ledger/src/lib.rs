@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sostle_core::layer::Layer;
+use sostle_core::trendal::TrendalState;
 use sostle_core::trial::{Charge, EvidenceKind, StoredEvidence, Subject, TrialState, TrialVerdict};
 
 pub mod postgres;
@@ -159,7 +160,7 @@ pub struct Witness {
     /// `sha256:…`.
     pub hash: String,
     /// When it was registered.
-    pub registered_at: String,
+    pub registered_at: Timestamp,
     /// Who registered it.
     pub registered_by: String,
     /// The values it covers.
@@ -172,7 +173,7 @@ pub struct Trendal {
     /// `TRENDAL-L3-YONE-BOSUN-001`.
     pub id: String,
     /// Layer.
-    pub layer: String,
+    pub layer: Layer,
     /// Silo.
     pub silo: String,
     /// Owning crew member.
@@ -185,15 +186,37 @@ pub struct Trendal {
     pub warmth: f64,
     /// Namespace.
     pub namespace: String,
-    /// `active` or `reaped`.
-    pub state: String,
+    /// Active or reaped.
+    pub state: TrendalState,
     /// When it was spawned.
-    pub spawned_at: String,
+    pub spawned_at: Timestamp,
     /// When it was reaped.
-    pub reaped_at: Option<String>,
+    pub reaped_at: Option<Timestamp>,
     /// Why it was reaped.
     pub reap_reason: Option<String>,
     /// The manifest it was spawned with.
+    pub manifest: serde_json::Value,
+}
+
+/// A trendal to file: what `add_trendal`'s caller knows (the ledger numbers it, marks it
+/// active and stamps the time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTrendal {
+    /// Layer.
+    pub layer: Layer,
+    /// Silo.
+    pub silo: String,
+    /// Owning crew member.
+    pub crew: String,
+    /// Crew spiral (`BOSUN+RICK+CODY`).
+    pub spiral: Option<String>,
+    /// Trial, when it runs on the chaos pool.
+    pub trial: Option<String>,
+    /// Warmth in [0, 1].
+    pub warmth: f64,
+    /// Namespace.
+    pub namespace: String,
+    /// The manifest it is spawned with.
     pub manifest: serde_json::Value,
 }
 
@@ -330,20 +353,22 @@ fn profile_row(r: &Row) -> Result<Profile> {
 }
 
 fn trendal_row(r: &Row) -> Result<Trendal> {
+    let id = r.text(0)?;
+    let record = format!("trendal {id}");
     Ok(Trendal {
-        id: r.text(0)?,
-        layer: r.text(1)?,
+        layer: typed(&record, "layer", r.text(1)?, Layer::parse)?,
         silo: r.text(2)?,
         crew: r.text(3)?,
         spiral: r.opt_text(4)?,
         trial: r.opt_text(5)?,
         warmth: r.real(6)?,
         namespace: r.text(7)?,
-        state: r.text(8)?,
-        spawned_at: r.text(9)?,
-        reaped_at: r.opt_text(10)?,
+        state: typed(&record, "state", r.text(8)?, TrendalState::parse)?,
+        spawned_at: time(&record, "spawned_at", r.text(9)?)?,
+        reaped_at: opt_time(&record, "reaped_at", r.opt_text(10)?)?,
         reap_reason: r.opt_text(11)?,
         manifest: r.json(12)?,
+        id,
     })
 }
 
@@ -362,9 +387,10 @@ fn evidence_row(r: &Row) -> Result<Evidence> {
 }
 
 fn witness_row(r: &Row) -> Result<Witness> {
+    let hash = r.text(0)?;
     Ok(Witness {
-        hash: r.text(0)?,
-        registered_at: r.text(1)?,
+        registered_at: time(&format!("witness {hash}"), "registered_at", r.text(1)?)?,
+        hash,
         registered_by: r.text(2)?,
         values: r.json(3)?,
     })
@@ -897,7 +923,7 @@ impl Tx<'_> {
     /// Spawns a trendal with the next number for its prefix (`TRENDAL-L3-YONE-BOSUN`).
     pub fn add_trendal<F>(&self, prefix: &str, now: Timestamp, make: F) -> Result<Trendal>
     where
-        F: FnOnce(&str) -> Trendal,
+        F: FnOnce(&str) -> NewTrendal,
     {
         let seq = self.next(&format!("trendal:{prefix}"))?;
         let id = format!("{prefix}-{seq:03}");
@@ -910,7 +936,7 @@ impl Tx<'_> {
                 Param::Text(&id),
                 Param::Text(prefix),
                 Param::Int(seq),
-                Param::Text(&t.layer),
+                Param::Text(t.layer.as_str()),
                 Param::Text(&t.silo),
                 Param::Text(&t.crew),
                 Param::from(t.spiral.as_ref()),
@@ -962,16 +988,8 @@ impl Snapshot {
         let witnesses = ledger
             .witnesses()?
             .into_iter()
-            .map(|w| {
-                let t = w.registered_at.parse::<Timestamp>().map_err(|e| {
-                    Error::Decode(format!(
-                        "witness {}: registered_at {:?}: {e}",
-                        w.hash, w.registered_at
-                    ))
-                })?;
-                Ok((w.hash, t))
-            })
-            .collect::<Result<_>>()?;
+            .map(|w| (w.hash, w.registered_at))
+            .collect();
         let trials = ledger.trial_states()?.into_iter().collect();
         Ok(Snapshot {
             witnesses,

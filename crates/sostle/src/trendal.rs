@@ -5,12 +5,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use jiff::Timestamp;
 use serde_json::Value as J;
 use sostle_core::epoch::GAMMA1;
 use sostle_core::namespace::NoLabels;
-use sostle_core::trendal::{self, SpawnRequest};
+use sostle_core::trendal::{self, SpawnRequest, TrendalState};
+use sostle_core::Layer;
 use sostle_core::{manifest, Engine, EvalContext, Outcome};
-use sostle_ledger::Trendal;
+use sostle_ledger::{NewTrendal, Trendal};
 
 use crate::cli::{TrendalCommand, TrendalFormat};
 
@@ -50,12 +52,12 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                             w,
                             "{:<32} {:<6} {:<7.2} {:<6} {:<16} {:<15} {}",
                             t.id,
-                            t.layer,
+                            t.layer.as_str(),
                             t.warmth,
                             feel,
                             t.namespace,
                             t.trial.as_deref().unwrap_or("-"),
-                            t.state
+                            t.state.as_str()
                         )?;
                     }
                 }
@@ -95,7 +97,11 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 .map(|(id, _)| id)
                 .collect();
             let mut deletions = Vec::new();
-            for t in l.trendals()?.into_iter().filter(|t| t.state == "active") {
+            for t in l
+                .trendals()?
+                .into_iter()
+                .filter(|t| t.state == TrendalState::Active)
+            {
                 let reason = if t.warmth < floor {
                     Some(format!("warmth {:.2} below the {floor} floor", t.warmth))
                 } else {
@@ -126,16 +132,16 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
 #[derive(serde::Serialize)]
 struct Row<'a> {
     trendal: &'a str,
-    layer: &'a str,
+    layer: Layer,
     silo: &'a str,
     crew: &'a str,
     crew_spiral: Option<&'a str>,
     trial: Option<&'a str>,
     warmth: f64,
     namespace: &'a str,
-    state: &'a str,
-    spawned_at: &'a str,
-    reaped_at: Option<&'a str>,
+    state: TrendalState,
+    spawned_at: Timestamp,
+    reaped_at: Option<Timestamp>,
     reap_reason: Option<&'a str>,
 }
 
@@ -143,16 +149,16 @@ struct Row<'a> {
 fn row(t: &Trendal) -> anyhow::Result<J> {
     Ok(serde_json::to_value(Row {
         trendal: &t.id,
-        layer: &t.layer,
+        layer: t.layer,
         silo: &t.silo,
         crew: &t.crew,
         crew_spiral: t.spiral.as_deref(),
         trial: t.trial.as_deref(),
         warmth: t.warmth,
         namespace: &t.namespace,
-        state: &t.state,
-        spawned_at: &t.spawned_at,
-        reaped_at: t.reaped_at.as_deref(),
+        state: t.state,
+        spawned_at: t.spawned_at,
+        reaped_at: t.reaped_at,
         reap_reason: t.reap_reason.as_deref(),
     })?)
 }
@@ -233,19 +239,14 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
         ));
     }
     let t = ledger.atomically(|tx| {
-        tx.add_trendal(&prefix, now, |id| Trendal {
-            id: id.to_string(),
-            layer: layer.as_str().to_string(),
+        tx.add_trendal(&prefix, now, |id| NewTrendal {
+            layer,
             silo: a.silo.clone(),
             crew: plan.crew_name.clone(),
             spiral: a.crew_spiral.clone(),
             trial: a.trial_id.clone(),
             warmth: a.warmth,
             namespace: plan.namespace.clone(),
-            state: "active".into(),
-            spawned_at: now.to_string(),
-            reaped_at: None,
-            reap_reason: None,
             manifest: build(id),
         })
     })?;

@@ -23,7 +23,7 @@ use pg_harness::Pg;
 use serde_json::json;
 use sostle_core::layer::Layer;
 use sostle_core::trial::{Charge, EvidenceKind, Subject, TrialVerdict};
-use sostle_ledger::{Error, Ledger, Location, Snapshot, Trendal};
+use sostle_ledger::{Error, Ledger, Location, NewTrendal, Snapshot};
 
 fn now() -> jiff::Timestamp {
     "2026-05-11T21:00:00Z".parse().unwrap()
@@ -242,19 +242,14 @@ fn script(l: &mut Ledger) -> serde_json::Value {
             ))
         })?;
         assert_eq!(p.id, "profile-001");
-        let tr = tx.add_trendal("TRENDAL-L3-YONE-BOSUN", later, |id| Trendal {
-            id: id.into(),
-            layer: "L3".into(),
+        let tr = tx.add_trendal("TRENDAL-L3-YONE-BOSUN", later, |_| NewTrendal {
+            layer: Layer::L3,
             silo: "yone".into(),
             crew: "Bosun".into(),
             spiral: Some("BOSUN+RICK".into()),
             trial: Some(t.id.clone()),
             warmth: 0.75,
             namespace: "sostle-l3".into(),
-            state: "active".into(),
-            spawned_at: String::new(),
-            reaped_at: None,
-            reap_reason: None,
             manifest: json!({"kind": "Deployment"}),
         })?;
         assert_eq!(tr.id, "TRENDAL-L3-YONE-BOSUN-001");
