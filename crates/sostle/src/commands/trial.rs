@@ -882,7 +882,7 @@ pub fn lock(
         }
         return Ok(crate::exit::FAIL);
     }
-    let signing = crate::sign::read_private_key(key)?;
+    let signing = crate::commands::sign::read_private_key(key)?;
     let day = c.day();
     // Layers whose DENY policies all pass or are validly exempted (never L6).
     let mut authorized = Vec::new();
@@ -906,7 +906,10 @@ pub fn lock(
     // the tag. All registry questions are asked before anything is recorded.
     let live = history.live_documents();
     let registry = match attach {
-        Some(args) => Some((crate::sign::registry(args)?, crate::sign::runtime()?)),
+        Some(args) => Some((
+            crate::commands::sign::registry(args)?,
+            crate::commands::sign::runtime()?,
+        )),
         None => None,
     };
     let rekor_config = c.engine.config().rekor.clone();
@@ -914,7 +917,7 @@ pub fn lock(
         rekor.rekor_url.is_some() || rekor_config.url.is_some(),
         &registry,
     ) {
-        (true, None) => Some(crate::sign::runtime()?),
+        (true, None) => Some(crate::commands::sign::runtime()?),
         _ => None,
     };
     let mut digests = std::collections::BTreeMap::new();
@@ -971,7 +974,7 @@ pub fn lock(
                 // entry's URL into it. A verifier nulls rekor_entry to recompute the logged hash.
                 let rt = registry.as_ref().map(|(_, rt)| rt).or(rekor_rt.as_ref());
                 if let Some(rt) = rt {
-                    let logged = crate::sign::log_in_rekor(
+                    let logged = crate::commands::sign::log_in_rekor(
                         rekor,
                         &rekor_config,
                         body.canonical().as_bytes(),

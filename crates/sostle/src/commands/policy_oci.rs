@@ -88,8 +88,8 @@ pub fn push(
             });
         }
     }
-    let client = crate::sign::registry(registry)?;
-    let rt = crate::sign::runtime()?;
+    let client = crate::commands::sign::registry(registry)?;
+    let rt = crate::commands::sign::runtime()?;
     let to = reference(to);
     let pushed = rt
         .block_on(client.push_artifact(&to, CONFIG_MEDIA_TYPE, b"{}".to_vec(), files))
@@ -167,8 +167,8 @@ pub fn fetch(
     registry: &RegistryArgs,
     keys: &[PathBuf],
 ) -> anyhow::Result<Pulled> {
-    let client = crate::sign::registry(registry)?;
-    let rt = crate::sign::runtime()?;
+    let client = crate::commands::sign::registry(registry)?;
+    let rt = crate::commands::sign::runtime()?;
     let from = reference(from);
     let resolved = rt
         .block_on(client.resolve(&from))

@@ -477,7 +477,7 @@ and `kube-system` is never sent.
 
 fn write_yaml(path: &Path, docs: &[J]) -> anyhow::Result<()> {
     let mut f = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
-    crate::trial::print_yaml(docs, &mut f)
+    crate::commands::trial::print_yaml(docs, &mut f)
 }
 
 pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
@@ -525,10 +525,10 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
     if let Some(part) = args.print {
         let mut out = std::io::stdout().lock();
         match part {
-            BootstrapPart::Namespaces => crate::trial::print_yaml(&ns, &mut out)?,
+            BootstrapPart::Namespaces => crate::commands::trial::print_yaml(&ns, &mut out)?,
             BootstrapPart::Az => write!(out, "{}", az_script(&config, &cluster, &group))?,
             BootstrapPart::Terraform => write!(out, "{}", terraform(&config, &cluster, &group))?,
-            BootstrapPart::Webhook => crate::trial::print_yaml(&wh, &mut out)?,
+            BootstrapPart::Webhook => crate::commands::trial::print_yaml(&wh, &mut out)?,
             BootstrapPart::Rego => write!(out, "{}", sostle_rego::single_module(&config))?,
         }
         return Ok(crate::exit::OK);
@@ -549,7 +549,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
         terraform(&config, &cluster, &group),
     )?;
     std::fs::write(dir.join("README.md"), README)?;
-    crate::write_policy_dir(&dir.join("policy"), &config)?;
+    crate::commands::policy::write_policy_dir(&dir.join("policy"), &config)?;
     for f in [
         "README.md",
         "namespaces.yaml",

@@ -11,7 +11,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
     match cmd {
         LedgerCommand::Migrate { common, ledger } => {
             let config = crate::settings::config(common.config.as_deref())?;
-            let l = crate::trial::open_ledger(&ledger, &config)?;
+            let l = crate::commands::trial::open_ledger(&ledger, &config)?;
             println!(
                 "ledger {}: schema version {} (current)",
                 l.location(),
@@ -27,8 +27,8 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
             }
             let source = Ledger::open_existing(&from).with_context(|| format!("FROM {from}"))?;
             let mut target = Ledger::open(&to).with_context(|| format!("TO {to}"))?;
-            crate::trial::warn_about(&source);
-            crate::trial::warn_about(&target);
+            crate::commands::trial::warn_about(&source);
+            crate::commands::trial::warn_about(&target);
             let report = match target.copy_from(&source) {
                 Ok(r) => r,
                 Err(e @ sostle_ledger::Error::Conflict(_)) => {

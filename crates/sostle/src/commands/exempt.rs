@@ -55,7 +55,7 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
             by,
             common,
             ledger,
-        } => crate::trial::witness(&values(&v), &by, &common, &ledger),
+        } => crate::commands::trial::witness(&values(&v), &by, &common, &ledger),
         ExemptCommand::Check {
             paths,
             sostle_layer,
@@ -94,7 +94,7 @@ pub fn run(cmd: ExemptCommand) -> anyhow::Result<u8> {
 
 /// Reads a reviewer's private key.
 fn signing_key(path: &Path) -> anyhow::Result<p256::ecdsa::SigningKey> {
-    crate::sign::read_private_key(path)
+    crate::commands::sign::read_private_key(path)
 }
 
 /// Whether `key` is registered for the crew member `reviewed` names; the error says what to do.
@@ -274,7 +274,7 @@ fn evaluate(
         layer,
         now,
         token_secret,
-        ledger: crate::trial::test_ledger(ledger, &config)?,
+        ledger: crate::commands::trial::test_ledger(ledger, &config)?,
         user: None,
     };
     let engine = Engine::new(Arc::new(config));

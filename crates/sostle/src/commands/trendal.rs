@@ -31,7 +31,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
         } => {
             let crate::settings::Settings { config, .. } =
                 crate::settings::Settings::resolve(&common)?;
-            let l = crate::trial::open_ledger(&ledger, &config)?;
+            let l = crate::commands::trial::open_ledger(&ledger, &config)?;
             let all = l.trendals()?;
             let mut w = std::io::stdout().lock();
             match output {
@@ -75,7 +75,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             }
             let crate::settings::Settings { config, .. } =
                 crate::settings::Settings::resolve(&common)?;
-            let mut l = crate::trial::open_ledger(&ledger, &config)?;
+            let mut l = crate::commands::trial::open_ledger(&ledger, &config)?;
             let t = l.atomically(|tx| tx.warm_trendal(&id, warmth))?;
             let feel = if t.warmth >= 0.5 {
                 "WARM — above 0.5 floor"
@@ -89,7 +89,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             let crate::settings::Settings { config, now, .. } =
                 crate::settings::Settings::resolve(&common)?;
             let floor = trendal::floor(&config);
-            let mut l = crate::trial::open_ledger(&ledger, &config)?;
+            let mut l = crate::commands::trial::open_ledger(&ledger, &config)?;
             let closed: Vec<String> = l
                 .trial_states()?
                 .into_iter()
@@ -121,7 +121,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 eprintln!("nothing to reap");
             } else {
                 writeln!(w, "# kubectl delete -f - takes this")?;
-                crate::trial::print_yaml(&deletions, &mut w)?;
+                crate::commands::trial::print_yaml(&deletions, &mut w)?;
             }
             Ok(crate::exit::OK)
         }
@@ -185,7 +185,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     if let Err(why) = trendal::plan(request.clone(), &config, None, None, None) {
         return refuse(why.to_string());
     }
-    let mut ledger = crate::trial::open_ledger(&a.ledger, &config)?;
+    let mut ledger = crate::commands::trial::open_ledger(&a.ledger, &config)?;
     if let Some(trial) = &a.trial_id {
         let t = ledger
             .trial(trial)
@@ -252,7 +252,9 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     })?;
     let mut w = std::io::stdout().lock();
     match a.output {
-        TrendalFormat::Yaml => crate::trial::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?,
+        TrendalFormat::Yaml => {
+            crate::commands::trial::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?
+        }
         TrendalFormat::Json => {
             serde_json::to_writer_pretty(&mut w, &row(&t)?)?;
             writeln!(w)?;
