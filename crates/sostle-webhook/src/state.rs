@@ -145,7 +145,15 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, Lo
             path: dir.to_path_buf(),
             error,
         })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        // An entry that cannot be read is a load error, not a profile silently left out.
+        .map(|e| {
+            e.map(|e| e.path()).map_err(|error| LoadError::Read {
+                path: dir.to_path_buf(),
+                error,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
