@@ -216,6 +216,11 @@ impl Config {
         self.layers.iter().find(|l| l.layer == layer)
     }
 
+    /// The gate the layer table gives `layer` (open for a layer the table does not list).
+    pub fn gate(&self, layer: Layer) -> suite::Gate {
+        self.layer(layer).map_or(suite::Gate::Open, |s| s.gate)
+    }
+
     /// The layer of a namespace known to the config alone: explicit assignment, then the name
     /// pattern (including renamed layer namespaces).
     pub fn namespace_layer(&self, ns: &str) -> Option<Layer> {

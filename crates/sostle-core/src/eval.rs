@@ -19,7 +19,7 @@ use crate::policies::{self, Check};
 use crate::report::{
     LayerStatus, Outcome, PolicyResult, ResourceRef, ResourceReport, ShapeError, Violation,
 };
-use crate::suite::{Gate, Scope, Verdict};
+use crate::suite::{Scope, Verdict};
 use crate::workload::{Workload, WORKLOAD_KINDS};
 /// What an evaluation needs from outside: the clock and the environment.
 pub struct EvalContext<'a> {
@@ -274,7 +274,7 @@ impl Engine {
         if !is_workload {
             return result(Outcome::Pass, Vec::new());
         }
-        let gate = self.config.layer(l).map_or(Gate::Open, |s| s.gate);
+        let gate = self.config.gate(l);
         let g = gates::GateCtx {
             config: &self.config,
             root,

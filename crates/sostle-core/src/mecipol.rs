@@ -175,9 +175,9 @@ impl Profile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PromotionRefusal {
-    /// Nothing is promoted to L6.
-    #[error("L6 is closed: nothing is ever promoted there")]
-    Closed,
+    /// The layer's gate is closed (L6 in the built-in table): nothing is promoted there.
+    #[error("{0} is closed: nothing is ever promoted there")]
+    Closed(Layer),
     /// The trial namespace is entered by a burst, not a promotion.
     #[error("promote targets a layer; bursting into chaos-trial is `sostle trial burst`")]
     IntoTrial,
@@ -223,12 +223,18 @@ fn authorized_list(layers: &[String]) -> String {
     }
 }
 
-/// Whether anything may be promoted to `layer` with `body` (SPEC §7): never to L6 or the
-/// trial namespace, and only to a layer the profile authorizes.
-pub fn check_promotion_layer(body: &ProfileBody, layer: Layer) -> Result<(), PromotionRefusal> {
+/// Whether anything may be promoted to `layer` with `body` (SPEC §7): never to a layer whose
+/// gate is closed or to the trial namespace, and only to a layer the profile authorizes.
+pub fn check_promotion_layer(
+    body: &ProfileBody,
+    layer: Layer,
+    config: &crate::config::Config,
+) -> Result<(), PromotionRefusal> {
     match layer {
-        Layer::L6 => Err(PromotionRefusal::Closed),
         Layer::Trial => Err(PromotionRefusal::IntoTrial),
+        _ if config.gate(layer) == crate::suite::Gate::Closed => {
+            Err(PromotionRefusal::Closed(layer))
+        }
         _ if body
             .sostle_layers_authorized
             .iter()

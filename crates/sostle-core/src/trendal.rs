@@ -153,7 +153,7 @@ pub fn plan<'a>(
         return Err(SpawnRefusal::TrialLayer);
     }
     let spec = config.layer(layer);
-    let gate = spec.map_or(Gate::Open, |s| s.gate);
+    let gate = config.gate(layer);
     if gate == Gate::Closed {
         return Err(SpawnRefusal::Closed(layer));
     }

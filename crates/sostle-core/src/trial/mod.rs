@@ -219,4 +219,46 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn a_lock_authorizes_no_layer_whose_gate_is_closed_and_nothing_is_promoted_there() {
+        let mut config = Config::default();
+        let body = |layers: &[&str]| crate::mecipol::ProfileBody {
+            profile_id: "profile-001".into(),
+            image: "reg.io/a:1".into(),
+            image_digest: None,
+            gamma1_epoch: 97,
+            policies_passed: Vec::new(),
+            policies_exempted: Vec::new(),
+            exemptions: Vec::new(),
+            falco_clean_hours: 24,
+            trivy_critical_cves: 0,
+            rekor_entry: None,
+            locked_at: "2026-05-11T09:00:00Z".into(),
+            sostle_layers_authorized: layers.iter().map(|l| l.to_string()).collect(),
+            trial: "TRB-CHAOS-001".into(),
+            target: "L2".into(),
+        };
+        let all = |c: &Config| authorized_layers(c, 97, |_| Vec::new());
+        // The built-in table closes L6 only.
+        assert_eq!(
+            all(&config),
+            [0, 1, 2, 3, 4, 5, 7].map(|n| Layer::from_index(n).unwrap())
+        );
+        let l3 = body(&["L3"]);
+        assert!(crate::mecipol::check_promotion_layer(&l3, Layer::L3, &config).is_ok());
+        // A config that closes L3 takes it out of every lock and refuses promotion there.
+        for spec in &mut config.layers {
+            if spec.layer == Layer::L3 {
+                spec.gate = crate::suite::Gate::Closed;
+            }
+        }
+        assert!(!all(&config).contains(&Layer::L3));
+        let refused = crate::mecipol::check_promotion_layer(&l3, Layer::L3, &config).unwrap_err();
+        assert_eq!(refused, crate::mecipol::PromotionRefusal::Closed(Layer::L3));
+        assert_eq!(
+            refused.to_string(),
+            "L3 is closed: nothing is ever promoted there"
+        );
+    }
 }

@@ -230,6 +230,20 @@ pub fn layer_clear(reports: &[ResourceReport], config: &Config, day: i64) -> boo
     })
 }
 
+/// The layers a lock authorizes: every layer L0…L7 whose gate is not closed and at which the
+/// subject (evaluated by `evaluate`) is [`layer_clear`] on `day`.
+pub fn authorized_layers(
+    config: &Config,
+    day: i64,
+    evaluate: impl Fn(Layer) -> Vec<ResourceReport>,
+) -> Vec<Layer> {
+    Layer::ALL
+        .into_iter()
+        .filter(|l| *l != Layer::Trial && config.gate(*l) != crate::suite::Gate::Closed)
+        .filter(|l| layer_clear(&evaluate(*l), config, day))
+        .collect()
+}
+
 /// What a lock records of a trial's reports at the target layer: the DENY policies that pass
 /// (none that fails on any resource), and the exemptions that covered the others.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -884,19 +884,8 @@ pub fn lock(
     }
     let signing = crate::commands::sign::read_private_key(key)?;
     let day = c.day();
-    // Layers whose DENY policies all pass or are validly exempted (never L6).
-    let mut authorized = Vec::new();
-    for n in 0..=7u8 {
-        let Some(l) = Layer::from_index(n) else {
-            continue;
-        };
-        if l == Layer::L6 {
-            continue;
-        }
-        if core_trial::layer_clear(&c.evaluate(&docs, l), c.engine.config(), day) {
-            authorized.push(l.as_str());
-        }
-    }
+    let authorized =
+        core_trial::authorized_layers(c.engine.config(), day, |l| c.evaluate(&docs, l));
     let basis = core_trial::lock_basis(&reports, c.engine.config(), day);
     let images = t.subject.images.clone();
     if images.is_empty() {
@@ -1072,7 +1061,7 @@ pub fn promote(
     };
     let body = ProfileBody::decode(&profile.profile)
         .map_err(|e| anyhow!("{profile_id} in the ledger does not decode: {e}"))?;
-    if let Err(why) = mecipol::check_promotion_layer(&body, layer) {
+    if let Err(why) = mecipol::check_promotion_layer(&body, layer, c.engine.config()) {
         return refuse(why.to_string());
     }
     let docs = read_subject(paths)?;
