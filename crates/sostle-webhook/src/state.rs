@@ -180,11 +180,7 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, Lo
             }
         }
     }
-    ok.sort_by_key(|p| {
-        p.id.strip_prefix("profile-")
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    });
+    ok.sort_by_key(|p| p.seq().unwrap_or(0));
     Ok((ok, refused))
 }
 

@@ -102,7 +102,8 @@ both!(
     a_witness_time_that_does_not_decode_is_an_error,
 );
 
-fn file(tx: &sostle_ledger::Tx<'_>) -> String {
+/// Files an empty trial at L2.
+fn try_file(tx: &sostle_ledger::Tx<'_>) -> sostle_ledger::Result<sostle_ledger::Trial> {
     tx.file_trial(
         Layer::L2,
         97,
@@ -110,8 +111,10 @@ fn file(tx: &sostle_ledger::Tx<'_>) -> String {
         &Subject::default(),
         &Charge::default(),
     )
-    .unwrap()
-    .id
+}
+
+fn file(tx: &sostle_ledger::Tx<'_>) -> String {
+    try_file(tx).unwrap().id
 }
 
 fn file_one(l: &mut Ledger) -> String {
@@ -830,18 +833,7 @@ fn a_connection_lost_between_commands_is_an_error_not_a_hang() {
     let mut l = Ledger::open(&Location::Postgres(pg.url("postgres"))).unwrap();
     file_one(&mut l);
     pg.stop_immediate();
-    let e = l
-        .atomically(|tx| {
-            tx.file_trial(
-                Layer::L2,
-                97,
-                now(),
-                &Subject::default(),
-                &Charge::default(),
-            )
-        })
-        .unwrap_err()
-        .to_string();
+    let e = l.atomically(try_file).unwrap_err().to_string();
     assert!(e.starts_with("ledger postgres://sostle@127.0.0.1:"), "{e}");
     assert!(e.contains("connection") || e.contains("terminating"), "{e}");
     let e = l.trials().unwrap_err().to_string();

@@ -113,14 +113,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             .sum()
     });
     let user_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rego");
-    let user =
-        sostle_rego::UserPolicies::load(&[user_dir], &[], &[], true, Duration::from_secs(2), false)
-            .ok();
+    // When the example policies do not load (a binary run away from its checkout), the row is
+    // timed without them and the reason is printed under the table.
+    let user = sostle_rego::UserPolicies::load(
+        std::slice::from_ref(&user_dir),
+        &[],
+        &[],
+        true,
+        Duration::from_secs(2),
+        false,
+    )
+    .map_err(|e| format!("{}: {e:#}", user_dir.display()));
     let (user_rego, _) = best(n, || {
         texts
             .par_iter()
             .map_init(
-                || user.clone(),
+                || user.as_ref().ok().cloned(),
                 |u, t| {
                     let Some(u) = u.as_mut() else { return 0 };
                     let loaded = manifest::load_bytes(t);
@@ -167,10 +175,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     ] {
         writeln!(out, "{name:<52} {:>9.1} {:>7.2}x", ms(d), ms(d) / base)?;
     }
-    if user.is_none() {
+    if let Err(why) = &user {
         writeln!(
             out,
-            "(examples/rego not found: the user-Rego row measured nothing)"
+            "(the example user policies did not load, so the user-Rego row measured nothing: {why})"
         )?;
     }
     writeln!(

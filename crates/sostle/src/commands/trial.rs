@@ -97,11 +97,6 @@ impl Ctx {
         })
     }
 
-    fn reload(&mut self) -> anyhow::Result<()> {
-        self.snapshot = Snapshot::load(&self.ledger)?;
-        Ok(())
-    }
-
     fn day(&self) -> i64 {
         self.engine.epoch_day(self.now)
     }
@@ -591,9 +586,18 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let records = rows(&items)?;
             c.ledger
                 .atomically(|tx| tx.add_evidence(&t.id, &records, now, day))?;
-            c.reload()?;
-            // Novelty of the failure pattern (charge and live together).
-            let (_, docs) = trial_history(&c, &t)?;
+            // Novelty of the failure pattern (charge and live together): the subject as it
+            // stands now is the latest live re-check — this one's, else the history's. (The
+            // evidence changes neither witnesses, trial states nor locks: the snapshot stands.)
+            let latest_live = items
+                .iter()
+                .rev()
+                .find_map(|(_, e)| match e {
+                    Evidence::Live(l) => Some(l),
+                    _ => None,
+                })
+                .or(history.latest_live());
+            let docs = t.subject.current_documents(latest_live);
             let pattern = core_trial::fingerprint(&c.evaluate(&docs, target));
             let earlier: Vec<(String, Vec<String>)> = c
                 .ledger
