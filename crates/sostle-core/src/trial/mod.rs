@@ -261,4 +261,35 @@ mod tests {
             "L3 is closed: nothing is ever promoted there"
         );
     }
+
+    #[test]
+    fn a_runtime_violation_of_unreadable_time_leaves_no_clean_window() {
+        let config = Config::default();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let falco = vec![FalcoSummary {
+            events: 1,
+            on_trial_pods: 1,
+            violations: vec![FalcoViolation {
+                time: "sometime on Tuesday".into(),
+                rule: "Terminal shell in container".into(),
+                priority: "Warning".into(),
+                pod: "w-1".into(),
+            }],
+            latest: None,
+        }];
+        let v = verdict(
+            &VerdictInput {
+                reports: &[],
+                target: Layer::L2,
+                burst_at: Some(t("2026-05-11T10:00:00Z")),
+                falco: &falco,
+                falco_checked_until: None,
+                trivy: &[],
+                now: t("2026-05-13T10:00:00Z"),
+            },
+            &config,
+        );
+        assert_eq!(v.verdict, TrialVerdict::DenyHard);
+        assert_eq!(v.falco_clean_hours, 0, "{v:?}");
+    }
 }

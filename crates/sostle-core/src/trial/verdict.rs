@@ -165,9 +165,11 @@ pub fn verdict(input: &VerdictInput<'_>, config: &Config) -> VerdictOutcome {
     let clean_hours = match input.burst_at {
         None => 0,
         Some(b) => {
+            // A violation whose time cannot be read restarts the window now: it is never
+            // taken for one that happened before the burst.
             let since = violations
                 .iter()
-                .filter_map(|v| v.time.parse::<Timestamp>().ok())
+                .map(|v| v.time.parse::<Timestamp>().unwrap_or(input.now))
                 .filter(|t| *t > b)
                 .max()
                 .unwrap_or(b);
