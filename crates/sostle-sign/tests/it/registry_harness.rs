@@ -146,6 +146,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `N` distinct free ports: the listeners are held until all are drawn (one after another, a
+/// closed listener's port can be handed out again at once).
+#[allow(dead_code)] // used by the binary's control-plane harness, not by every includer
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [std::net::TcpListener; N] =
+        std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|l| l.local_addr().unwrap().port())
+}
+
 /// A CA (`ca.pem`) and a certificate for 127.0.0.1/localhost it signed (`tls.pem`, `tls.key`).
 pub fn loopback_certs(dir: &Path) -> PathBuf {
     certs(dir, "ca", "tls");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::registry_harness::free_port;
+use crate::registry_harness::free_ports;
 use crate::Run;
 
 /// A running etcd + kube-apiserver.
@@ -166,39 +166,56 @@ impl ControlPlane {
         );
         openssl(d, &["ec", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 
-        let (client, peer, port) = (free_port(), free_port(), free_port());
+        // etcd's ports are drawn free, but another process can take one before etcd binds it:
+        // an etcd that exits before it answers is started again on fresh ports.
         let etcd_log = d.join("etcd.log");
-        let etcd = Command::new("etcd")
-            .args([
-                "--name",
-                "sostle-test",
-                "--data-dir",
-                d.join("etcd").to_str().unwrap(),
-                "--listen-client-urls",
-                &format!("http://127.0.0.1:{client}"),
-                "--advertise-client-urls",
-                &format!("http://127.0.0.1:{client}"),
-                "--listen-peer-urls",
-                &format!("http://127.0.0.1:{peer}"),
-                "--initial-advertise-peer-urls",
-                &format!("http://127.0.0.1:{peer}"),
-                "--initial-cluster",
-                &format!("sostle-test=http://127.0.0.1:{peer}"),
-                "--unsafe-no-fsync",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&etcd_log).unwrap()))
-            .spawn()
-            .expect("etcd on PATH (scripts/test.sh builds it into ~/.cache/sostle/bin)");
+        let mut attempt = 0;
+        let (etcd, client, port) = loop {
+            attempt += 1;
+            let [client, peer, port] = free_ports::<3>();
+            let _ = std::fs::remove_dir_all(d.join("etcd"));
+            let mut etcd = Command::new("etcd")
+                .args([
+                    "--name",
+                    "sostle-test",
+                    "--data-dir",
+                    d.join("etcd").to_str().unwrap(),
+                    "--listen-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                    "--advertise-client-urls",
+                    &format!("http://127.0.0.1:{client}"),
+                    "--listen-peer-urls",
+                    &format!("http://127.0.0.1:{peer}"),
+                    "--initial-advertise-peer-urls",
+                    &format!("http://127.0.0.1:{peer}"),
+                    "--initial-cluster",
+                    &format!("sostle-test=http://127.0.0.1:{peer}"),
+                    "--unsafe-no-fsync",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(&etcd_log).unwrap()))
+                .spawn()
+                .expect("etcd on PATH (scripts/test.sh builds it into ~/.cache/sostle/bin)");
+            let mut exited = false;
+            wait_for("etcd", &etcd_log, || {
+                exited = matches!(etcd.try_wait(), Ok(Some(_)));
+                exited || std::net::TcpStream::connect(("127.0.0.1", client)).is_ok()
+            });
+            if !exited {
+                break (etcd, client, port);
+            }
+            let log = std::fs::read_to_string(&etcd_log).unwrap_or_default();
+            assert!(
+                attempt < 3 && log.contains("address already in use"),
+                "etcd exited (attempt {attempt}):\n{log}"
+            );
+        };
         let mut cp = ControlPlane {
             dir,
             etcd,
             apiserver: None,
             port,
         };
-        wait_for("etcd", &etcd_log, || {
-            std::net::TcpStream::connect(("127.0.0.1", client)).is_ok()
-        });
         let d = cp.dir.path().to_path_buf();
         let log = d.join("apiserver.log");
         let p = |f: &str| d.join(f).display().to_string();
