@@ -196,15 +196,85 @@ mod tests {
 
     #[test]
     fn merge_keys_merge() {
-        let l = load("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n");
+        // (Not `y` as a key: to Kubernetes' YAML decoder `y` is the boolean true, key "true".)
+        let l = load("base: &b {x: 1, z: 2}\nm:\n  <<: *b\n  z: 3\n");
         let m = l.documents[0].root.get("m").unwrap();
         assert_eq!(m.get("x").unwrap().value, Value::Int(1));
-        assert_eq!(m.get("y").unwrap().value, Value::Int(3));
+        assert_eq!(m.get("z").unwrap().value, Value::Int(3));
     }
 
     #[test]
     fn non_utf8_is_reported_with_line() {
         let l = load_bytes(b"a: 1\nb: \xff\xfe\n");
         assert_eq!(l.errors[0].line, 2);
+    }
+
+    #[test]
+    fn documents_split_where_kubectl_splits_them() {
+        // `---#` and `--- # note` are separators to kubectl's YAMLReader.
+        let l = load("kind: A\n---#\nkind: B\n--- # note\nkind: C\n---\r\nkind: D\n");
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        let kinds: Vec<_> = l
+            .documents
+            .iter()
+            .map(|d| d.root.get("kind").unwrap().as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kinds, ["A", "B", "C", "D"]);
+        // Positions count the lines of the whole file.
+        assert_eq!(l.documents[2].root.get("kind").unwrap().pos.line, 5);
+        assert_eq!(l.documents[3].root.pos.line, 7);
+    }
+
+    #[test]
+    fn a_separator_with_text_after_it_is_an_error_and_what_follows_is_still_read() {
+        let l = load("kind: A\n--- {kind: B}\n---\nkind: C\n");
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert_eq!(l.errors[0].line, 2);
+        assert!(l.errors[0].message.contains("document separator"));
+        assert_eq!(l.documents.len(), 3);
+        assert_eq!(l.documents[1].root.get("kind").unwrap().as_str(), Some("B"));
+    }
+
+    #[test]
+    fn a_document_after_the_end_marker_without_a_separator_is_reported_not_read() {
+        let l = load("kind: A\n...\nkind: B\n---\nkind: C\n");
+        assert_eq!(l.documents.len(), 2);
+        assert_eq!(l.documents[1].root.get("kind").unwrap().as_str(), Some("C"));
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert_eq!(l.errors[0].line, 3);
+    }
+
+    #[test]
+    fn an_alias_bomb_of_long_strings_is_refused_by_its_bytes() {
+        // Five levels of nine references to a 10,000-character string: few nodes, 590 MB of text.
+        let mut s = format!("a0: &a0 \"{}\"\n", "x".repeat(10_000));
+        for i in 1..=5 {
+            let refs: Vec<String> = (0..9).map(|_| format!("*a{}", i - 1)).collect();
+            s.push_str(&format!("a{i}: &a{i} [{}]\n", refs.join(", ")));
+        }
+        assert!(s.len() < 11_000);
+        let l = load(&s);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert!(
+            l.errors[0].message.contains("MiB"),
+            "{}",
+            l.errors[0].message
+        );
+        assert!(l.documents.is_empty());
+    }
+
+    #[test]
+    fn yaml_1_1_words_are_booleans_in_values_and_keys() {
+        let l = load("a: y\nb: N\nc: !!bool \"y\"\nd: !!str y\non: 1\n0x10: x\n");
+        let r = &l.documents[0].root;
+        assert_eq!(r.get("a").unwrap().value, Value::Bool(true));
+        assert_eq!(r.get("b").unwrap().value, Value::Bool(false));
+        assert_eq!(r.get("c").unwrap().value, Value::Bool(true));
+        assert_eq!(r.get("d").unwrap().as_str(), Some("y"));
+        assert_eq!(r.get("true").unwrap().value, Value::Int(1));
+        assert_eq!(r.get("16").unwrap().as_str(), Some("x"));
+        let l = load("a: !!bool \"1\"\n");
+        assert!(l.documents.is_empty());
+        assert!(l.errors[0].message.contains("!!bool"), "{:?}", l.errors);
     }
 }

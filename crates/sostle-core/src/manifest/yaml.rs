@@ -1,13 +1,22 @@
-//! YAML streams into documents: the tree built iteratively from `granit-parser`'s events (no
-//! recursion on input depth), duplicate keys named with both lines, merge keys, and a budget on
-//! alias expansion.
+//! YAML streams into documents, read as `kubectl` reads them: the stream is split into documents
+//! on lines that begin with `---` (a comment may follow; other text after it is kubectl's
+//! "invalid Yaml document separator"), and only the first YAML document between two such lines
+//! is read (what follows a `...` there never reaches the cluster, so it is reported, not judged).
+//! Each document's tree is built iteratively from `granit-parser`'s events (no recursion on input
+//! depth), with duplicate keys named with both lines, merge keys, keys and scalars resolved as
+//! Kubernetes' YAML decoder resolves them, and a budget on alias expansion counted in nodes and in
+//! the bytes they expand to.
 
 use std::collections::HashMap;
 
 use granit_parser::{Event, Options, Parser, ScalarStyle};
 
 use super::node::{Entry, Node, Pos, Text, Value};
-use super::scalar::resolve_scalar;
+use super::scalar::{key_text, resolve_scalar};
+
+/// What one node costs in the expansion budget besides its text: about what it occupies in
+/// memory (a `Node` and its share of the vector holding it).
+const NODE_COST: usize = 64;
 
 /// A non-empty document of a source, numbered from 0 within its file (items of a `kind: List`
 /// count as documents; empty documents are not counted).
@@ -38,6 +47,10 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Deepest nesting, aliases included.
     pub max_depth: usize,
+    /// Most bytes one source may expand to, aliases included: the text of every key and scalar
+    /// plus a fixed cost per node, so an anchored long string repeated by aliases is bounded by
+    /// what it costs in memory, not by how few nodes it takes.
+    pub max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +58,7 @@ impl Default for Limits {
         Limits {
             max_nodes: 4_000_000,
             max_depth: 200,
+            max_bytes: 64 << 20,
         }
     }
 }
@@ -91,9 +105,9 @@ pub(crate) fn clamp(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-pub(crate) fn pos_of(m: &granit_parser::Marker) -> Pos {
+pub(crate) fn pos_of(m: &granit_parser::Marker, line_offset: usize) -> Pos {
     Pos {
-        line: clamp(m.line()),
+        line: clamp(m.line().saturating_add(line_offset)),
         col: clamp(m.col() + 1),
     }
 }
@@ -116,6 +130,7 @@ pub(crate) enum Frame {
 pub(crate) struct Anchored {
     node: Node,
     size: usize,
+    bytes: usize,
     depth: usize,
 }
 
@@ -124,70 +139,191 @@ pub(crate) struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     nodes: usize,
+    bytes: usize,
+    /// The source ran out of its expansion budget: nothing more of it is read.
+    exhausted: bool,
     root: Option<Node>,
     /// Errors that spoil the current document but not the parse (duplicate keys).
     soft: Vec<LoadError>,
 }
 
+/// One document of a stream as kubectl's `YAMLReader` cuts it: the text between two separator
+/// lines, the line it starts on, and the error its separator line earned.
+struct Section<'a> {
+    text: &'a str,
+    first_line: usize,
+    error: Option<LoadError>,
+}
+
+/// Cuts a stream where kubectl does: at every line that begins with `---` and has nothing but
+/// spaces or a comment after it. A line beginning `---` followed by other text (`--- {a: 1}`,
+/// `----`) is refused by kubectl ("invalid Yaml document separator"): it is reported, and the
+/// text from that line on is still read as the next section so nothing goes unchecked.
+fn sections(text: &str) -> Vec<Section<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut first_line = 1usize;
+    let mut pending: Option<LoadError> = None;
+    let mut counted_to = 0usize;
+    let mut line_at = 1usize;
+    let starts = std::iter::once(0)
+        .filter(|_| text.starts_with("---"))
+        .chain(text.match_indices("\n---").map(|(i, _)| i + 1));
+    for at in starts {
+        let end = text
+            .get(at..)
+            .and_then(|t| t.find('\n'))
+            .map_or(text.len(), |i| at + i + 1);
+        let rest = text.get(at + 3..end).unwrap_or_default().trim();
+        line_at += count_lines(text.get(counted_to..at).unwrap_or_default());
+        counted_to = at;
+        out.push(Section {
+            text: text.get(start..at).unwrap_or_default(),
+            first_line,
+            error: pending.take(),
+        });
+        if rest.is_empty() || rest.starts_with('#') {
+            start = end;
+            first_line = line_at + 1;
+        } else {
+            pending = Some(LoadError {
+                line: clamp(line_at),
+                col: 1,
+                message: format!(
+                    "invalid YAML document separator `{}`: kubectl refuses a line beginning \
+                     with `---` followed by anything but a comment (the document from here on \
+                     is still checked)",
+                    text.get(at..end).unwrap_or_default().trim_end()
+                ),
+            });
+            start = at;
+            first_line = line_at;
+        }
+    }
+    out.push(Section {
+        text: text.get(start..).unwrap_or_default(),
+        first_line,
+        error: pending,
+    });
+    out
+}
+
+fn count_lines(text: &str) -> usize {
+    text.bytes().filter(|b| *b == b'\n').count()
+}
+
 /// Loads every document of a text under the given limits.
 pub fn load_with(text: &str, limits: Limits) -> Loaded {
     let mut out = Loaded::default();
-    let mut opts = Options::default();
-    opts.block_nesting_limit = limits.max_depth;
-    opts.flow_nesting_limit = limits.max_depth;
-    let mut parser = Parser::new_from_str_with_options(text, opts);
     let mut b = Builder {
         limits,
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
+        exhausted: false,
         root: None,
         soft: Vec::new(),
     };
     let mut index = 0usize;
+    for section in sections(text) {
+        if let Some(e) = section.error {
+            out.errors.push(e);
+        }
+        if let Err(e) = load_section(
+            &mut b,
+            section.text,
+            section.first_line - 1,
+            &mut index,
+            &mut out,
+        ) {
+            out.errors.append(&mut b.soft);
+            out.errors.push(e);
+            if b.exhausted {
+                // The expansion budget is the source's: nothing more of it is read.
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Reads the first YAML document of one section (what kubectl's decoder reads of it).
+fn load_section(
+    b: &mut Builder,
+    text: &str,
+    line_offset: usize,
+    index: &mut usize,
+    out: &mut Loaded,
+) -> Result<(), LoadError> {
+    let mut opts = Options::default();
+    opts.block_nesting_limit = b.limits.max_depth;
+    opts.flow_nesting_limit = b.limits.max_depth;
+    let mut parser = Parser::new_from_str_with_options(text, opts);
+    let mut ended = false;
     while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(ev) => ev,
             Err(e) => {
-                out.errors.append(&mut b.soft);
-                let p = pos_of(e.marker());
-                out.errors.push(LoadError {
-                    line: p.line,
-                    col: p.col,
-                    message: format!("YAML syntax error: {}", e.info()),
-                });
-                return out;
+                let p = pos_of(e.marker(), line_offset);
+                let message = if ended {
+                    format!(
+                        "YAML syntax error after the document's end `...`: {} (kubectl reads \
+                         only the first document between two `---` lines)",
+                        e.info()
+                    )
+                } else {
+                    format!("YAML syntax error: {}", e.info())
+                };
+                return Err(Builder::err(p, message));
             }
         };
-        let pos = pos_of(&span.start);
-        let res = match event {
-            Event::StreamStart | Event::StreamEnd => Ok(()),
+        let pos = pos_of(&span.start, line_offset);
+        if ended && !matches!(event, Event::StreamEnd | Event::DocumentEnd) {
+            return Err(Builder::err(
+                pos,
+                "a second document after `...` without a `---` line: kubectl reads only the \
+                 first document between two `---` lines, so this one would never be applied; \
+                 begin it with a `---` line"
+                    .into(),
+            ));
+        }
+        match event {
+            Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(..) => {
                 b.stack.clear();
                 b.root = None;
                 b.anchors.clear();
-                Ok(())
             }
             Event::DocumentEnd => {
+                if ended {
+                    continue;
+                }
+                ended = true;
                 let root = b.root.take();
                 if b.soft.is_empty() {
                     if let Some(root) = root {
-                        push_document(root, &mut index, &mut out);
+                        push_document(root, index, out);
                     }
                 } else {
                     // The document is invalid (as the API server would find it): report it,
                     // count it, and go on with the next one.
                     out.errors.append(&mut b.soft);
-                    index += 1;
+                    *index += 1;
                 }
-                Ok(())
             }
-            Event::Alias(id) => b.alias(id, pos),
+            Event::Alias(id) => b.alias(id, pos)?,
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                let tag_suffix = tag.as_ref().map(|t| t.suffix());
-                let value = resolve_scalar(&text, plain, tag_suffix);
-                b.complete(Node::new(value, pos), anchor, Some((text.as_ref(), plain)))
+                let tag = tag.as_ref().map(|t| (t.handle(), t.suffix()));
+                let value = match resolve_scalar(&text, plain, tag) {
+                    Ok(v) => v,
+                    Err(message) => {
+                        b.soft.push(Builder::err(pos, message));
+                        Value::Null
+                    }
+                };
+                b.complete(Node::new(value, pos), anchor, Some((text.as_ref(), plain)))?;
             }
             Event::SequenceStart(_, anchor, _) => b.open(
                 Frame::Seq {
@@ -196,7 +332,7 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
                     anchor,
                 },
                 pos,
-            ),
+            )?,
             Event::MappingStart(_, anchor, _) => b.open(
                 Frame::Map {
                     entries: Vec::new(),
@@ -206,17 +342,12 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
                     anchor,
                 },
                 pos,
-            ),
-            Event::SequenceEnd | Event::MappingEnd => b.close(),
-            _ => Ok(()),
-        };
-        if let Err(e) = res {
-            out.errors.append(&mut b.soft);
-            out.errors.push(e);
-            return out;
+            )?,
+            Event::SequenceEnd | Event::MappingEnd => b.close()?,
+            _ => {}
         }
     }
-    out
+    Ok(())
 }
 
 pub(crate) fn push_document(root: Node, index: &mut usize, out: &mut Loaded) {
@@ -276,14 +407,26 @@ impl Builder {
         }
     }
 
-    fn count(&mut self, n: usize, pos: Pos) -> Result<(), LoadError> {
+    fn count(&mut self, n: usize, bytes: usize, pos: Pos) -> Result<(), LoadError> {
         self.nodes = self.nodes.saturating_add(n);
+        self.bytes = self.bytes.saturating_add(bytes);
         if self.nodes > self.limits.max_nodes {
+            self.exhausted = true;
             return Err(Self::err(
                 pos,
                 format!(
                     "document expands to more than {} nodes (an alias bomb?); refusing to load it",
                     self.limits.max_nodes
+                ),
+            ));
+        }
+        if self.bytes > self.limits.max_bytes {
+            self.exhausted = true;
+            return Err(Self::err(
+                pos,
+                format!(
+                    "document expands to more than {} MiB (an alias bomb?); refusing to load it",
+                    self.limits.max_bytes >> 20
                 ),
             ));
         }
@@ -297,7 +440,7 @@ impl Builder {
                 format!("nesting deeper than {} levels", self.limits.max_depth),
             ));
         }
-        self.count(1, pos)?;
+        self.count(1, NODE_COST, pos)?;
         self.stack.push(frame);
         Ok(())
     }
@@ -355,8 +498,8 @@ impl Builder {
                 format!("alias expands deeper than {} levels", self.limits.max_depth),
             ));
         }
-        let size = a.size;
-        self.count(size, pos)?;
+        let (size, bytes) = (a.size, a.bytes);
+        self.count(size, bytes, pos)?;
         let node = self
             .anchors
             .get(&id)
@@ -372,16 +515,17 @@ impl Builder {
         anchor: usize,
         scalar_key: Option<(&str, bool)>,
     ) -> Result<(), LoadError> {
-        if scalar_key.is_some() {
-            self.count(1, node.pos)?;
+        if let Some((text, _)) = scalar_key {
+            self.count(1, NODE_COST.saturating_add(text.len()), node.pos)?;
         }
         if anchor > 0 {
-            let (size, depth) = measure(&node);
+            let (size, bytes, depth) = measure(&node);
             self.anchors.insert(
                 anchor,
                 Anchored {
                     node: node.clone(),
                     size,
+                    bytes,
                     depth,
                 },
             );
@@ -402,27 +546,28 @@ impl Builder {
                 ..
             }) => match pending.take() {
                 None => {
-                    let Some((text, plain)) = scalar_key else {
-                        // A key that is a collection or an alias.
-                        let key = match &node.value {
-                            Value::Str(s) => s.clone(),
-                            Value::Int(i) => i.to_string().into(),
-                            Value::Bool(b) => b.to_string().into(),
-                            _ => {
-                                return Err(Self::err(
-                                    node.pos,
-                                    format!(
-                                        "a {} cannot be a mapping key in a Kubernetes object",
-                                        node.type_name()
-                                    ),
-                                ))
-                            }
-                        };
-                        *pending = Some((key, node.pos, false));
-                        return Ok(());
+                    // A key is resolved as a value is, then written as sigs.k8s.io/yaml
+                    // writes it into JSON (`on:` is the key "true", `0x10:` is "16").
+                    let is_merge = scalar_key.is_some_and(|(text, plain)| plain && text == "<<");
+                    let key = if is_merge {
+                        Some("<<".into())
+                    } else {
+                        key_text(&node.value)
                     };
-                    let is_merge = plain && text == "<<";
-                    *pending = Some((text.into(), node.pos, is_merge));
+                    let Some(key) = key else {
+                        return Err(Self::err(
+                            node.pos,
+                            format!(
+                                "a {} cannot be a mapping key in a Kubernetes object",
+                                if matches!(node.value, Value::Null) {
+                                    "null"
+                                } else {
+                                    node.type_name()
+                                }
+                            ),
+                        ));
+                    };
+                    *pending = Some((key, node.pos, is_merge));
                     Ok(())
                 }
                 Some((key, key_pos, is_merge)) => {
@@ -453,19 +598,28 @@ impl Builder {
     }
 }
 
-/// Size (node count) and depth of a tree, iteratively.
-pub(crate) fn measure(node: &Node) -> (usize, usize) {
+/// Size (node count), expanded bytes (as the budget counts them) and depth of a tree,
+/// iteratively.
+pub(crate) fn measure(node: &Node) -> (usize, usize, usize) {
     let mut size = 0usize;
+    let mut bytes = 0usize;
     let mut depth = 0usize;
     let mut work: Vec<(&Node, usize)> = vec![(node, 1)];
     while let Some((n, d)) = work.pop() {
         size += 1;
+        bytes = bytes.saturating_add(NODE_COST);
         depth = depth.max(d);
         match &n.value {
+            Value::Str(s) => bytes = bytes.saturating_add(s.len()),
             Value::Seq(items) => work.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Map(entries) => work.extend(entries.iter().map(|e| (&e.value, d + 1))),
+            Value::Map(entries) => {
+                for e in entries {
+                    bytes = bytes.saturating_add(e.key.len());
+                    work.push((&e.value, d + 1));
+                }
+            }
             _ => {}
         }
     }
-    (size, depth)
+    (size, bytes, depth)
 }
