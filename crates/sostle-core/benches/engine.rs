@@ -39,6 +39,7 @@ fn corpus() -> Vec<String> {
 
 fn ctx() -> EvalContext<'static> {
     EvalContext {
+        requester: None,
         now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z").unwrap_or_default(),
         layer_override: Some(Layer::Trial),
         namespaces: &NoLabels,

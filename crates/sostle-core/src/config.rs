@@ -38,12 +38,135 @@ pub struct CrewMember {
     pub roles: Vec<String>,
     /// Public keys whose signatures prove this member's approvals (`crew[].keys`).
     pub keys: Vec<CrewKey>,
+    /// The identities the API server authenticates that act for this member
+    /// (`crew[].subjects`: `user:NAME`, `group:NAME`, `serviceaccount:NAMESPACE/NAME`).
+    pub subjects: Vec<Subject>,
 }
 
 impl CrewMember {
     /// Whether the member holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether `requester` acts for this member: its user or one of its groups is one of the
+    /// member's subjects, or its user name is the member's identity.
+    pub fn acts_for(&self, requester: &Requester) -> bool {
+        self.identity.as_deref() == Some(requester.user.as_str())
+            || self.subjects.iter().any(|s| s.matches(requester))
+    }
+}
+
+/// An identity the API server authenticates, as a crew entry lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// `user:NAME`: a user name (a certificate's CN, an OIDC claim…).
+    User(String),
+    /// `group:NAME`: a group the user is in.
+    Group(String),
+    /// `serviceaccount:NAMESPACE/NAME`: a service account (a GitOps controller's), whose user
+    /// name is `system:serviceaccount:NAMESPACE:NAME`.
+    ServiceAccount {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Subject {
+    /// Parses `user:NAME`, `group:NAME` or `serviceaccount:NAMESPACE/NAME`.
+    pub fn parse(text: &str) -> Result<Subject, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a subject: write user:NAME, group:NAME or serviceaccount:NAMESPACE/NAME"
+            )
+        };
+        let (kind, rest) = text.split_once(':').ok_or_else(bad)?;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        match kind {
+            "user" => Ok(Subject::User(rest.to_string())),
+            "group" => Ok(Subject::Group(rest.to_string())),
+            "serviceaccount" => {
+                let (ns, name) = rest.split_once('/').ok_or_else(bad)?;
+                if ns.is_empty() || name.is_empty() || name.contains('/') {
+                    return Err(bad());
+                }
+                Ok(Subject::ServiceAccount {
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// Whether the requester is this subject (or, for a group, in it).
+    pub fn matches(&self, r: &Requester) -> bool {
+        match self {
+            Subject::User(u) => r.user == *u,
+            Subject::Group(g) => r.groups.iter().any(|x| x == g),
+            Subject::ServiceAccount { namespace, name } => {
+                r.user
+                    .strip_prefix("system:serviceaccount:")
+                    .and_then(|rest| rest.split_once(':'))
+                    == Some((namespace.as_str(), name.as_str()))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::User(u) => write!(f, "user:{u}"),
+            Subject::Group(g) => write!(f, "group:{g}"),
+            Subject::ServiceAccount { namespace, name } => {
+                write!(f, "serviceaccount:{namespace}/{name}")
+            }
+        }
+    }
+}
+
+/// Who asks: the identity the API server authenticated (an AdmissionReview's `userInfo`), or
+/// the one `sostle test --as` names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Requester {
+    /// The user name (`system:serviceaccount:NS:NAME` for a service account).
+    pub user: String,
+    /// Its groups.
+    pub groups: Vec<String>,
+}
+
+impl Requester {
+    /// A requester from a subject as `--as` names it (`user:NAME`,
+    /// `serviceaccount:NAMESPACE/NAME`), with extra groups.
+    pub fn from_subject(text: &str, groups: Vec<String>) -> Result<Requester, String> {
+        let user = match Subject::parse(text)? {
+            Subject::User(u) => u,
+            Subject::ServiceAccount { namespace, name } => {
+                format!("system:serviceaccount:{namespace}:{name}")
+            }
+            Subject::Group(_) => {
+                return Err(format!(
+                    "`{text}`: a requester is a user or a service account (give groups with --as-group)"
+                ))
+            }
+        };
+        Ok(Requester { user, groups })
+    }
+
+    /// Whether this is one of Kubernetes' own controllers or a node, which make pods from
+    /// templates already judged at the door under their creator's identity (a ReplicaSet's
+    /// pods, a Job's, a static pod's mirror): `system:serviceaccount:kube-system:*` and
+    /// `system:node:*` in group `system:nodes`.
+    pub fn is_cluster_controller(&self) -> bool {
+        self.user.starts_with("system:serviceaccount:kube-system:")
+            || (self.user.starts_with("system:node:")
+                && self.groups.iter().any(|g| g == "system:nodes"))
+            || self.user == "system:kube-controller-manager"
     }
 }
 
@@ -145,6 +268,7 @@ impl Default for Config {
             identity: identity.map(str::to_string),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             keys: Vec::new(),
+            subjects: Vec::new(),
         };
         Config {
             origin: epoch::default_origin(),
@@ -636,6 +760,8 @@ struct RawCrew {
     roles: Vec<String>,
     #[serde(default)]
     keys: Vec<String>,
+    #[serde(default)]
+    subjects: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -819,11 +945,16 @@ impl RawConfig {
                 })?;
                 keys.push(key);
             }
+            let mut subjects = Vec::new();
+            for (j, t) in c.subjects.iter().enumerate() {
+                subjects.push(Subject::parse(t).map_err(|m| (format!("{path}.subjects[{j}]"), m))?);
+            }
             let member = CrewMember {
                 name: c.name,
                 identity: c.identity.filter(|s| !s.is_empty()),
                 roles: c.roles,
                 keys,
+                subjects,
             };
             if let Some(id) = &member.identity {
                 if cfg
@@ -1070,10 +1201,13 @@ impl RawConfig {
         }
         if let Some(t) = self.tokens {
             if let Some(s) = &t.secret {
-                if s.len() < 16 {
+                if s.len() < crate::token::MIN_SECRET_LEN {
                     return Err((
                         "tokens.secret".into(),
-                        "the token secret needs at least 16 characters".into(),
+                        format!(
+                            "the token secret needs at least {} characters",
+                            crate::token::MIN_SECRET_LEN
+                        ),
                     ));
                 }
             }

@@ -35,6 +35,10 @@ pub struct EvalContext<'a> {
     pub locks: Option<&'a dyn LockRegistry>,
     /// The ledger's witnesses and trials, if a ledger is in use.
     pub ledger: Option<&'a dyn ExemptionLedger>,
+    /// Who asks (the AdmissionReview's `userInfo`, `sostle test --as`): the L3 gate then
+    /// holds only for a requester that acts for the crew member the workload names. `None`:
+    /// the CLI without `--as` judges the label alone.
+    pub requester: Option<&'a crate::config::Requester>,
 }
 
 impl std::fmt::Debug for EvalContext<'_> {
@@ -45,6 +49,7 @@ impl std::fmt::Debug for EvalContext<'_> {
             .field("token_secret", &self.token_secret.map(|_| "<redacted>"))
             .field("locks", &self.locks.is_some())
             .field("ledger", &self.ledger.is_some())
+            .field("requester", &self.requester)
             .finish()
     }
 }
@@ -282,6 +287,7 @@ impl Engine {
             layer: l,
             token_secret: ctx.token_secret,
             now: ctx.now,
+            requester: ctx.requester,
         };
         let violations = gates::check(gate, &g);
         let verdict = gates::verdict(gate);

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use crate::config::{Config, CrewMember};
+use crate::config::{Config, CrewMember, Requester};
 use crate::layer::Layer;
 use crate::manifest::{Node, Pos};
 use crate::report::{Outcome, Violation};
@@ -29,6 +29,8 @@ pub(crate) struct GateCtx<'a> {
     pub token_secret: Option<&'a [u8]>,
     /// Now.
     pub now: Timestamp,
+    /// Who asks, when known (the door; `sostle test --as`).
+    pub requester: Option<&'a Requester>,
 }
 
 impl<'a> GateCtx<'a> {
@@ -95,6 +97,25 @@ impl<'a> GateCtx<'a> {
                         member.name
                     ),
                     "name a crew member who holds the role, or ask for it in the config",
+                ));
+            }
+        }
+        // A label names a member; only the requester's authenticated identity proves it is
+        // them (SPEC §5). Kubernetes' own controllers make pods from templates the door
+        // already judged under their creator's identity.
+        if let Some(r) = self.requester {
+            if !r.is_cluster_controller() && !member.acts_for(r) {
+                let groups = if r.groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (groups {})", r.groups.join(", "))
+                };
+                return Err(refuse(
+                    format!(
+                        "the request comes from {}{groups}, who does not act for crew member {}: the crew-member label names a member, it does not prove who deploys",
+                        r.user, member.name
+                    ),
+                    "deploy as one of the member's subjects (crew[].subjects in the config: user:, group:, serviceaccount:)",
                 ));
             }
         }
@@ -218,6 +239,29 @@ fn kay_approved(g: &GateCtx<'_>) -> Vec<Violation> {
             ),
             "ask Kay to approve, then set label kay-approved=true",
         ));
+    }
+    // The label is the seed's rule; Kay's signature over this workload is the proof (SPEC §5).
+    // Kubernetes' own controllers make pods from templates the door already judged.
+    if !g.requester.is_some_and(Requester::is_cluster_controller) {
+        let text = |k: &str| {
+            g.root
+                .get_path(&["metadata", k])
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+        };
+        let who = crate::kay::Subject {
+            namespace: text("namespace"),
+            kind: g.kind,
+            name: text("name"),
+        };
+        if let Err(e) = crate::kay::check(g.config, g.root, &who, g.now) {
+            violations.push(g.violation(
+                "metadata.annotations.sostle.eose.ca/kay-approval",
+                &["metadata", "annotations", crate::kay::APPROVAL],
+                format!("{}: {e}", g.layer),
+                "ask Kay to sign this workload: `sostle approve L5 FILE --key kay.key --write`",
+            ));
+        }
     }
     violations
 }

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod exemption;
 mod gates;
 pub mod images;
+pub mod kay;
 pub mod layer;
 pub mod manifest;
 pub mod mecipol;

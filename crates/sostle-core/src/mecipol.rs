@@ -295,7 +295,9 @@ fn profile_seq(id: &str) -> Option<u64> {
 #[non_exhaustive]
 pub enum LockProblem {
     /// The image holds no lock at all.
-    #[error("image {image} holds no MECIPOL lock in the ledger")]
+    #[error(
+        "image {image} holds no MECIPOL lock in the lock registry (no signed profile locks it)"
+    )]
     NoLock {
         /// The image.
         image: String,
@@ -386,6 +388,14 @@ impl LockSet {
         LockSet { profiles }
     }
 
+    /// The newest lock of `image`: highest sequence, then latest `locked_at`.
+    pub fn newest_lock(&self, image: &str) -> Option<&Profile> {
+        self.profiles
+            .iter()
+            .filter(|p| p.locks_image(image))
+            .max_by(|a, b| (a.seq(), &a.locked_at).cmp(&(b.seq(), &b.locked_at)))
+    }
+
     /// Whether `image` holds a lock authorizing `layer`, and is not older than the lock named by
     /// `current_profile` (the workload's `mecipol-profile`): every problem, in that order.
     pub fn check(
@@ -454,6 +464,10 @@ pub struct RegistryLocks {
 }
 
 impl LockRegistry for RegistryLocks {
+    fn newest_lock(&self, image: &str) -> Option<&Profile> {
+        self.set.newest_lock(image)
+    }
+
     fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
         if let Some(reason) = self.unavailable.get(image) {
             return vec![LockProblem::Unavailable {
@@ -476,6 +490,10 @@ impl LockRegistry for RegistryLocks {
 }
 
 impl LockRegistry for LockSet {
+    fn newest_lock(&self, image: &str) -> Option<&Profile> {
+        LockSet::newest_lock(self, image)
+    }
+
     fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem> {
         LockSet::check(self, image, layer, current_profile)
     }
@@ -488,6 +506,74 @@ pub trait LockRegistry: Sync {
     /// named by `current_profile` (the workload's `mecipol-profile` annotation). Returns the
     /// reasons it does not.
     fn check(&self, image: &str, layer: Layer, current_profile: Option<&str>) -> Vec<LockProblem>;
+
+    /// The newest lock of `image` (highest sequence, then latest `locked_at`), if any.
+    fn newest_lock(&self, image: &str) -> Option<&Profile>;
+}
+
+/// The containers of a workload with their images: (sort, name, image).
+fn container_images(root: &crate::manifest::Node) -> Vec<(&'static str, &str, &str)> {
+    use crate::manifest::Node;
+    let kind = root.get("kind").and_then(Node::as_str).unwrap_or_default();
+    let Some(at) = crate::workload::pod_spec_at(kind) else {
+        return Vec::new();
+    };
+    let Some(spec) = root.get_path(at.keys) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for sort in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in spec.get(sort).and_then(Node::as_seq).unwrap_or_default() {
+            if let (Some(name), Some(image)) = (
+                c.get("name").and_then(Node::as_str),
+                c.get("image").and_then(Node::as_str),
+            ) {
+                out.push((sort, name, image));
+            }
+        }
+    }
+    out
+}
+
+/// An UPDATE's downgrades, judged on the images' locks (SPEC §10): for each container whose
+/// image the update replaces, the new image's newest lock must not be older than the replaced
+/// image's newest lock (unless that lock also locks the new image). Nothing here reads an
+/// annotation, so dropping `mecipol-profile` first and changing the image next is caught.
+pub fn replacement_downgrades(
+    locks: &dyn LockRegistry,
+    old: &crate::manifest::Node,
+    new: &crate::manifest::Node,
+) -> Vec<LockProblem> {
+    let before = container_images(old);
+    let mut out = Vec::new();
+    for (sort, name, image) in container_images(new) {
+        let Some((_, _, replaced)) = before
+            .iter()
+            .find(|(s, n, i)| *s == sort && *n == name && *i != image)
+        else {
+            continue;
+        };
+        let Some(was) = locks.newest_lock(replaced) else {
+            continue;
+        };
+        if was.locks_image(image) {
+            continue;
+        }
+        let Some(now) = locks.newest_lock(image) else {
+            // An unlocked image is the policy's NoLock already.
+            continue;
+        };
+        let key = |p: &Profile| (p.seq(), p.locked_at.clone());
+        if key(now) < key(was) {
+            out.push(LockProblem::Downgrade {
+                image: image.to_string(),
+                newest: now.seq().unwrap_or_default(),
+                current: was.id.clone(),
+                current_image: replaced.to_string(),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -569,5 +655,30 @@ mod tests {
             set.check("reg.io/b:1", Layer::L2, Some("profile-002")),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_two_step_downgrade_is_judged_on_the_replaced_images_lock() {
+        let set = LockSet::new(vec![
+            profile("profile-001", "reg.io/a:1", &["L3"]),
+            profile("profile-002", "reg.io/a:2", &["L3"]),
+        ]);
+        let pod = |image: &str| {
+            crate::manifest::load(&format!(
+                "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+            ))
+            .documents
+            .remove(0)
+            .root
+        };
+        // No annotation anywhere: step one dropped it. a:2 replaced by the older a:1.
+        let problems = replacement_downgrades(&set, &pod("reg.io/a:2"), &pod("reg.io/a:1"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0]
+            .to_string()
+            .starts_with("downgrade: image reg.io/a:1 (locked in profile-001) is older than the workload's current lock profile-002 (reg.io/a:2)"));
+        // Upgrading, or keeping the image, is no downgrade.
+        assert!(replacement_downgrades(&set, &pod("reg.io/a:1"), &pod("reg.io/a:2")).is_empty());
+        assert!(replacement_downgrades(&set, &pod("reg.io/a:2"), &pod("reg.io/a:2")).is_empty());
     }
 }

@@ -51,6 +51,9 @@ pub enum TokenError {
     BadSignature,
 }
 
+/// The shortest token secret accepted (from the config or `SOSTLE_TOKEN_SECRET`).
+pub const MIN_SECRET_LEN: usize = 16;
+
 /// Verifies `token` for `crew` at `layer` at time `now` (Unix seconds). `known_crew` is used
 /// only to explain a foreign token.
 pub fn verify<'a>(
@@ -66,6 +69,11 @@ pub fn verify<'a>(
         return Err(TokenError::Malformed);
     };
     let expires: i64 = exp.parse().map_err(|_| TokenError::Malformed)?;
+    // One spelling per token: the MAC covers the number, so `01796…` or `+1796…` would
+    // otherwise verify as another string for the same token.
+    if exp != expires.to_string() {
+        return Err(TokenError::Malformed);
+    }
     if given.len() != 32 {
         return Err(TokenError::Malformed);
     }

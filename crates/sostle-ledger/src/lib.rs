@@ -52,6 +52,10 @@ pub enum Error {
     /// A record was not found.
     #[error("{0} is not in the ledger")]
     NotFound(String),
+    /// There is no ledger where one was to be read (no file; an empty database): the message
+    /// names the place and how to make one.
+    #[error("{0}")]
+    NoLedger(String),
     /// SQLite failed.
     #[error("ledger: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -1016,6 +1020,10 @@ impl sostle_core::exemption::ExemptionLedger for Snapshot {
 }
 
 impl sostle_core::mecipol::LockRegistry for Snapshot {
+    fn newest_lock(&self, image: &str) -> Option<&Profile> {
+        self.locks.newest_lock(image)
+    }
+
     fn check(
         &self,
         image: &str,

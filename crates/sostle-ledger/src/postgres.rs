@@ -479,8 +479,8 @@ impl Postgres {
                     });
                 }
                 if !create {
-                    return Err(Error::NotFound(format!(
-                        "a sostle ledger at {} (the database is empty; `sostle ledger migrate --ledger URL` creates one)",
+                    return Err(Error::NoLedger(format!(
+                        "{}: the database holds no sostle ledger (`sostle ledger migrate --ledger URL` creates one)",
                         self.location
                     )));
                 }

@@ -73,7 +73,10 @@ impl Sqlite {
                 })?;
             }
         } else if !path.exists() {
-            return Err(Error::NotFound(path.display().to_string()));
+            return Err(Error::NoLedger(format!(
+                "{}: no ledger file there (`sostle ledger migrate --ledger {0}` or a trial command creates one)",
+                path.display()
+            )));
         }
         let foreign = |reason: String| Error::Foreign {
             location: path.display().to_string(),

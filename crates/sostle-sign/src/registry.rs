@@ -502,15 +502,17 @@ impl Registry {
         };
         let fetch = async {
             let mut s = self.client.pull_blob_stream(repo, &oci).await?;
-            let mut buf = Vec::with_capacity(size);
+            // Sized by what arrives, not by what the descriptor claims: a claimed size is only
+            // a hint, and at most the first 64 KiB of it is reserved up front.
+            let mut buf = Vec::with_capacity(size.min(64 * 1024));
             while let Some(chunk) = s.stream.next().await {
                 let chunk = chunk.map_err(OciDistributionError::IoError)?;
-                buf.extend_from_slice(&chunk);
-                if buf.len() > max {
+                if buf.len().saturating_add(chunk.len()) > max {
                     return Err(OciDistributionError::GenericError(Some(format!(
                         "the blob is larger than the {max} bytes read"
                     ))));
                 }
+                buf.extend_from_slice(&chunk);
             }
             Ok(buf)
         };
@@ -731,6 +733,10 @@ pub const MAX_ARTIFACT_FILE: usize = 16 * 1024 * 1024;
 /// The most files read from one artifact.
 pub const MAX_ARTIFACT_FILES: usize = 4096;
 
+/// The most bytes read from one artifact, all its files together (a policy bundle is a few
+/// hundred KiB; 4,096 layers of 16 MiB each would be 64 GiB).
+pub const MAX_ARTIFACT_TOTAL: usize = 64 * 1024 * 1024;
+
 impl Registry {
     /// Pushes `manifest` (an OCI image manifest) to `r`; its digest.
     async fn push_manifest(
@@ -859,7 +865,27 @@ impl Registry {
                 ),
             ));
         }
+        let claimed: i64 = m
+            .layers
+            .iter()
+            .filter(|l| {
+                l.annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(TITLE_ANNOTATION))
+            })
+            .map(|l| l.size.max(0))
+            .fold(0i64, i64::saturating_add);
+        if usize::try_from(claimed).map_or(true, |c| c > MAX_ARTIFACT_TOTAL) {
+            return Err(RegistryError::Bad(
+                image.registry.clone(),
+                format!(
+                    "{} claims {claimed} bytes of files, above the {MAX_ARTIFACT_TOTAL} read from one artifact",
+                    image.by_digest()
+                ),
+            ));
+        }
         let mut files = Vec::new();
+        let mut total = 0usize;
         for layer in &m.layers {
             let Some(title) = layer
                 .annotations
@@ -880,12 +906,16 @@ impl Registry {
                         ),
                     )
                 })?;
+            // What is left of the artifact's total bounds each file as it arrives, whatever the
+            // descriptors claimed.
+            let room = MAX_ARTIFACT_FILE.min(MAX_ARTIFACT_TOTAL.saturating_sub(total));
             let bytes = self
-                .blob(&r, &image.registry, layer, size, MAX_ARTIFACT_FILE)
+                .blob(&r, &image.registry, layer, size, room)
                 .await
                 .map_err(|e| {
                     RegistryError::Bad(image.registry.clone(), format!("layer {title}: {e}"))
                 })?;
+            total = total.saturating_add(bytes.len());
             files.push(ArtifactFile {
                 media_type: layer.media_type.clone(),
                 title: title.clone(),

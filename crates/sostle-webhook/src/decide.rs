@@ -193,7 +193,14 @@ pub fn validate(
         return Decision::allow();
     };
     let root = &obj.tree;
+    // The identity the API server authenticated: the L3 gate (and L4, L5 on it) holds only for
+    // a requester that acts for the crew member the workload names.
+    let requester = sostle_core::config::Requester {
+        user: req.user_info.username.clone().unwrap_or_default(),
+        groups: req.user_info.groups.clone().unwrap_or_default(),
+    };
     let ctx = EvalContext {
+        requester: Some(&requester),
         now,
         layer_override: Some(layer),
         namespaces: &NoLabels,
@@ -293,6 +300,21 @@ pub fn validate(
                         let p = p.to_string();
                         fail(&["deny_no_mecipol_image: ", &p]);
                     }
+                }
+            }
+        }
+        // The lock of each image being replaced, whatever the annotations say now or said
+        // before (an UPDATE that first drops `mecipol-profile` proves nothing).
+        if let (Some(old), Some(locks)) = (req.old_object.as_ref(), lock_registry) {
+            let policy_here = loaded
+                .engine
+                .config()
+                .policy("deny_no_mecipol_image")
+                .is_some_and(|p| p.enabled && p.layers.contains(layer));
+            if policy_here {
+                for p in sostle_core::mecipol::replacement_downgrades(locks, &old.tree, root) {
+                    let p = p.to_string();
+                    fail(&["deny_no_mecipol_image: ", &p]);
                 }
             }
         }
@@ -410,10 +432,25 @@ pub fn validate_namespace(config: &Config, req: &AdmissionRequest<AdmissionObjec
     };
     let user = req.user_info.username.as_deref().unwrap_or_default();
     let groups = req.user_info.groups.clone().unwrap_or_default();
+    let name = req.name.as_str();
     if Config::listed(&config.layer_writers, user, &groups) {
+        // The door selects a layer's namespaces by the label (and the config's `namespaces:`
+        // by name): a namespace whose name alone puts it in a layer would be judged by `sostle
+        // test` and never seen at the door, so it must carry the label, even for a writer.
+        if let (None, Some(l)) = (&new_label, new_by_name) {
+            if !config.namespaces.contains_key(name) {
+                return Decision {
+                    allowed: false,
+                    message: format!(
+                        "namespace {name}: its name puts it in layer {l}, but it has no sostle-layer label; the door selects a layer's namespaces by that label, so label it sostle-layer={l} (as sostle bootstrap does)"
+                    ),
+                    warnings: Vec::new(),
+                    patch: Vec::new(),
+                };
+            }
+        }
         return Decision::allow();
     }
-    let name = req.name.as_str();
     Decision {
         allowed: false,
         message: format!(

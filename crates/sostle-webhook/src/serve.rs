@@ -37,6 +37,88 @@ pub struct ServeOptions {
     /// The files whose change reloads the state: the config, the profiles directory, the
     /// public key (the key files the config names are watched too).
     pub watched: Vec<PathBuf>,
+    /// What one client may hold: the body-read timeout, the connection cap, the header size.
+    pub bounds: Bounds,
+}
+
+/// What the server lets a client hold (SPEC §10): a request body must arrive whole within
+/// `body_read_timeout`, at most `max_connections` connections are open at once (more are closed
+/// as they are accepted), a request's header section is at most `max_header_bytes`, and the
+/// bodies being read, all connections together, hold at most `body_budget` bytes (a request
+/// that would go past it is answered 503 at once and its connection closed). A stalled or
+/// oversized request is closed, never buffered without bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Longest a request's body may take to arrive, from its header's end.
+    pub body_read_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Largest header section (and so hyper's read buffer), at least 8 KiB.
+    pub max_header_bytes: usize,
+    /// Most bytes of request bodies held at once, over all connections.
+    pub body_budget: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            body_budget: 96 * 1024 * 1024,
+        }
+    }
+}
+
+/// Reads a request's body under the [`Bounds`]: within the timeout, within the size limit,
+/// within the shared budget; answers 408, 413 or 503 (with `Connection: close`) otherwise.
+async fn bounded_body(
+    bounds: Bounds,
+    budget: Arc<tokio::sync::Semaphore>,
+    state: Arc<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use futures_util::StreamExt;
+    let refuse = |status: StatusCode, why: &'static str| {
+        state.metrics.error(why);
+        let mut r = axum::response::Response::new(axum::body::Body::from(why));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        r
+    };
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let deadline = tokio::time::Instant::now() + bounds.body_read_timeout;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut held: Vec<tokio::sync::OwnedSemaphorePermit> = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "body_read_timeout"),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return refuse(StatusCode::BAD_REQUEST, "body_read"),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len().saturating_add(chunk.len()) > crate::MAX_BODY {
+                    return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+                }
+                // The budget is counted in KiB (a semaphore's permits are u32).
+                let kib = u32::try_from(chunk.len().div_ceil(1024)).unwrap_or(u32::MAX);
+                match budget.clone().try_acquire_many_owned(kib) {
+                    Ok(p) => held.push(p),
+                    Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "body_budget"),
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(buf));
+    let response = next.run(req).await;
+    drop(held);
+    response
 }
 
 /// Why serving failed.
@@ -216,20 +298,30 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
     // Once stopping, every answer says `Connection: close`: the API server takes its next
     // request elsewhere instead of sending it on a kept-alive connection we are about to close.
     let closing = stopped.clone();
-    let app = crate::router(state.clone()).layer(axum::middleware::map_response(
-        move |mut r: axum::response::Response| {
-            let closing = closing.clone();
-            async move {
-                if *closing.borrow() {
-                    r.headers_mut().insert(
-                        axum::http::header::CONNECTION,
-                        axum::http::HeaderValue::from_static("close"),
-                    );
-                }
-                r
-            }
-        },
+    let bounds = opts.bounds;
+    let budget = Arc::new(tokio::sync::Semaphore::new(
+        (bounds.body_budget / 1024)
+            .clamp(crate::MAX_BODY / 1024, tokio::sync::Semaphore::MAX_PERMITS),
     ));
+    let body_state = state.clone();
+    let app = crate::router(state.clone())
+        .layer(axum::middleware::from_fn(move |req, next| {
+            bounded_body(bounds, budget.clone(), body_state.clone(), req, next)
+        }))
+        .layer(axum::middleware::map_response(
+            move |mut r: axum::response::Response| {
+                let closing = closing.clone();
+                async move {
+                    if *closing.borrow() {
+                        r.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    r
+                }
+            },
+        ));
     let drain = opts.drain;
     let mut loops = Vec::new();
     let mut joins = Vec::new();
@@ -241,6 +333,7 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
             app: app.clone(),
             stopped: stopped.clone(),
             open: open.clone(),
+            max_header_bytes: bounds.max_header_bytes,
         };
         // Built here, so a loop that cannot start stops the webhook instead of leaving a
         // loop that takes connections and never serves them.
@@ -265,6 +358,14 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // The connection cap: past it a new connection is closed at once.
+                    let open_now: usize = loops.iter().map(|(_, o)| o.load(Ordering::Relaxed)).sum();
+                    if open_now >= bounds.max_connections {
+                        state.metrics.error("connection_cap");
+                        tracing::warn!(open = open_now, cap = bounds.max_connections, "connection cap reached; connection closed");
+                        drop(stream);
+                        continue;
+                    }
                     let Ok(stream) = stream.into_std() else { continue };
                     // The loop with the fewest open connections takes it; ties go round.
                     let n = loops.len().max(1);
@@ -331,6 +432,8 @@ struct Conn {
     stopped: tokio::sync::watch::Receiver<bool>,
     /// Open connections on this loop (the accept loop balances on it).
     open: Arc<AtomicUsize>,
+    /// hyper's read buffer, which bounds a request's header section.
+    max_header_bytes: usize,
 }
 
 /// One event-loop thread: a single-threaded runtime serving the connections it is handed until
@@ -406,6 +509,7 @@ async fn serve_connection(stream: std::net::TcpStream, conn: Conn) {
     let http = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ)
+        .max_buf_size(conn.max_header_bytes.max(8192))
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(http);
     let mut stopped = conn.stopped;

@@ -42,6 +42,8 @@ pub struct TestSettings {
     pub combine: bool,
     /// `--parser json`: inputs must be JSON (YAML-only syntax is an error).
     pub json_only: bool,
+    /// `--as`: judge as this requester (the L3 gate then checks who deploys, as the door does).
+    pub requester: Option<sostle_core::config::Requester>,
 }
 
 /// `--verify-images`: the config's `images` policy checked at the registry, from the worker
@@ -297,6 +299,9 @@ pub struct Summary {
     pub skip: usize,
     /// Run errors.
     pub errors: usize,
+    /// Files left out by an ignore file or for being hidden that hold Kubernetes objects
+    /// (named under `ignored`).
+    pub ignored: usize,
 }
 
 impl Summary {
@@ -416,6 +421,7 @@ fn check_one(
         return out;
     }
     let ctx = EvalContext {
+        requester: s.requester.as_ref(),
         now: s.now,
         layer_override: s.layer,
         namespaces: known,

@@ -152,6 +152,14 @@ pub enum Command {
     /// Issue and verify SOSTLE tokens (the L4 gate).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Kay's approval of a workload for a Kay-gated layer (L5): sign it with a `kay` key.
+    ///
+    /// Signs, for each workload in FILE, `sostle-kay-approval/v1|NS|KIND|NAME|sha256:<pod
+    /// template>|EXPIRES` and prints the two annotations (`sostle.eose.ca/kay-approval`,
+    /// `sostle.eose.ca/kay-approval-expires`), or writes them into the YAML with --write. The
+    /// approval holds only for the pod template signed: a changed image, command or privilege
+    /// needs a new one. The key must be registered for a crew member with role `kay`.
+    Approve(ApproveArgs),
     /// Measure sostle over a corpus: parse-only beside the whole check, in one run.
     ///
     /// Prints wall times for a single-threaded parse-only pass, a parallel parse-only pass and
@@ -209,6 +217,27 @@ pub struct Common {
 }
 
 #[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The layer approved for (its gate must be Kay's approval: L5 by default).
+    #[arg(value_name = "LAYER", value_parser = layer_arg)]
+    pub layer: Layer,
+    /// Manifest files.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Kay's signing key: cosign.key (password from COSIGN_PASSWORD) or a PKCS#8 PEM.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// When the approval ends (RFC 3339); default: the config's exemption maxDays from now.
+    #[arg(long, value_name = "RFC3339")]
+    pub expires: Option<String>,
+    /// Write the annotations into the files (YAML, block-style annotations).
+    #[arg(long)]
+    pub write: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
 pub struct TestArgs {
     /// Files, directories, or `-` for stdin.
     ///
@@ -219,6 +248,15 @@ pub struct TestArgs {
     /// of a Helm chart (a directory with `Chart.yaml`) are not read: see --render-charts.
     #[arg(value_name = "PATH", required_unless_present = "kustomize")]
     pub paths: Vec<PathBuf>,
+    /// Judge as this requester, as the door judges the identity the API server authenticated:
+    /// `user:NAME` or `serviceaccount:NAMESPACE/NAME`. The L3 gate (and L4, L5 on it) then
+    /// holds only when the requester acts for the crew member the workload names (the
+    /// config's `crew[].subjects`). Without it the label alone is judged.
+    #[arg(long = "as", value_name = "SUBJECT")]
+    pub as_subject: Option<String>,
+    /// A group of the `--as` requester (repeatable).
+    #[arg(long = "as-group", value_name = "GROUP", requires = "as_subject")]
+    pub as_group: Vec<String>,
     /// Walk hidden files and directories too.
     #[arg(long)]
     pub hidden: bool,
@@ -780,6 +818,20 @@ pub struct WebhookArgs {
     /// with the fewest (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Seconds a request's body may take to arrive; a slower one is answered 408 and its
+    /// connection closed.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub body_read_timeout: u64,
+    /// Most connections open at once; more are closed as they are accepted.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest request header section, in bytes (at least 8192).
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    pub max_header_bytes: usize,
+    /// Most MiB of request bodies held at once over all connections; a request past it is
+    /// answered 503 at once (at least one largest body, 3 MiB).
+    #[arg(long, default_value_t = 96, value_name = "MiB")]
+    pub body_budget_mib: usize,
 }
 
 /// Log formats.

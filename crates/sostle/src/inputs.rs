@@ -35,6 +35,20 @@ pub struct Collected {
     pub sources: Vec<Source>,
     /// Directories holding `Chart.yaml` whose `templates/` were left out.
     pub charts: Vec<PathBuf>,
+    /// Files an ignore file or hiding left out although they hold Kubernetes objects.
+    pub ignored: Vec<Ignored>,
+}
+
+/// A file the walk left out — by an ignore file's rule, or for being hidden — that holds
+/// Kubernetes objects: never dropped silently, it is counted and named with its rule so a change
+/// that adds an ignore rule shows in the gate's output (SPEC §13).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ignored {
+    /// The file.
+    pub file: String,
+    /// What left it out: `.sostleignore:3` (the ignore file and the line of the rule), or
+    /// `hidden`.
+    pub rule: String,
 }
 
 fn run_error(file: String, message: String) -> RunError {
@@ -103,6 +117,183 @@ fn is_manifest_name(path: &Path) -> bool {
 }
 
 fn walk(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &mut Vec<RunError>) {
+    let first = out.sources.len();
+    walk_honouring(dir, opts, out, errors);
+    if opts.no_ignore && opts.hidden {
+        return;
+    }
+    let kept: std::collections::HashSet<PathBuf> = out
+        .sources
+        .get(first..)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    out.ignored.extend(left_out(dir, opts, &kept));
+}
+
+/// Files under `dir` that a walk ignoring nothing would read and the real walk did not, that
+/// hold Kubernetes objects, each with the rule that left it out. `.git` is never looked into;
+/// `--exclude` and `--ignore`, given on the command line, are not ignore files and still apply.
+fn left_out(
+    dir: &Path,
+    opts: &WalkOptions,
+    kept: &std::collections::HashSet<PathBuf>,
+) -> Vec<Ignored> {
+    let mut b = ignore::WalkBuilder::new(dir);
+    b.standard_filters(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    if let Some(ov) = exclude_overrides(dir, opts, &mut Vec::new()) {
+        b.overrides(ov);
+    }
+    b.filter_entry(|e| {
+        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+        !(is_dir
+            && e.depth() > 0
+            && (e.file_name() == ".git"
+                || (e.file_name() == "templates"
+                    && e.path()
+                        .parent()
+                        .is_some_and(|c| c.join("Chart.yaml").is_file()))))
+    });
+    let mut rules = RuleFiles::default();
+    let mut out = Vec::new();
+    for e in b.build().flatten() {
+        let path = e.path();
+        if !e.file_type().is_some_and(|t| t.is_file())
+            || !is_manifest_name(path)
+            || kept.contains(path)
+            || ignored(opts, path)
+            || !holds_kubernetes_objects(path)
+        {
+            continue;
+        }
+        out.push(Ignored {
+            file: path.display().to_string(),
+            rule: rules.explain(dir, path, opts),
+        });
+    }
+    out
+}
+
+/// Whether a file holds a document with both `apiVersion` and `kind` (read as `sostle test`
+/// reads it; a cheap byte scan first).
+fn holds_kubernetes_objects(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut bytes = Vec::new();
+    if f.take(MAX_FILE_BYTES).read_to_end(&mut bytes).is_err()
+        || memchr::memmem::find(&bytes, b"apiVersion").is_none()
+        || memchr::memmem::find(&bytes, b"kind").is_none()
+    {
+        return false;
+    }
+    sostle_core::manifest::load_bytes(&bytes)
+        .documents
+        .iter()
+        .any(|d| d.root.get("apiVersion").is_some() && d.root.get("kind").is_some())
+}
+
+/// The ignore files met while explaining, each parsed once.
+#[derive(Default)]
+struct RuleFiles {
+    parsed: std::collections::HashMap<PathBuf, Option<ignore::gitignore::Gitignore>>,
+}
+
+impl RuleFiles {
+    /// The rule that left `path` out: the nearest ignore file (in the walk's order of
+    /// precedence: `.sostleignore`, `.ignore`, `.gitignore`, then git's `info/exclude`) whose
+    /// rule matches it, as `FILE:LINE`; else `hidden` when a part of its path begins with `.`.
+    fn explain(&mut self, root: &Path, path: &Path, opts: &WalkOptions) -> String {
+        if !opts.no_ignore {
+            for d in path.ancestors().skip(1) {
+                let mut names = vec![
+                    d.join(".sostleignore"),
+                    d.join(".ignore"),
+                    d.join(".gitignore"),
+                ];
+                names.push(d.join(".git").join("info").join("exclude"));
+                for f in names {
+                    if let Some(rule) = self.matched(&f, d, path) {
+                        return rule;
+                    }
+                }
+            }
+        }
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        if rel
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        {
+            return "hidden".into();
+        }
+        "an ignore rule (git's global excludes)".into()
+    }
+
+    fn matched(&mut self, file: &Path, base: &Path, path: &Path) -> Option<String> {
+        let gi = self
+            .parsed
+            .entry(file.to_path_buf())
+            .or_insert_with(|| {
+                if !file.is_file() {
+                    return None;
+                }
+                let mut b = ignore::gitignore::GitignoreBuilder::new(base);
+                // A rule that does not parse was not honoured by the walk either.
+                let _ = b.add(file);
+                b.build().ok()
+            })
+            .as_ref()?;
+        match gi.matched_path_or_any_parents(path, false) {
+            ignore::Match::Ignore(glob) => {
+                let shown = file.display().to_string();
+                let line = std::fs::read_to_string(file).ok().and_then(|t| {
+                    t.lines()
+                        .position(|l| l.trim() == glob.original().trim())
+                        .map(|i| i + 1)
+                });
+                Some(match line {
+                    Some(l) => format!("{shown}:{l}"),
+                    None => format!("{shown} (`{}`)", glob.original()),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn exclude_overrides(
+    dir: &Path,
+    opts: &WalkOptions,
+    errors: &mut Vec<RunError>,
+) -> Option<ignore::overrides::Override> {
+    if opts.exclude.is_empty() {
+        return None;
+    }
+    let mut o = ignore::overrides::OverrideBuilder::new(dir);
+    for g in &opts.exclude {
+        if let Err(e) = o.add(&format!("!{g}")) {
+            errors.push(run_error(
+                format!("--exclude {g}"),
+                format!("not a glob: {e}"),
+            ));
+        }
+    }
+    match o.build() {
+        Ok(ov) => Some(ov),
+        Err(e) => {
+            errors.push(run_error("--exclude".into(), e.to_string()));
+            None
+        }
+    }
+}
+
+fn walk_honouring(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &mut Vec<RunError>) {
     let mut b = ignore::WalkBuilder::new(dir);
     let honour = !opts.no_ignore;
     b.hidden(!opts.hidden)
@@ -116,22 +307,8 @@ fn walk(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &mut Vec<Ru
     if honour {
         b.add_custom_ignore_filename(".sostleignore");
     }
-    if !opts.exclude.is_empty() {
-        let mut o = ignore::overrides::OverrideBuilder::new(dir);
-        for g in &opts.exclude {
-            if let Err(e) = o.add(&format!("!{g}")) {
-                errors.push(run_error(
-                    format!("--exclude {g}"),
-                    format!("not a glob: {e}"),
-                ));
-            }
-        }
-        match o.build() {
-            Ok(ov) => {
-                b.overrides(ov);
-            }
-            Err(e) => errors.push(run_error("--exclude".into(), e.to_string())),
-        }
+    if let Some(ov) = exclude_overrides(dir, opts, errors) {
+        b.overrides(ov);
     }
     let charts: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
     let found = charts.clone();

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
         Command::Policy(p) => commands::policy::run(p),
         Command::Verify(v) => commands::verify::run(v),
         Command::Token(t) => commands::token::run(t),
+        Command::Approve(a) => commands::approve::run(&a),
         Command::Bench(b) => commands::bench::run(&b),
     };
     match result {

@@ -121,6 +121,8 @@ pub struct Tail<'a> {
     pub totals: &'a crate::check::Totals,
     /// Helm charts met.
     pub charts: &'a [crate::check::Chart],
+    /// Files left out by an ignore file or for being hidden that hold Kubernetes objects.
+    pub ignored: &'a [crate::inputs::Ignored],
 }
 
 /// A printer fed one file's resources at a time, in input order, then the tail: it writes as it
@@ -171,6 +173,7 @@ pub fn print_report(
             epoch_day: report.epoch_day,
             totals: &report.totals,
             charts: &[],
+            ignored: &[],
         },
     )
 }
@@ -258,6 +261,8 @@ impl Printer for Json {
         write_indented(w, &tail.totals.skipped, 2)?;
         w.write_all(b",\n  \"charts\": ")?;
         write_indented(w, &tail.charts, 2)?;
+        w.write_all(b",\n  \"ignored\": ")?;
+        write_indented(w, &tail.ignored, 2)?;
         w.write_all(b",\n  \"summary\": ")?;
         write_indented(w, &tail.totals.summary, 2)?;
         w.write_all(b"\n}\n")
@@ -411,6 +416,15 @@ impl Printer for Human {
             };
             writeln!(w, "{} {at}: {}", self.p.wrap("31;1", "error:"), e.message)?;
         }
+        for ig in tail.ignored {
+            writeln!(
+                w,
+                "{} {}: holds Kubernetes objects but is left out by {} (`--no-ignore --hidden` checks it)",
+                self.p.wrap("33;1", "ignored:"),
+                ig.file,
+                ig.rule
+            )?;
+        }
         if self.verbose {
             for sk in &tail.totals.skipped {
                 let at = match (sk.line, sk.document) {
@@ -436,6 +450,13 @@ impl Printer for Human {
             skipped.push_str(&format!(
                 "; {docs} other document{} not Kubernetes (skipped)",
                 if docs == 1 { "" } else { "s" }
+            ));
+        }
+        if !tail.ignored.is_empty() {
+            let n = tail.ignored.len();
+            skipped.push_str(&format!(
+                "; {n} file{} of Kubernetes objects ignored",
+                if n == 1 { "" } else { "s" }
             ));
         }
         writeln!(
@@ -993,6 +1014,17 @@ impl Printer for Github {
                 w,
                 "::error {props},title=sostle error::{}",
                 gh_data(&e.message)
+            )?;
+        }
+        for ig in tail.ignored {
+            writeln!(
+                w,
+                "::warning file={},title=sostle ignored::{}",
+                gh_prop(&ig.file),
+                gh_data(&format!(
+                    "holds Kubernetes objects but is left out by {} (--no-ignore --hidden checks it)",
+                    ig.rule
+                ))
             )?;
         }
         let s = tail.totals.summary;

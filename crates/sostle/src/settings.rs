@@ -28,7 +28,7 @@ impl Settings {
         let config = config(common.config.as_deref())?;
         let now = now(common.now.as_deref())?;
         Ok(Settings {
-            token_secret: token_secret(&config),
+            token_secret: token_secret(&config)?,
             config,
             now,
         })
@@ -49,16 +49,28 @@ pub fn now(flag: Option<&str>) -> anyhow::Result<Timestamp> {
 }
 
 /// The token secret from `SOSTLE_TOKEN_SECRET`, if set and not empty.
-pub fn env_token_secret() -> Option<Vec<u8>> {
-    std::env::var("SOSTLE_TOKEN_SECRET")
+/// A secret shorter than the config's minimum (16 characters, as `tokens.secret`) is refused:
+/// tokens made with a guessable secret can be forged.
+pub fn env_token_secret() -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(s) = std::env::var("SOSTLE_TOKEN_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
-        .map(String::into_bytes)
+    else {
+        return Ok(None);
+    };
+    if s.len() < sostle_core::token::MIN_SECRET_LEN {
+        anyhow::bail!(
+            "SOSTLE_TOKEN_SECRET has {} characters; a token secret needs at least {} (as tokens.secret in the config)",
+            s.len(),
+            sostle_core::token::MIN_SECRET_LEN
+        );
+    }
+    Ok(Some(s.into_bytes()))
 }
 
 /// The token secret: the environment's, else the config's.
-pub fn token_secret(config: &Config) -> Option<Vec<u8>> {
-    env_token_secret().or_else(|| config.token_secret.clone().map(String::into_bytes))
+pub fn token_secret(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(env_token_secret()?.or_else(|| config.token_secret.clone().map(String::into_bytes)))
 }
 
 /// Whether stdout gets colour: a terminal, `NO_COLOR` unset (or empty), no `--no-color`.

@@ -124,9 +124,18 @@ mod tests {
     fn duplicate_keys_name_both_lines() {
         let l = load("spec:\n  selector: a\n  x: 1\n  selector: b\n---\nkind: Next\n");
         assert_eq!(l.errors.len(), 1);
-        // The document after the bad one is still read, and keeps its number.
-        assert_eq!(l.documents.len(), 1);
-        assert_eq!(l.documents[0].index, 1);
+        // The document is read as kubectl reads it (the last value wins) and judged, and the
+        // duplicate is still an error; the next document keeps its number.
+        assert_eq!(l.documents.len(), 2);
+        assert_eq!(
+            l.documents[0]
+                .root
+                .get_path(&["spec", "selector"])
+                .unwrap()
+                .as_str(),
+            Some("b")
+        );
+        assert_eq!(l.documents[1].index, 1);
         let e = &l.errors[0];
         assert_eq!((e.line, e.col), (4, 3));
         assert!(
@@ -261,6 +270,19 @@ mod tests {
             l.errors[0].message
         );
         assert!(l.documents.is_empty());
+    }
+
+    #[test]
+    fn merge_keys_merge_where_they_stand_as_go_yaml_v2_does() {
+        // An explicit key after `<<` overrides it; one before it is overridden (go-yaml v2,
+        // kubectl's reader); in a list of mappings the earlier takes precedence.
+        let l =
+            load("a: &a {x: 1, w: 2}\nb: &b {x: 3, z: 4}\nm:\n  x: 0\n  <<: [*a, *b]\n  w: 9\n");
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        let m = l.documents[0].root.get("m").unwrap();
+        assert_eq!(m.get("x").unwrap().value, Value::Int(1));
+        assert_eq!(m.get("w").unwrap().value, Value::Int(9));
+        assert_eq!(m.get("z").unwrap().value, Value::Int(4));
     }
 
     #[test]

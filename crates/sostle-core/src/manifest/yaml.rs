@@ -120,7 +120,8 @@ pub(crate) enum Frame {
     },
     Map {
         entries: Vec<Entry>,
-        merges: Vec<Node>,
+        /// Keys whose value came from a merge key `<<` (an explicit key may override them).
+        merged: Vec<Text>,
         pending: Option<(Text, Pos, bool)>,
         pos: Pos,
         anchor: usize,
@@ -143,8 +144,12 @@ pub(crate) struct Builder {
     /// The source ran out of its expansion budget: nothing more of it is read.
     exhausted: bool,
     root: Option<Node>,
-    /// Errors that spoil the current document but not the parse (duplicate keys).
+    /// Errors that spoil the current document but not the parse (a scalar kubectl refuses).
     soft: Vec<LoadError>,
+    /// Duplicate keys: reported, the document still read as kubectl reads it (last wins).
+    dup: Vec<LoadError>,
+    /// The document holds (or held) an infinite or NaN value.
+    non_finite: bool,
 }
 
 /// One document of a stream as kubectl's `YAMLReader` cuts it: the text between two separator
@@ -224,6 +229,8 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
         exhausted: false,
         root: None,
         soft: Vec::new(),
+        dup: Vec::new(),
+        non_finite: false,
     };
     let mut index = 0usize;
     for section in sections(text) {
@@ -237,6 +244,7 @@ pub fn load_with(text: &str, limits: Limits) -> Loaded {
             &mut index,
             &mut out,
         ) {
+            out.errors.append(&mut b.dup);
             out.errors.append(&mut b.soft);
             out.errors.push(e);
             if b.exhausted {
@@ -265,6 +273,7 @@ fn load_section(
         let (event, span) = match next {
             Ok(ev) => ev,
             Err(e) => {
+                out.errors.append(&mut b.dup);
                 let p = pos_of(e.marker(), line_offset);
                 let message = if ended {
                     format!(
@@ -291,6 +300,7 @@ fn load_section(
         match event {
             Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(..) => {
+                b.non_finite = false;
                 b.stack.clear();
                 b.root = None;
                 b.anchors.clear();
@@ -301,6 +311,17 @@ fn load_section(
                 }
                 ended = true;
                 let root = b.root.take();
+                if std::mem::take(&mut b.non_finite) {
+                    // JSON has no infinity or NaN: kubectl refuses the document ("json:
+                    // unsupported value"), so it never reaches the cluster.
+                    if let Some(p) = root.as_ref().and_then(non_finite_at) {
+                        b.soft.push(Builder::err(
+                            p,
+                            "an infinite or NaN number (.inf, .nan), which JSON cannot carry; kubectl refuses this document".into(),
+                        ));
+                    }
+                }
+                out.errors.append(&mut b.dup);
                 if b.soft.is_empty() {
                     if let Some(root) = root {
                         push_document(root, index, out);
@@ -317,6 +338,11 @@ fn load_section(
                 let plain = matches!(style, ScalarStyle::Plain);
                 let tag = tag.as_ref().map(|t| (t.handle(), t.suffix()));
                 let value = match resolve_scalar(&text, plain, tag) {
+                    Ok(Value::Float(f)) if !f.is_finite() && !b.pending_key() => {
+                        // Judged when the document is whole: a merge may yet replace it.
+                        b.non_finite = true;
+                        Value::Float(f)
+                    }
                     Ok(v) => v,
                     Err(message) => {
                         b.soft.push(Builder::err(pos, message));
@@ -336,7 +362,7 @@ fn load_section(
             Event::MappingStart(_, anchor, _) => b.open(
                 Frame::Map {
                     entries: Vec::new(),
-                    merges: Vec::new(),
+                    merged: Vec::new(),
                     pending: None,
                     pos,
                     anchor,
@@ -399,6 +425,11 @@ pub(crate) fn push_document(root: Node, index: &mut usize, out: &mut Loaded) {
 }
 
 impl Builder {
+    /// Whether the next scalar is a mapping key (its value is not yet read).
+    fn pending_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { pending: None, .. }))
+    }
+
     fn err(pos: Pos, message: String) -> LoadError {
         LoadError {
             line: pos.line,
@@ -451,39 +482,11 @@ impl Builder {
                 self.complete(Node::new(Value::Seq(items), pos), anchor, None)
             }
             Some(Frame::Map {
-                mut entries,
-                merges,
+                entries,
                 pos,
                 anchor,
                 ..
-            }) => {
-                for merged in merges {
-                    let sources: Vec<Node> = match merged.value {
-                        Value::Map(_) => vec![merged],
-                        Value::Seq(items) => items,
-                        _ => {
-                            return Err(Self::err(
-                                merged.pos,
-                                "merge key `<<` needs a mapping or a list of mappings".into(),
-                            ))
-                        }
-                    };
-                    for src in sources {
-                        let Value::Map(src_entries) = src.value else {
-                            return Err(Self::err(
-                                src.pos,
-                                "merge key `<<` needs a mapping or a list of mappings".into(),
-                            ));
-                        };
-                        for e in src_entries {
-                            if !entries.iter().any(|x| x.key == e.key) {
-                                entries.push(e);
-                            }
-                        }
-                    }
-                }
-                self.complete(Node::new(Value::Map(entries), pos), anchor, None)
-            }
+            }) => self.complete(Node::new(Value::Map(entries), pos), anchor, None),
             None => Ok(()),
         }
     }
@@ -541,7 +544,7 @@ impl Builder {
             }
             Some(Frame::Map {
                 entries,
-                merges,
+                merged,
                 pending,
                 ..
             }) => match pending.take() {
@@ -572,18 +575,67 @@ impl Builder {
                 }
                 Some((key, key_pos, is_merge)) => {
                     if is_merge {
-                        merges.push(node);
+                        // As go-yaml v2 (kubectl's reader) merges: where the `<<` stands, its
+                        // mappings' keys are set (a list's earlier mappings take precedence),
+                        // over earlier keys; a later explicit key overrides them.
+                        let sources: Vec<Node> = match node.value {
+                            Value::Map(_) => vec![node],
+                            Value::Seq(items) => items.into_iter().rev().collect(),
+                            _ => {
+                                return Err(Self::err(
+                                    node.pos,
+                                    "merge key `<<` needs a mapping or a list of mappings".into(),
+                                ))
+                            }
+                        };
+                        for src in sources {
+                            let Value::Map(src_entries) = src.value else {
+                                return Err(Self::err(
+                                    src.pos,
+                                    "merge key `<<` needs a mapping or a list of mappings".into(),
+                                ));
+                            };
+                            for e in src_entries {
+                                if !merged.contains(&e.key) {
+                                    merged.push(e.key.clone());
+                                }
+                                match entries.iter_mut().find(|x| x.key == e.key) {
+                                    Some(x) => *x = e,
+                                    None => entries.push(e),
+                                }
+                            }
+                        }
                         return Ok(());
                     }
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        self.soft.push(Self::err(
+                    if let Some(at) = merged.iter().position(|k| *k == key) {
+                        merged.swap_remove(at);
+                        if let Some(x) = entries.iter_mut().find(|e| e.key == key) {
+                            *x = Entry {
+                                key,
+                                key_pos,
+                                value: node,
+                            };
+                            return Ok(());
+                        }
+                    }
+                    if let Some(first) = entries.iter_mut().find(|e| e.key == key) {
+                        // kubectl keeps the last value and sends it; sostle judges that value
+                        // and reports the duplicate (server-side apply's strict decoding, which
+                        // GitOps controllers use, refuses it).
+                        self.dup.push(Self::err(
                             key_pos,
                             format!(
                                 "duplicate key \"{}\" at line {} (first defined at line {}); \
-                                 Kubernetes strict decoding rejects this",
+                                 kubectl keeps the last value, server-side apply's strict \
+                                 decoding rejects the document",
                                 key, key_pos.line, first.key_pos.line
                             ),
                         ));
+                        *first = Entry {
+                            key,
+                            key_pos,
+                            value: node,
+                        };
                         return Ok(());
                     }
                     entries.push(Entry {
@@ -596,6 +648,20 @@ impl Builder {
             },
         }
     }
+}
+
+/// Where the tree holds an infinite or NaN number, if it does.
+fn non_finite_at(root: &Node) -> Option<Pos> {
+    let mut work = vec![root];
+    while let Some(n) = work.pop() {
+        match &n.value {
+            Value::Float(f) if !f.is_finite() => return Some(n.pos),
+            Value::Seq(items) => work.extend(items.iter()),
+            Value::Map(entries) => work.extend(entries.iter().map(|e| &e.value)),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Size (node count), expanded bytes (as the budget counts them) and depth of a tree,

@@ -19,6 +19,10 @@
 //!   deny_no_limits: {valid: false, problems: ["expired"], warnings: []}
 //! ```
 //!
+//! `requester: user:NAME` (with `groups: [...]`) judges as that requester, as the door does.
+//! `{{kay:NAME:RFC3339}}` in the input is replaced by NAME's test-key signature (Kay's approval)
+//! over the input's workload with that expiry.
+//!
 //! `{{witness}}` in the input is replaced by the witness hash of its own exemption annotations,
 //! then `{{approval}}` by that witness signed with the reviewer's test key (`{{approval:NAME}}`:
 //! with NAME's). Every crew member of the case's config gets a test key registered (a key
@@ -46,6 +50,16 @@ struct Case {
     namespaces: BTreeMap<String, String>,
     #[serde(default)]
     token_secret: Option<String>,
+    /// Judge as this requester (`user:NAME`, `serviceaccount:NS/NAME`).
+    #[serde(default)]
+    requester: Option<String>,
+    /// The requester's groups.
+    #[serde(default)]
+    groups: Vec<String>,
+    /// Text replacements made after the signatures are computed (a workload changed after
+    /// Kay signed it).
+    #[serde(default)]
+    after_signing: Vec<(String, String)>,
     /// Crew members who get no test key.
     #[serde(default)]
     unkeyed: Vec<String>,
@@ -84,6 +98,35 @@ fn substitute_witness(input: &str) -> String {
         return input.to_string();
     };
     input.replace("{{witness}}", &a.computed_witness())
+}
+
+/// Replaces `{{kay:NAME:RFC3339}}` by NAME's test-key approval of the input's workload.
+fn substitute_kay(input: &str) -> String {
+    let Some(start) = input.find("{{kay:") else {
+        return input.to_string();
+    };
+    let end = start + input[start..].find("}}").unwrap();
+    let spec = &input[start + 6..end];
+    let (name, expires) = spec.split_once(':').unwrap();
+    let l = manifest::load(&input.replace(&input[start..end + 2], "pending"));
+    let root = &l.documents[0].root;
+    let s = |p: &[&str]| {
+        root.get_path(p)
+            .and_then(manifest::Node::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let kind = s(&["kind"]);
+    let digest = sostle_core::kay::template_digest(root, &kind).unwrap();
+    let payload = sostle_core::kay::payload(
+        &s(&["metadata", "namespace"]),
+        &kind,
+        &s(&["metadata", "name"]),
+        &digest,
+        expires,
+    );
+    let sig = sostle_core::approval::sign(&crate::testkeys::test_key(name), &payload);
+    format!("{}{sig}{}", &input[..start], &input[end + 2..])
 }
 
 fn substitute_tokens(input: &str, secret: &str) -> String {
@@ -126,6 +169,18 @@ fn run_case(path: &Path) -> Result<(), String> {
     };
     let input = substitute_witness(&input);
     let input = substitute_approval(&input, &config);
+    let mut input = substitute_kay(&input);
+    for (from, to) in &case.after_signing {
+        assert!(
+            input.contains(from.as_str()),
+            "after_signing: {from:?} is not in the input"
+        );
+        input = input.replace(from.as_str(), to);
+    }
+    let requester = case
+        .requester
+        .as_deref()
+        .map(|r| sostle_core::config::Requester::from_subject(r, case.groups.clone()).unwrap());
     let engine = Engine::new(Arc::new(config));
     let doc = manifest::load(&input);
     if let Some(e) = doc.errors.first() {
@@ -140,6 +195,7 @@ fn run_case(path: &Path) -> Result<(), String> {
     let now =
         sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
     let ctx = EvalContext {
+        requester: requester.as_ref(),
         now,
         layer_override: case.layer.as_deref().map(|l| Layer::parse(l).unwrap()),
         namespaces: &labels,

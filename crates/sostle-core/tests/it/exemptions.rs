@@ -52,6 +52,7 @@ fn outcome(text: &str, ledger: Option<&dyn ExemptionLedger>) -> (Outcome, Vec<St
     let l = manifest::load(text);
     assert!(l.errors.is_empty(), "{:?}", l.errors);
     let ctx = EvalContext {
+        requester: None,
         now: now(),
         layer_override: None,
         namespaces: &NoLabels,

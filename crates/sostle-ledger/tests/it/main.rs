@@ -384,13 +384,14 @@ fn a_newer_schema_is_refused(kind: Kind) {
 fn a_ledger_that_is_not_there_is_not_created_by_open_existing(kind: Kind) {
     let f = Fixture::new(kind);
     let e = Ledger::open_existing(&f.location).unwrap_err();
-    assert!(matches!(e, Error::NotFound(_)), "{e}");
-    if let Kind::Postgres = kind {
-        assert!(e.to_string().contains("sostle ledger migrate"), "{e}");
-    }
+    // Not "… is not in the ledger" (that is a record): it says there is no ledger, and how to
+    // make one.
+    assert!(matches!(e, Error::NoLedger(_)), "{e}");
+    assert!(e.to_string().contains("sostle ledger migrate"), "{e}");
+    assert!(!e.to_string().contains("is not in the ledger"), "{e}");
     // Still nothing there: open_existing created no table.
     let e = Ledger::open_existing(&f.location).unwrap_err();
-    assert!(matches!(e, Error::NotFound(_)), "{e}");
+    assert!(matches!(e, Error::NoLedger(_)), "{e}");
 }
 
 fn a_witness_time_that_does_not_decode_is_an_error(kind: Kind) {

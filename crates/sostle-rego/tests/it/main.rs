@@ -39,6 +39,7 @@ type Set = BTreeSet<(String, &'static str)>;
 
 fn native_set(engine: &Engine, root: &manifest::Node, layer: Layer, now: jiff::Timestamp) -> Set {
     let ctx = EvalContext {
+        requester: None,
         now,
         layer_override: Some(layer),
         namespaces: &NoLabels,

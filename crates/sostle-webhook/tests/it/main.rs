@@ -498,17 +498,18 @@ async fn a_bad_new_config_is_refused_and_the_old_kept() {
 #[tokio::test]
 async fn without_profiles_the_lock_check_is_static() {
     // No --profiles: like the CLI without a ledger, deny_no_mecipol_image checks the labels only.
+    // (Deployed by Kay, whose identity the built-in crew register names: the L3 gate holds.)
     let s = state(Settings::default());
     let obj = pod(
         "sostle-l3-crew",
-        json!({"labels": {"gamma1": "14134725141734693", "crew-member": "BOSUN", "mecipol-locked": "true"},
+        json!({"labels": {"gamma1": "14134725141734693", "crew-member": "Kay", "mecipol-locked": "true"},
                "annotations": {"mecipol-image": "reg.io/c:1.0", "sostle.eose.ca/trendal": "TRENDAL-L3-YONE-BOSUN-001", "sostle.eose.ca/trendal-warmth": "0.9"}}),
         good_container(),
     );
     let (_, v) = post(
         &s,
         "/validate/L3",
-        review("CREATE", "sostle-l3-crew", obj, None, "u"),
+        review("CREATE", "sostle-l3-crew", obj, None, "kayyo@pemos.ca"),
     )
     .await;
     assert_eq!(v["response"]["allowed"], true, "{v}");

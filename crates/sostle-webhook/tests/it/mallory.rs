@@ -33,16 +33,23 @@ fn public_pem(name: &str) -> String {
 /// A SostleConfig registering the test keys of BOSUN, IMHOTEP, Kay and RICK (inline PEM), with
 /// the built-in roles; `extra` is appended (YAML).
 pub fn config_yaml(extra: &str) -> String {
+    // mallory deploys as a subject of BOSUN (a CI account bound to BOSUN): the identity the
+    // API server authenticated holds, so what these cases show is the exemption's judgement.
     let member = |name: &str, identity: Option<&str>, roles: &str| {
         let pem: String = public_pem(name)
             .lines()
             .map(|l| format!("        {l}\n"))
             .collect();
         format!(
-            "  - name: {name}\n{}    roles: [{roles}]\n    keys:\n      - |\n{pem}",
+            "  - name: {name}\n{}{}    roles: [{roles}]\n    keys:\n      - |\n{pem}",
             identity
                 .map(|i| format!("    identity: {i}\n"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if name == "BOSUN" {
+                "    subjects: [\"user:mallory\"]\n"
+            } else {
+                ""
+            }
         )
     };
     format!(

@@ -43,6 +43,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
     let settings = TestSettings {
         combine: false,
         json_only: false,
+        requester: None,
         images: None,
         paths: args.paths.clone(),
         layer: Some(Layer::Trial),
@@ -71,6 +72,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             .map(|t| {
                 let loaded = manifest::load_bytes(t);
                 let ctx = sostle_core::EvalContext {
+                    requester: None,
                     now: settings.now,
                     layer_override: settings.layer,
                     namespaces: &sostle_core::namespace::NoLabels,

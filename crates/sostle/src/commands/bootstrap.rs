@@ -141,8 +141,14 @@ resource "azurerm_kubernetes_cluster_node_pool" "{name}" {{
     )
 }
 
-const WORKLOAD_RESOURCES: [(&str, &str); 9] = [
+/// Every path that changes what a pod runs (SPEC §10): the workload kinds, and the pod
+/// subresources that change a running pod's containers — `pods/ephemeralcontainers` (`kubectl
+/// debug`; Kubernetes matches a subresource only when a rule names it) and `pods/resize`
+/// (in-place resource changes). Their review's object is the whole Pod.
+const WORKLOAD_RESOURCES: [(&str, &str); 11] = [
     ("", "pods"),
+    ("", "pods/ephemeralcontainers"),
+    ("", "pods/resize"),
     ("", "replicationcontrollers"),
     ("apps", "deployments"),
     ("apps", "statefulsets"),
@@ -153,10 +159,12 @@ const WORKLOAD_RESOURCES: [(&str, &str); 9] = [
     ("rbac.authorization.k8s.io", "rolebindings"),
 ];
 
-fn rules(include_rbac: bool) -> J {
+/// The validating rules (workloads, their pod subresources and RoleBindings) or the mutating
+/// ones (workloads only: the chaos scheduling is set when a pod is made, never on a subresource).
+fn rules(validating: bool) -> J {
     let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (g, r) in WORKLOAD_RESOURCES {
-        if !include_rbac && g.starts_with("rbac") {
+        if !validating && (g.starts_with("rbac") || r.contains('/')) {
             continue;
         }
         groups.entry(g).or_default().push(r);
@@ -182,6 +190,7 @@ pub struct Endpoint {
 /// the pod reads registry logins from the optional Secret `sostle-registry-credentials` (type
 /// kubernetes.io/dockerconfigjson, like an image pull secret) through `DOCKER_CONFIG`.
 pub fn webhook(
+    config: &Config,
     config_yaml: &str,
     image: &str,
     registry_credentials: bool,
@@ -281,12 +290,20 @@ pub fn webhook(
             json!({"url": format!("{}{path}", e.url.trim_end_matches('/')), "caBundle": e.ca_bundle})
         }
     };
-    let entry = |l: Layer, kind: &str| {
+    // Which namespaces each entry governs: a layer's label (the nine namespaces bootstrap
+    // writes carry it); the namespaces the config's `namespaces:` assigns to a layer and that
+    // carry no label; and, with `defaultLayer`, every other unlabelled namespace. So the door
+    // and `sostle test` agree on whether an object is governed (SPEC §10). A namespace whose
+    // name alone puts it in a layer (`sostle-l3-…`) must carry the label: the Namespace entry
+    // refuses it without.
+    let by_label = |l: Layer| json!({"matchLabels": {"sostle-layer": l.as_str()}});
+    let unlabelled = json!({"key": "sostle-layer", "operator": "DoesNotExist"});
+    let entry_for = |name: String, l: Layer, kind: &str, selector: J| {
         let low = door::fail_open().contains(l);
         json!({
-            "name": format!("{}.{kind}.sostle.eose.ca", l.as_str().to_lowercase()),
+            "name": name,
             "clientConfig": client(door::route(kind, l).as_ref()),
-            "namespaceSelector": {"matchLabels": {"sostle-layer": l.as_str()}},
+            "namespaceSelector": selector,
             "rules": rules(kind == "validate"),
             "failurePolicy": if low { "Ignore" } else { "Fail" },
             "timeoutSeconds": door::timeout_seconds(l),
@@ -294,6 +311,45 @@ pub fn webhook(
             "admissionReviewVersions": ["v1"],
             "matchPolicy": "Equivalent",
         })
+    };
+    let entries = |l: Layer, kind: &str| -> Vec<J> {
+        let low = l.as_str().to_lowercase();
+        let mut out = vec![entry_for(
+            format!("{low}.{kind}.sostle.eose.ca"),
+            l,
+            kind,
+            by_label(l),
+        )];
+        let assigned: Vec<&str> = config
+            .namespaces
+            .iter()
+            .filter(|(n, layer)| {
+                **layer == l && !sostle_core::namespace::UNGOVERNED.contains(&n.as_str())
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !assigned.is_empty() {
+            out.push(entry_for(
+                format!("{low}-assigned.{kind}.sostle.eose.ca"),
+                l,
+                kind,
+                json!({"matchExpressions": [unlabelled.clone(), {"key": "kubernetes.io/metadata.name", "operator": "In", "values": assigned}]}),
+            ));
+        }
+        if config.default_layer == Some(l) {
+            let mut others: Vec<&str> = sostle_core::namespace::UNGOVERNED.to_vec();
+            others.push(ns);
+            others.extend(config.namespaces.keys().map(String::as_str));
+            others.sort_unstable();
+            others.dedup();
+            out.push(entry_for(
+                format!("{low}-default.{kind}.sostle.eose.ca"),
+                l,
+                kind,
+                json!({"matchExpressions": [unlabelled.clone(), {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": others}]}),
+            ));
+        }
+        out
     };
     // A namespace's layer label is changed only by `layers.writers` (SPEC §10): every CREATE and
     // UPDATE of a Namespace (but the never-governed ones and sostle's own) goes to sostle,
@@ -312,14 +368,17 @@ pub fn webhook(
         "admissionReviewVersions": ["v1"],
         "matchPolicy": "Equivalent",
     });
-    let mut validating: Vec<J> = Layer::ALL.iter().map(|l| entry(*l, "validate")).collect();
+    let mut validating: Vec<J> = Layer::ALL
+        .iter()
+        .flat_map(|l| entries(*l, "validate"))
+        .collect();
     validating.push(namespaces_entry);
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "sostle-validate", "annotations": inject},
         "webhooks": validating}));
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": "sostle-mutate", "annotations": inject},
-        "webhooks": [entry(Layer::Trial, "mutate")]}));
+        "webhooks": entries(Layer::Trial, "mutate")}));
     out
 }
 
@@ -517,6 +576,7 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<u8> {
         _ => None,
     };
     let wh = webhook(
+        &config,
         &config_yaml,
         &image,
         config.images.enabled() || config.locks.from_registry(),

@@ -269,6 +269,7 @@ fn evaluate(
     let settings = TestSettings {
         combine: false,
         json_only: false,
+        requester: None,
         images: None,
         paths,
         layer,

@@ -1,6 +1,7 @@
 //! One module per command family: each resolves its settings, calls the libraries and prints
 //! typed results.
 
+pub mod approve;
 pub mod bench;
 pub mod bootstrap;
 pub mod exempt;

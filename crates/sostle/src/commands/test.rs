@@ -42,7 +42,15 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    let requester = match &args.as_subject {
+        Some(subject) => Some(
+            sostle_core::config::Requester::from_subject(subject, args.as_group.clone())
+                .map_err(|m| anyhow::anyhow!("--as: {m}"))?,
+        ),
+        None => None,
+    };
     let settings = check::TestSettings {
+        requester,
         combine: args.combine,
         json_only: args.parser == Some(cli::InputParser::Json),
         images,
@@ -81,8 +89,8 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
             None => None,
         },
     };
-    let collected = inputs::collect(&settings.paths, &walk, &mut errors);
-    let mut sources = collected.sources;
+    let mut collected = inputs::collect(&settings.paths, &walk, &mut errors);
+    let mut sources = std::mem::take(&mut collected.sources);
     let mut charts = Vec::new();
     for chart in &collected.charts {
         let path = chart.display().to_string();
@@ -149,15 +157,17 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     let epoch_day = engine.epoch_day(now);
     let mut printer = output::printer(format, opts, engine.config(), epoch_day, conftest_meta)?;
     // Results are printed as files complete, in input order, and dropped.
-    let totals = check::run_with(&engine, &settings, &sources, errors, |resources| {
+    let mut totals = check::run_with(&engine, &settings, &sources, errors, |resources| {
         printer.file(w, &resources)
     })?;
+    totals.summary.ignored = collected.ignored.len();
     printer.finish(
         w,
         &output::Tail {
             epoch_day,
             totals: &totals,
             charts: &charts,
+            ignored: &collected.ignored,
         },
     )?;
     w.flush()?;
@@ -174,6 +184,16 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     }
     if args.no_fail && code != exit::ERROR {
         code = exit::OK;
+    }
+    if format != Format::Human && !collected.ignored.is_empty() {
+        let mut e = io::stderr().lock();
+        for ig in &collected.ignored {
+            writeln!(
+                e,
+                "ignored: {}: holds Kubernetes objects but is left out by {}",
+                ig.file, ig.rule
+            )?;
+        }
     }
     if format != Format::Human && !totals.errors.is_empty() {
         // Machine formats carry the errors; say so on stderr too so a person sees them.

@@ -212,6 +212,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     let check = |m: &J| -> Vec<String> {
         let secret = token_secret.clone();
         let ctx = EvalContext {
+            requester: None,
             now,
             layer_override: Some(layer),
             namespaces: &NoLabels,

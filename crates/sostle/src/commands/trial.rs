@@ -104,6 +104,7 @@ impl Ctx {
     /// Evaluates JSON objects at `layer` with the ledger consulted.
     fn evaluate(&self, docs: &[J], layer: Layer) -> Vec<ResourceReport> {
         let ctx = EvalContext {
+            requester: None,
             now: self.now,
             layer_override: Some(layer),
             namespaces: &NoLabels,
@@ -358,6 +359,7 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             let settings = |layer| check::TestSettings {
                 combine: false,
                 json_only: false,
+                requester: None,
                 images: None,
                 paths: paths.clone(),
                 layer: Some(layer),

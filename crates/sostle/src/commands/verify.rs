@@ -159,6 +159,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
                           user: &mut Option<sostle_rego::UserPolicies>|
          -> anyhow::Result<String> {
             let ctx = EvalContext {
+                requester: None,
                 now: cnow,
                 layer_override: layer,
                 namespaces: &NoLabels,

@@ -28,7 +28,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         profiles_dir: args.profiles.clone(),
         public_key: args.public_key.clone(),
         // The environment's secret; the config's is read with the config, at every reload.
-        token_secret: crate::settings::env_token_secret(),
+        token_secret: crate::settings::env_token_secret()?,
         eval_timeout: Duration::from_millis(args.eval_timeout_ms),
         max_concurrency: args.max_concurrency,
         fail_open,
@@ -52,6 +52,12 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
             .into_iter()
             .flatten()
             .collect(),
+        bounds: sostle_webhook::serve::Bounds {
+            body_read_timeout: Duration::from_secs(args.body_read_timeout),
+            max_connections: args.max_connections,
+            max_header_bytes: args.max_header_bytes,
+            body_budget: args.body_budget_mib.saturating_mul(1024 * 1024),
+        },
     };
     runtime.block_on(sostle_webhook::serve::serve(opts, state))?;
     Ok(crate::exit::OK)

@@ -387,7 +387,8 @@ fn a_replaced_key_file_is_picked_up_without_a_restart() {
     std::fs::write(d.join("imhotep.pub"), pem("IMHOTEP")).unwrap();
     std::fs::write(
         d.join("sostle.yaml"),
-        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew:\n  - name: IMHOTEP\n    roles: [crew, l3, l5-authorized, imhotep]\n    keys: [imhotep.pub]\n",
+        // BOSUN, whom the object names, deploys through the CI account `ci`.
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew:\n  - name: IMHOTEP\n    roles: [crew, l3, l5-authorized, imhotep]\n    keys: [imhotep.pub]\n  - name: BOSUN\n    roles: [crew, l3, bosun]\n    subjects: [\"user:ci\"]\n",
     )
     .unwrap();
     let approved = mallory::cases()
@@ -425,4 +426,109 @@ fn a_replaced_key_file_is_picked_up_without_a_restart() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// #24 item 10 (L5, and L3 by identity), as the CLI judges it: Kay's signature over the pod
+/// template is what admits, not the label; `--as` judges who deploys as the door does.
+#[test]
+fn kay_signs_an_l5_workload_and_a_changed_template_a_stranger_or_another_key_is_refused() {
+    let r = root();
+    let example = r.join("examples/layers/l5-approved.yaml");
+    let config = r.join("examples/sostle.yaml");
+    let gate = |file: &Path, extra: &[&str]| -> (String, String) {
+        let mut args = vec![
+            "test",
+            "-o",
+            "json",
+            "--now",
+            "2026-05-11T21:00:00Z",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().unwrap());
+        let run = sostle_with(&r, &args, &[], None);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let g = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["policy"] == "layer_gate")
+            .unwrap()
+            .clone();
+        let msgs: Vec<String> = g["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["message"].as_str().unwrap().to_string())
+            .collect();
+        (g["outcome"].as_str().unwrap().to_string(), msgs.join(" | "))
+    };
+    assert_eq!(gate(&example, &[]).0, "pass", "{:?}", gate(&example, &[]));
+    // Who deploys: a stranger is refused, a subject or a member of a subject group admitted.
+    let (o, m) = gate(&example, &["--as", "user:mallory"]);
+    assert_eq!(o, "fail");
+    assert!(
+        m.contains("mallory, who does not act for crew member IMHOTEP"),
+        "{m}"
+    );
+    assert_eq!(gate(&example, &["--as", "user:imhotep@pemos.ca"]).0, "pass");
+    assert_eq!(
+        gate(
+            &example,
+            &["--as", "user:ci", "--as-group", "vault-operators"]
+        )
+        .0,
+        "pass"
+    );
+    // The image changed after Kay signed: refused, with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("changed.yaml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    std::fs::write(&changed, text.replace("vault:1.15.2", "vault:1.13.0")).unwrap();
+    let (o, m) = gate(&changed, &[]);
+    assert_eq!(o, "fail");
+    assert!(m.contains("the template changed since Kay signed"), "{m}");
+    // The label alone is not an approval.
+    let unsigned = dir.path().join("unsigned.yaml");
+    let stripped: String = text
+        .lines()
+        .filter(|l| !l.contains("kay-approval"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&unsigned, &stripped).unwrap();
+    let (o, m) = gate(&unsigned, &[]);
+    assert_eq!(o, "fail");
+    assert!(m.contains("kay-approved=true alone proves nothing"), "{m}");
+    // Another crew member's key cannot approve; Kay's key writes an approval that holds.
+    let approve = |key: &str| {
+        sostle_with(
+            &r,
+            &[
+                "approve",
+                "L5",
+                unsigned.to_str().unwrap(),
+                "--key",
+                r.join(key).to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "--now",
+                "2026-05-11T21:00:00Z",
+                "--write",
+            ],
+            &[],
+            None,
+        )
+    };
+    let a = approve("examples/keys/IMHOTEP.demo.key");
+    assert_ne!(a.code, 0, "{}", a.snapshot());
+    assert!(
+        a.stderr
+            .contains("not registered for a crew member with role `kay`"),
+        "{}",
+        a.stderr
+    );
+    let a = approve("examples/keys/Kay.demo.key");
+    assert_eq!(a.code, 0, "{}", a.snapshot());
+    assert_eq!(gate(&unsigned, &[]).0, "pass");
 }

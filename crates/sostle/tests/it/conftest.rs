@@ -1051,3 +1051,111 @@ fn a_conftest_toml_key_sostle_does_not_know_is_an_error_naming_its_line() {
         r.snapshot()
     );
 }
+
+/// #24 item 5: a policy bundle whose manifest names the same 16 MiB blob as many files is
+/// refused by its total before anything is downloaded, and a blob is read as it arrives (never
+/// sized by its descriptor): `policy pull` and `--policy oci://` stop with a clear error.
+#[test]
+fn a_policy_bundle_that_claims_more_than_the_total_cap_is_refused_before_downloading() {
+    let (reg, dir) = crate::signatures::setup();
+    let d = dir.path();
+    let host = reg.host.as_str();
+    let curl = |args: &[&str]| -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "-D", "-"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let upload = |bytes: &[u8]| -> String {
+        use sha2::Digest;
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(bytes));
+        let file = d.join("blob");
+        std::fs::write(&file, bytes).unwrap();
+        let head = curl(&[
+            "-X",
+            "POST",
+            &format!("http://{host}/v2/policies/bomb/blobs/uploads/"),
+        ]);
+        let location = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .unwrap()
+            .trim()
+            .to_string();
+        let url = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{host}{location}")
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &format!("{url}{sep}digest={digest}"),
+        ]);
+        digest
+    };
+    let big = vec![b'#'; 16 * 1024 * 1024];
+    let blob = upload(&big);
+    let config = upload(b"{}");
+    // Five files of 16 MiB (80 MiB): above the 64 MiB read from one artifact.
+    let layers: Vec<serde_json::Value> = (0..5)
+        .map(|i| {
+            serde_json::json!({
+                "mediaType": "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego",
+                "digest": blob, "size": big.len(),
+                "annotations": {"org.opencontainers.image.title": format!("policy/p{i}.rego")}
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.cncf.openpolicyagent.config.v1+json", "digest": config, "size": 2},
+        "layers": layers,
+    });
+    let mf = d.join("manifest.json");
+    std::fs::write(&mf, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &format!("@{}", mf.display()),
+        &format!("http://{host}/v2/policies/bomb/manifests/v1"),
+    ]);
+    let r = sostle_reg(
+        d,
+        &[
+            "policy",
+            "pull",
+            &format!("{host}/policies/bomb:v1"),
+            "out",
+            "--insecure-registry",
+            host,
+        ],
+    );
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr
+            .contains("above the 67108864 read from one artifact"),
+        "{}",
+        r.snapshot()
+    );
+    assert!(!d.join("out/policy/p0.rego").exists());
+}

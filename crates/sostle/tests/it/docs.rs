@@ -39,6 +39,7 @@ const COMMANDS: &[&[&str]] = &[
     &["token"],
     &["token", "issue"],
     &["token", "verify"],
+    &["approve"],
     &["bench"],
 ];
 

@@ -22,6 +22,7 @@ mod corpus;
 mod docs;
 mod exempt;
 mod formats;
+mod kubectl_yaml;
 mod ledger;
 mod locks;
 #[path = "../../../sostle-ledger/tests/it/pg_harness.rs"]

@@ -213,6 +213,83 @@ fn ignore_files_and_flags_decide_what_is_walked() {
     );
 }
 
+/// #24 item 9: a change that adds an ignore rule (or a hidden file) does not keep a privileged
+/// Pod out of the gate's sight: the file is counted as `ignored` and named with its rule, in JSON,
+/// in the human output, and `--no-ignore --hidden` judges it (kubectl apply -f dir applies it).
+#[test]
+fn ignored_files_holding_kubernetes_objects_are_counted_and_named_with_their_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: evil\n  namespace: sostle-l0-public\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    securityContext:\n      privileged: true\n";
+    std::fs::create_dir_all(d.join("deploy/.hidden")).unwrap();
+    std::fs::write(
+        d.join("deploy/ok.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("deploy/evil.yaml"), pod).unwrap();
+    std::fs::write(d.join("deploy/.hidden/evil.yaml"), pod).unwrap();
+    // Not Kubernetes: left out and not worth naming.
+    std::fs::write(d.join("deploy/notes.yaml"), "title: notes\n").unwrap();
+    std::fs::write(
+        d.join(".sostleignore"),
+        "# keep the noise out\nnotes.yaml\ndeploy/evil.yaml\n",
+    )
+    .unwrap();
+    let r = sostle_in(d, &["test", "-o", "json", "."], None);
+    let v = json(&r);
+    // The walk itself is unchanged: nothing ignored is judged…
+    assert_eq!(files_of(&v), ["./deploy/ok.yaml"], "{}", r.snapshot());
+    // …but both files are named, with the rule that left each out.
+    assert_eq!(v["summary"]["ignored"], 2, "{}", r.snapshot());
+    let ignored: Vec<(String, String)> = v["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["file"].as_str().unwrap().to_string(),
+                i["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            (
+                "./deploy/.hidden/evil.yaml".to_string(),
+                "hidden".to_string()
+            ),
+            (
+                "./deploy/evil.yaml".to_string(),
+                "./.sostleignore:3".to_string()
+            ),
+        ]
+    );
+    // The human output says so on its own lines and in the summary.
+    let r = sostle_in(d, &["test", "."], None);
+    assert!(
+        r.stdout.contains("ignored: ./deploy/evil.yaml: holds Kubernetes objects but is left out by ./.sostleignore:3"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2 files of Kubernetes objects ignored"),
+        "{}",
+        r.stdout
+    );
+    // --no-ignore --hidden judges them: the privileged Pods fail.
+    let r = sostle_in(
+        d,
+        &["test", "-o", "json", "--no-ignore", "--hidden", "."],
+        None,
+    );
+    assert_eq!(r.code, 1, "{}", r.snapshot());
+    let v = json(&r);
+    assert_eq!(v["summary"]["ignored"], 0);
+    assert_eq!(files_of(&v).len(), 3, "{}", r.snapshot());
+}
+
 #[test]
 fn templates_are_skipped_and_broken_kubernetes_still_fails() {
     let repo = podinfo();

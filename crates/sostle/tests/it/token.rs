@@ -215,3 +215,40 @@ fn l4_gate_admits_an_issued_token() {
         .unwrap()
         .contains("expired"));
 }
+
+/// #24 (also): a secret the config would refuse is refused from the environment too, and a
+/// token's expiry has one spelling (the MAC covers the number, so `0…`/`+…` would be another
+/// string for the same token).
+#[test]
+fn a_short_secret_is_refused_and_a_respelled_expiry_does_not_verify() {
+    let r = crate::sostle_with(
+        &root(),
+        &[
+            "token",
+            "issue",
+            "--crew",
+            "BOSUN",
+            "--layer",
+            "L4",
+            "--expires",
+            "2030-01-01T00:00:00Z",
+        ],
+        &[("SOSTLE_TOKEN_SECRET", "a")],
+        None,
+    );
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    assert!(r.stderr.contains("at least 16"), "{}", r.stderr);
+    let t = issue("BOSUN", "L4", "2030-01-01T00:00:00Z");
+    let verify = |tok: &str| {
+        with_secret(
+            &["token", "verify", tok, "--crew", "BOSUN", "--layer", "L4"],
+            None,
+        )
+    };
+    assert_eq!(verify(&t).code, 0, "{}", verify(&t).snapshot());
+    let (head, rest) = t.split_once('.').unwrap();
+    for respelled in [format!("{head}.0{rest}"), format!("{head}.+{rest}")] {
+        let r = verify(&respelled);
+        assert_ne!(r.code, 0, "{respelled} verified: {}", r.snapshot());
+    }
+}

@@ -349,11 +349,12 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
         metrics.contains("sostle_webhook_profiles_loaded 1"),
         "{metrics}"
     );
-    // A workload at L3 running the locked image, labelled as promote labels it: the lock check passes.
+    // A workload at L3 running the locked image, labelled as promote labels it: the lock check
+    // passes. (Deployed by Kay, whose identity the built-in crew register names.)
     let object = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "m", "namespace": "sostle-l3-crew",
-            "labels": {"crew-member": "BOSUN", "gamma1": "14134725141734693", "mecipol-locked": "true"},
+            "labels": {"crew-member": "Kay", "gamma1": "14134725141734693", "mecipol-locked": "true"},
             "annotations": {"mecipol-image": "eosefleetacrdev.azurecr.io/mefine-static:day97-v144", "mecipol-profile": "profile-001",
                             "sostle.eose.ca/trendal": "TRENDAL-L3-YONE-BOSUN-001", "sostle.eose.ca/trendal-warmth": "0.9"}},
         "spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "web", "image": "eosefleetacrdev.azurecr.io/mefine-static:day97-v144",
@@ -363,7 +364,7 @@ fn signed_profiles_are_verified_and_bad_ones_refused() {
     let review = |obj: &serde_json::Value| {
         serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "name": "m", "namespace": "sostle-l3-crew", "operation": "CREATE", "userInfo": {"username": "x"}, "object": obj}})
+        "name": "m", "namespace": "sostle-l3-crew", "operation": "CREATE", "userInfo": {"username": "kayyo@pemos.ca"}, "object": obj}})
     };
     let f = d.join("req.json");
     std::fs::write(&f, review(&object).to_string()).unwrap();
