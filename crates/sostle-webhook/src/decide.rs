@@ -332,6 +332,63 @@ pub(crate) fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// The JSONPatch that pins each container image the layer requires signed to the digest its
+/// signature verified, as sigstore's policy-controller does (`name:tag@sha256:…`), so the
+/// kubelet pulls exactly what was judged, whatever the tag points at later (SPEC §10). An image
+/// already pinned, unsigned, or whose registry did not answer in `budget` is left as it is: the
+/// validating entry judges it.
+pub async fn pin_patch(loaded: &Loaded, layer: Layer, obj: &Node, budget: Duration) -> Vec<J> {
+    let Some(checker) = loaded.images.as_ref() else {
+        return Vec::new();
+    };
+    if !checker.required(layer) {
+        return Vec::new();
+    }
+    let kind = obj.get("kind").and_then(Node::as_str).unwrap_or_default();
+    let Some(at) = sostle_core::workload::pod_spec_at(kind) else {
+        return Vec::new();
+    };
+    let Some(spec) = obj.get_path(at.keys) else {
+        return Vec::new();
+    };
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for sort in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, c) in spec
+            .get(sort)
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if let Some(image) = c.get("image").and_then(Node::as_str) {
+                if !image.contains('@') {
+                    targets.push((
+                        format!("{}/{sort}/{i}/image", at.pointer),
+                        image.to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    let checks = futures_util::future::join_all(targets.iter().map(|(_, image)| async move {
+        tokio::time::timeout(budget, checker.check(image, layer))
+            .await
+            .ok()
+            .flatten()
+    }))
+    .await;
+    targets
+        .into_iter()
+        .zip(checks)
+        .filter_map(|((path, image), check)| match check {
+            Some(sostle_core::images::ImageCheck::Verified { digest, .. }) => {
+                Some(json!({"op": "replace", "path": path, "value": format!("{image}@{digest}")}))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The JSONPatch that adds the chaos scheduling to a trial workload; empty when it is already
 /// there (idempotent).
 pub fn chaos_patch(obj: &Node) -> Vec<J> {

@@ -207,9 +207,16 @@ pub(crate) async fn handle(
     let op = operation_name(&req.operation);
     let decision = if mutate {
         let mut d = Decision::allow();
-        if layer == Layer::Trial && matches!(req.operation, Operation::Create | Operation::Update) {
+        if matches!(req.operation, Operation::Create | Operation::Update) {
             if let Some(obj) = req.object.as_ref() {
-                d.patch = chaos_patch(&obj.tree);
+                if layer == Layer::Trial {
+                    d.patch = chaos_patch(&obj.tree);
+                }
+                let loaded = s.loaded();
+                d.patch.extend(
+                    crate::decide::pin_patch(&loaded, layer, &obj.tree, door::image_budget(layer))
+                        .await,
+                );
             }
         }
         d

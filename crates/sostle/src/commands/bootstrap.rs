@@ -373,12 +373,20 @@ pub fn webhook(
         .flat_map(|l| entries(*l, "validate"))
         .collect();
     validating.push(namespaces_entry);
+    // The mutating entries: the chaos scheduling (trial), and at every layer whose images must
+    // be signed, the pin of each verified tag to the digest it verified (SPEC §10).
+    let mut mutating: Vec<J> = entries(Layer::Trial, "mutate");
+    for l in Layer::ALL {
+        if l != Layer::Trial && !config.images.required_at(l).is_empty() {
+            mutating.extend(entries(l, "mutate"));
+        }
+    }
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "sostle-validate", "annotations": inject},
         "webhooks": validating}));
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": "sostle-mutate", "annotations": inject},
-        "webhooks": entries(Layer::Trial, "mutate")}));
+        "webhooks": mutating}));
     out
 }
 

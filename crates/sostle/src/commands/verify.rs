@@ -21,6 +21,9 @@ struct Case {
     now: jiff::Timestamp,
     yang: String,
     yin: String,
+    /// `config:` — a SostleConfig for this case (relative to the case file), e.g. one that
+    /// registers the keys a signed yin needs.
+    config: Option<PathBuf>,
 }
 
 struct Verdict {
@@ -102,6 +105,7 @@ fn read_case(path: &Path, default_now: jiff::Timestamp) -> anyhow::Result<Case> 
         },
         yang: need("yang")?,
         yin: need("yin")?,
+        config: field("config").map(|c| path.parent().unwrap_or(Path::new(".")).join(c)),
     })
 }
 
@@ -155,6 +159,18 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             }
         };
         let (policy, layer, cnow) = (case.policy.clone(), case.layer, case.now);
+        let own_engine = match &case.config {
+            Some(c) => match crate::settings::config(Some(c)) {
+                Ok(cfg) => Some(Engine::new(Arc::new(cfg))),
+                Err(e) => {
+                    eprintln!("error: {}: config: {e:#}", case.file);
+                    load_errors += 1;
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let engine = own_engine.as_ref().unwrap_or(&engine);
         let outcome_of = |root: &manifest::Node,
                           user: &mut Option<sostle_rego::UserPolicies>|
          -> anyhow::Result<String> {

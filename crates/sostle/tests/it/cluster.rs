@@ -1048,3 +1048,90 @@ fn namespaces_the_config_assigns_are_enforced_at_the_door_as_sostle_test_enforce
         r.snapshot()
     );
 }
+
+/// #24 item 7: what is judged is what runs. Where images must be signed, the mutating entry
+/// pins each verified tag to the digest it verified (`name:tag@sha256:…`); when the tag is
+/// moved to another (unsigned) image afterwards, the admitted Pod still names the judged
+/// digest, and a new Pod under the moved tag is judged on what the tag now is.
+#[test]
+fn a_tag_moved_after_admission_cannot_change_what_runs() {
+    let (reg, keys) = crate::signatures::setup();
+    let kd = keys.path();
+    let run = |args: &[&str]| {
+        let r = sostle_with(
+            kd,
+            args,
+            &[
+                ("COSIGN_PASSWORD", crate::signatures::PASSWORD),
+                ("DOCKER_CONFIG", &kd.join("docker").display().to_string()),
+            ],
+            None,
+        );
+        assert_eq!(r.code, 0, "{args:?}: {}", r.snapshot());
+        r
+    };
+    run(&["key", "generate", "--out", "k"]);
+    let judged = reg.push_image("team/web", "v1");
+    let image = format!("{}/team/web:v1", reg.host);
+    run(&[
+        "sign",
+        &image,
+        "--key",
+        "k/cosign.key",
+        "--insecure-registry",
+        &reg.host,
+    ]);
+    let pem: String = std::fs::read_to_string(kd.join("k/cosign.pub"))
+        .unwrap()
+        .lines()
+        .map(|l| format!("        {l}\n"))
+        .collect();
+    // Signatures required at L0 (whose gate is open and whose suite asks little), so the pin
+    // is what this test sees; the default is L3-L7.
+    let config = format!(
+        "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\nimages:\n  signers:\n    - name: release\n      key: |\n{pem}  require:\n    L0: [release]\n  registries:\n    insecure: [\"{}\"]\n  cache:\n    ttlSeconds: 1\n",
+        reg.host
+    );
+    let door = Door::open_with(Some(&config));
+    let cp = &door.cp;
+    let pod = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "sostle-l0-public"},
+            "spec": {"containers": [{"name": "app", "image": image,
+                "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}})
+    };
+    let r = door.create(vec![pod("first")], &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let stored_image = |name: &str| {
+        let got = cp.kubectl(
+            &["get", "pod", name, "-n", "sostle-l0-public", "-o", "json"],
+            None,
+        );
+        let v: J = serde_json::from_str(&got.stdout).unwrap();
+        v["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(stored_image("first"), format!("{image}@{judged}"));
+    // The tag moves to another image, which nobody signed.
+    let layout = kd.join("moved");
+    let moved = crate::registry_harness::write_oci_layout(&layout, "another/image:v1");
+    assert_ne!(moved, judged);
+    let st = std::process::Command::new("skopeo")
+        .arg("copy")
+        .arg("--quiet")
+        .args(reg.skopeo_flags(true))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{image}"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The admitted Pod still names what was judged; the kubelet pulls that digest.
+    assert_eq!(stored_image("first"), format!("{image}@{judged}"));
+    // A new Pod under the moved tag is judged on the image the tag names now: unsigned.
+    let r = door.create(vec![pod("second")], &[]);
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(r.stderr.contains("deny_unsigned_image"), "{}", r.snapshot());
+}

@@ -537,3 +537,84 @@ fn sighup_reloads_at_once() {
         s.post("/validate/L0", &fixture("privileged_container.json"))["response"]["allowed"] == true
     });
 }
+
+/// #24 item 6: the webhook bounds what clients hold. Stalled bodies are answered 408 and closed
+/// within the read timeout; past the body budget a request is answered 503 at once; past the
+/// connection cap a new connection is closed; an oversized header is refused. The webhook still
+/// answers a real review afterwards.
+#[test]
+fn stalled_bodies_oversized_headers_and_too_many_connections_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certs(d, "ca", "server");
+    let helper = root().join("crates/sostle/tests/it/helpers/slow_client.py");
+    let s = start(
+        d,
+        &[
+            "--body-read-timeout",
+            "2",
+            "--max-connections",
+            "12",
+            "--body-budget-mib",
+            "8",
+        ],
+    );
+    let port = s.port().to_string();
+    let client = |args: &[&str]| {
+        let out = Command::new("python3")
+            .arg(&helper)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Six stalled 3 MiB bodies against an 8 MiB budget: two or so are held until the timeout
+    // (408), the others refused at once (503); none is held past the timeout.
+    let out = client(&["stall", &port, "6"]);
+    let lines: Vec<(f64, String)> = out
+        .lines()
+        .map(|l| {
+            let (t, rest) = l.split_once(' ').unwrap();
+            (t.parse().unwrap(), rest.to_string())
+        })
+        .collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(
+        lines.iter().all(|(t, _)| *t < 10.0),
+        "held past the timeout: {out}"
+    );
+    let timed_out = lines.iter().filter(|(_, l)| l.contains(" 408 ")).count();
+    // Refused at once: answered 503, or closed while the client was still sending (it then
+    // sees the close, not the answer).
+    let refused = lines
+        .iter()
+        .filter(|(_, l)| l.contains(" 503 ") || l.starts_with("REFUSED"))
+        .count();
+    assert!(
+        timed_out >= 1 && refused >= 1 && timed_out + refused == 6,
+        "{out}"
+    );
+    // The connection cap.
+    let out = client(&["cap", &port, "12"]);
+    assert!(out.starts_with("CLOSED"), "{out}");
+    // An oversized header section.
+    let out = client(&["header", &port]);
+    assert!(
+        out.starts_with("CLOSED") || out.contains(" 431 ") || out.starts_with("EOF"),
+        "{out}"
+    );
+    // Still serving.
+    assert_eq!(s.curl("ca.pem", &["/healthz"]).0, "ok");
+    let metrics = s.curl("ca.pem", &["/metrics"]).0;
+    for kind in ["body_read_timeout", "body_budget", "connection_cap"] {
+        assert!(
+            metrics.contains(&format!("kind=\"{kind}\"")),
+            "{kind}: {metrics}"
+        );
+    }
+}
