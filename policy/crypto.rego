@@ -11,3 +11,6 @@ package main
 import rego.v1
 
 approval_verified(_, _, _) := false
+
+# Kay's approval (L5) is an ECDSA signature too: never proven under conftest.
+kay_approval_verified(_, _, _, _) := false

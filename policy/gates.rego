@@ -62,6 +62,16 @@ gate_violations contains finding("L5 admits only what Kay approved, and label ka
 	not label_is("kay-approved", "true")
 }
 
+# Kay's approval is a signature over the pod template (SPEC §5, docs/gates.md). OPA cannot verify
+# an ECDSA signature over arbitrary bytes, so under conftest it never holds (crypto.rego);
+# sostle's own engine verifies it natively.
+kay_keys := [k | some m in cfg.crew; "kay" in m.roles; some k in m.keys]
+
+gate_violations contains finding("L5: Kay's approval (annotation sostle.eose.ca/kay-approval) is missing or does not verify over this workload", "metadata.annotations.sostle.eose.ca/kay-approval") if {
+	gate == "kay"
+	not kay_approval_verified(input, kay_keys, cfg.max_days, now_ns)
+}
+
 gate_violations contains finding(sprintf("%s is closed: no %s may run here (ConfigMaps and Secrets only)", [layer, kind]), "kind") if {
 	gate == "closed"
 }

@@ -153,6 +153,24 @@ pub fn check(
     who: &Subject<'_>,
     now: Timestamp,
 ) -> Result<(), Refusal> {
+    let keys: Vec<&approval::CrewKey> = config
+        .crew
+        .iter()
+        .filter(|m| m.has_role(ROLE))
+        .flat_map(|m| m.keys.iter())
+        .collect();
+    check_with(&keys, config.exemption_max_days, root, who, now)
+}
+
+/// [`check`] with the `kay` keys and the longest approval in days given (the Rego bridge's
+/// entry).
+pub fn check_with(
+    keys: &[&approval::CrewKey],
+    max_days: u32,
+    root: &Node,
+    who: &Subject<'_>,
+    now: Timestamp,
+) -> Result<(), Refusal> {
     let ann = |k: &str| {
         root.get_path(&["metadata", "annotations", k])
             .and_then(Node::as_str)
@@ -168,7 +186,7 @@ pub fn check(
     if expires <= now {
         return Err(Refusal::Expired(expires_text));
     }
-    let max = config.exemption_max_days;
+    let max = max_days;
     if expires.as_second() - now.as_second() > i64::from(max) * 86_400 {
         return Err(Refusal::TooLong(expires_text, max));
     }
@@ -176,12 +194,6 @@ pub fn check(
         .map_err(|e| Refusal::Undecodable(e.to_string().replace(approval::ANNOTATION, APPROVAL)))?;
     let digest = template_digest(root, who.kind).unwrap_or_default();
     let text = payload(who.namespace, who.kind, who.name, &digest, &expires_text);
-    let keys: Vec<&approval::CrewKey> = config
-        .crew
-        .iter()
-        .filter(|m| m.has_role(ROLE))
-        .flat_map(|m| m.keys.iter())
-        .collect();
     if keys.is_empty() {
         return Err(Refusal::NoKeys);
     }

@@ -327,8 +327,44 @@ fn verify_approval(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> 
     Ok(regorus::Value::from(ok))
 }
 
-/// What replaces `crypto.rego` in sostle's own engine: approvals verified by the extension.
-const CRYPTO_REGORUS: &str = "package main\n\nimport rego.v1\n\napproval_verified(keys, witness, approval) := sostle.verify_approval(keys, witness, approval)\n";
+/// `sostle.kay_approved(object, keys, max_days, now_ns)`: whether the object carries Kay's
+/// approval by one of `keys` (PKIX PEM) — the native engine's check (`sostle_core::kay`).
+fn kay_approved(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
+    let [object, keys, max_days, now_ns] = args.as_slice() else {
+        anyhow::bail!("sostle.kay_approved takes four arguments")
+    };
+    let json: J = serde_json::from_str(&object.to_json_str()?)?;
+    let root = sostle_core::manifest::from_json(&json);
+    let mut parsed = Vec::new();
+    for k in keys.as_array()?.iter() {
+        parsed.push(sostle_core::approval::CrewKey::from_pem(k.as_string()?)?);
+    }
+    let refs: Vec<&sostle_core::approval::CrewKey> = parsed.iter().collect();
+    let text = |path: &[&str]| {
+        root.get_path(path)
+            .and_then(sostle_core::manifest::Node::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (kind, namespace, name) = (
+        text(&["kind"]),
+        text(&["metadata", "namespace"]),
+        text(&["metadata", "name"]),
+    );
+    let who = sostle_core::kay::Subject {
+        namespace: &namespace,
+        kind: &kind,
+        name: &name,
+    };
+    let nanos = i128::try_from(now_ns.as_i64()?)?;
+    let now = jiff::Timestamp::from_nanosecond(nanos)?;
+    let days = u32::try_from(max_days.as_u64()?)?;
+    let ok = sostle_core::kay::check_with(&refs, days, &root, &who, now).is_ok();
+    Ok(regorus::Value::from(ok))
+}
+
+/// What replaces `crypto.rego` in sostle's own engine: approvals verified by the extensions.
+const CRYPTO_REGORUS: &str = "package main\n\nimport rego.v1\n\napproval_verified(keys, witness, approval) := sostle.verify_approval(keys, witness, approval)\n\nkay_approval_verified(object, keys, max_days, now) := sostle.kay_approved(object, keys, max_days, now)\n";
 
 impl Suite {
     /// Compiles the embedded suite with `config` as its data.
@@ -352,6 +388,7 @@ impl Suite {
             3,
             Box::new(verify_approval),
         )?;
+        engine.add_extension("sostle.kay_approved".into(), 4, Box::new(kay_approved))?;
         Ok(Suite {
             engine,
             compiled: Default::default(),

@@ -1135,3 +1135,79 @@ fn a_tag_moved_after_admission_cannot_change_what_runs() {
     assert_ne!(r.code, 0, "{}", r.snapshot());
     assert!(r.stderr.contains("deny_unsigned_image"), "{}", r.snapshot());
 }
+
+/// #24 item 10 through the real API server: the L3 gate judges who the API server says is
+/// deploying. mallory (the `dev` user, with edit rights) labels her Deployment `crew-member:
+/// BOSUN` and is refused; BOSUN's subject (the admin) is admitted with the same object; the
+/// label `kay-approved: "true"` copied onto an L5 workload proves nothing without Kay's
+/// signature.
+#[test]
+fn mallorys_labels_do_not_make_her_crew_at_the_door() {
+    let config = "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew:\n  - name: BOSUN\n    roles: [crew, l3, l5-authorized, bosun]\n    subjects: [\"user:admin\"]\nlayers:\n  writers: [\"group:system:masters\"]\n";
+    let door = Door::open_with(Some(config));
+    let cp = &door.cp;
+    // RBAC lets the developers create Deployments (the test cluster runs no controller
+    // manager, so the aggregated `edit` role is empty: a role of its own).
+    for args in [
+        &[
+            "create",
+            "clusterrole",
+            "deployer",
+            "--verb=create,get",
+            "--resource=deployments.apps",
+        ][..],
+        &[
+            "create",
+            "clusterrolebinding",
+            "dev-deploys",
+            "--clusterrole=deployer",
+            "--group=developers",
+        ][..],
+    ] {
+        let r = cp.kubectl(args, None);
+        assert_eq!(r.code, 0, "{}", r.snapshot());
+    }
+    let workload = |name: &str, ns: &str, extra_labels: J| {
+        let mut labels = json!({"crew-member": "BOSUN", "gamma1": "14134725141734693", "mecipol-locked": "true"});
+        labels
+            .as_object_mut()
+            .unwrap()
+            .extend(extra_labels.as_object().unwrap().clone());
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": labels,
+                "annotations": {"mecipol-image": "reg.io/web:1.0", "sostle.eose.ca/sso": "google",
+                    "sostle.eose.ca/trendal": "TRENDAL-L3-YONE-BOSUN-001", "sostle.eose.ca/trendal-warmth": "0.9"}},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "web", "image": "reg.io/web:1.0",
+                    "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+                    "securityContext": {"readOnlyRootFilesystem": true},
+                    "livenessProbe": {"exec": {"command": ["true"]}}}]}}}})
+    };
+    let as_user =
+        |user: &str, obj: J| cp.kubectl_as(user, &["create", "-f", "-"], Some(&list(vec![obj])));
+    let r = as_user("dev", workload("mallory-web", "sostle-l3-crew", json!({})));
+    assert_ne!(r.code, 0, "mallory got in as BOSUN: {}", r.snapshot());
+    assert!(
+        r.stderr.contains("l3.validate.sostle.eose.ca")
+            && r.stderr.contains("the request comes from dev")
+            && r.stderr.contains("does not act for crew member BOSUN"),
+        "{}",
+        r.snapshot()
+    );
+    // The same object from BOSUN's subject is admitted.
+    let r = as_user("admin", workload("bosun-web", "sostle-l3-crew", json!({})));
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // L5: the copied label without Kay's signature, even from BOSUN's subject.
+    let r = as_user(
+        "admin",
+        workload("vault", "sostle-l5-gated", json!({"kay-approved": "true"})),
+    );
+    assert_ne!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("l5.validate.sostle.eose.ca")
+            && r.stderr.contains("kay-approved=true alone proves nothing"),
+        "{}",
+        r.snapshot()
+    );
+}

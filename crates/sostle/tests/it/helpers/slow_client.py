@@ -77,9 +77,10 @@ elif mode == "cap":
         h.close()
 elif mode == "header":
     s = conn()
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
     s.settimeout(10)
     try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
         print(first_line(s.recv(100)))
     except (OSError, ssl.SSLError) as e:
+        # Closed while the header was still being sent.
         print("CLOSED " + type(e).__name__)
