@@ -356,7 +356,7 @@ fn kay_approved(args: Vec<regorus::Value>) -> anyhow::Result<regorus::Value> {
         kind: &kind,
         name: &name,
     };
-    let nanos = i128::try_from(now_ns.as_i64()?)?;
+    let nanos = i128::from(now_ns.as_i64()?);
     let now = jiff::Timestamp::from_nanosecond(nanos)?;
     let days = u32::try_from(max_days.as_u64()?)?;
     let ok = sostle_core::kay::check_with(&refs, days, &root, &who, now).is_ok();
