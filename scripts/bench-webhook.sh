@@ -8,6 +8,7 @@
 # Server and wrk CPU per request come from /proc and time(1).
 # Needs wrk and openssl (Debian: apt-get install wrk).
 # Usage: scripts/bench-webhook.sh [seconds per run] [rounds] [extra `sostle webhook` flags...]
+# SOSTLE_BIN=path runs that binary (another build, to compare) instead of target/release/sostle.
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -19,7 +20,7 @@ cargo build --release -q -p sostle -p sostle-webhook --bins --examples
 target/release/examples/admission_bodies ../shared/corpus > "$work/bodies.jsonl"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
   -days 1 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-target/release/sostle webhook --listen 127.0.0.1:18443 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+"${SOSTLE_BIN:-target/release/sostle}" webhook --listen 127.0.0.1:18443 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
   --log-format json "$@" 2> "$work/webhook.log" &
 pid=$!
 sleep 1
