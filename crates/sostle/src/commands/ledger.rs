@@ -25,8 +25,9 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
             if from == to {
                 anyhow::bail!("FROM and TO are the same ledger ({from})");
             }
-            let source = Ledger::open_existing(&from).with_context(|| format!("FROM {from}"))?;
-            let mut target = Ledger::open(&to).with_context(|| format!("TO {to}"))?;
+            let source =
+                crate::commands::trial::named(Ledger::open_existing(&from), "FROM", &from)?;
+            let mut target = crate::commands::trial::named(Ledger::open(&to), "TO", &to)?;
             crate::commands::trial::warn_about(&source);
             crate::commands::trial::warn_about(&target);
             let report = match target.copy_from(&source) {

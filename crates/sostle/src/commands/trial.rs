@@ -40,9 +40,26 @@ fn named_ledger(args: &LedgerArgs, config: &Config) -> Option<Location> {
 pub fn open_ledger(args: &LedgerArgs, config: &Config) -> anyhow::Result<Ledger> {
     let location =
         named_ledger(args, config).unwrap_or_else(|| Location::File(PathBuf::from(DEFAULT_LEDGER)));
-    let ledger = Ledger::open(&location).with_context(|| format!("ledger {location}"))?;
+    let ledger = named(Ledger::open(&location), "ledger", &location)?;
     warn_about(&ledger);
     Ok(ledger)
+}
+
+/// A ledger error, prefixed with what was being opened unless it names the place already (the
+/// PostgreSQL errors do: "ledger URL: ledger URL: …" said it twice).
+pub fn named<T>(
+    r: Result<T, sostle_ledger::Error>,
+    what: &str,
+    location: &Location,
+) -> anyhow::Result<T> {
+    r.map_err(|e| {
+        let shown = location.to_string();
+        if e.to_string().contains(&shown) {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(format!("{what} {shown}"))
+        }
+    })
 }
 
 /// Shows what opening `ledger` noticed but did not stop for.
@@ -65,8 +82,7 @@ pub fn test_ledger(args: &LedgerArgs, config: &Config) -> anyhow::Result<Option<
             Location::File(p)
         }
     };
-    let ledger =
-        Ledger::open_existing(&location).with_context(|| format!("--ledger {location}"))?;
+    let ledger = named(Ledger::open_existing(&location), "--ledger", &location)?;
     warn_about(&ledger);
     Ok(Some(Snapshot::load(&ledger)?))
 }

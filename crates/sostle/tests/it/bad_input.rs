@@ -250,3 +250,23 @@ fn a_layer_flag_that_names_no_layer_is_refused_before_anything_runs() {
         );
     }
 }
+
+/// #24: a ledger file that is not there says so (it used to say "… is not in the ledger", the
+/// words for a missing record).
+#[test]
+fn a_ledger_file_that_is_not_there_says_so() {
+    let r = crate::sostle(&[
+        "test",
+        "--ledger",
+        "nothere.db",
+        "examples/mefine-static/deployment.yaml",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.snapshot());
+    assert!(
+        r.stderr.contains("nothere.db: no ledger file there")
+            && !r.stderr.contains("is not in the ledger"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("nothere.db").count(), 2, "{}", r.stderr);
+}

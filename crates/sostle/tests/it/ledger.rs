@@ -308,6 +308,13 @@ fn ledger_migrate_creates_the_schema_once_and_refuses_other_databases() {
     );
     assert_eq!(r.code, 3, "{}", r.snapshot());
     assert!(r.stderr.contains("sostle ledger migrate"), "{}", r.stderr);
+    // The database is named once, not "ledger URL: ledger URL: …" (#24).
+    assert_eq!(
+        r.stderr.matches(Pg::db_of(&empty).as_str()).count(),
+        1,
+        "{}",
+        r.stderr
+    );
     assert_eq!(
         pg.sql(
             &Pg::db_of(&empty),
