@@ -19,7 +19,7 @@ fn loaded() -> &'static Loaded {
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = parse_review(data) {
         for layer in [Layer::L0, Layer::L4, Layer::Trial] {
-            let d = validate(loaded(), layer, &req, sostle_core::epoch::default_origin(), Some(b"fuzz-secret-0123456789"));
+            let d = validate(loaded(), layer, &req, sostle_core::epoch::default_origin(), Some(b"fuzz-secret-0123456789"), None);
             assert!(d.allowed || !d.message.is_empty());
         }
     }

@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ctx = EvalContext {
+        requester: None,
         now: sostle_core::epoch::default_origin(),
         layer_override: None,
         namespaces: &NoLabels,

@@ -17,6 +17,7 @@ fn engine() -> &'static Engine {
 fuzz_target!(|data: &[u8]| {
     let loaded = manifest::load_bytes(data);
     let ctx = EvalContext {
+        requester: None,
         now: sostle_core::epoch::default_origin(),
         layer_override: Some(Layer::L4),
         namespaces: &NoLabels,
@@ -24,6 +25,27 @@ fuzz_target!(|data: &[u8]| {
         locks: None,
         ledger: None,
     };
+    // Memory is bounded by bytes (issue #24): what the documents hold, text and nodes, stays
+    // within the loader's expansion budget however many aliases the input uses.
+    let mut held = 0usize;
+    for d in &loaded.documents {
+        let mut work = vec![&d.root];
+        while let Some(n) = work.pop() {
+            held += 64;
+            match &n.value {
+                manifest::Value::Str(s) => held += s.len(),
+                manifest::Value::Seq(items) => work.extend(items.iter()),
+                manifest::Value::Map(entries) => {
+                    for e in entries {
+                        held += e.key.len();
+                        work.push(&e.value);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(held <= manifest::Limits::default().max_bytes + data.len() * 64, "{held}");
     for d in &loaded.documents {
         let r = engine().evaluate(&d.root, &ctx);
         assert_eq!(r.results.len(), 11);
