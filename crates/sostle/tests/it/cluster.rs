@@ -37,17 +37,27 @@ impl Door {
 
     /// With `config`: the webhook runs with that SostleConfig (YAML text).
     fn open_with(config: Option<&str>) -> Door {
+        Door::open_full(config, |_| {}, &[])
+    }
+
+    /// With `config`, files `setup` writes into the webhook's directory first, and `extra`
+    /// webhook flags.
+    fn open_full(
+        config: Option<&str>,
+        setup: impl FnOnce(&std::path::Path),
+        extra: &[&str],
+    ) -> Door {
         let cp = ControlPlane::start();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         crate::registry_harness::certs(d, "ca", "server");
-        let hook = match config {
-            Some(text) => {
-                std::fs::write(d.join("sostle.yaml"), text).unwrap();
-                crate::webhook::start(d, &["--config", "sostle.yaml"])
-            }
-            None => crate::webhook::start(d, &[]),
-        };
+        setup(d);
+        let mut args: Vec<&str> = extra.to_vec();
+        if let Some(text) = config {
+            std::fs::write(d.join("sostle.yaml"), text).unwrap();
+            args.extend(["--config", "sostle.yaml"]);
+        }
+        let hook = crate::webhook::start(d, &args);
         let port = hook.port();
         let door = Door {
             cp,
@@ -1207,6 +1217,98 @@ fn mallorys_labels_do_not_make_her_crew_at_the_door() {
     assert!(
         r.stderr.contains("l5.validate.sostle.eose.ca")
             && r.stderr.contains("kay-approved=true alone proves nothing"),
+        "{}",
+        r.snapshot()
+    );
+}
+
+/// #24 item 4 through the real API server: a downgrade in two steps. The workload runs the image
+/// locked in profile-002; step one drops its `mecipol-profile` annotation (admitted: nothing
+/// runs differently), step two moves it to the older image locked in profile-001 — refused,
+/// because the door judges the lock of the image being replaced, not an annotation the request
+/// controls.
+#[test]
+fn a_downgrade_in_two_steps_is_refused_on_the_replaced_images_lock() {
+    let config = "apiVersion: sostle.eose.ca/v1\nkind: SostleConfig\ncrew:\n  - name: BOSUN\n    roles: [crew, l3, bosun]\n    subjects: [\"user:admin\"]\n";
+    let setup = |d: &std::path::Path| {
+        let sh = |script: &str| {
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(d)
+                .status()
+                .unwrap();
+            assert!(st.success(), "{script}");
+        };
+        sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out lock.key 2>/dev/null && openssl pkey -in lock.key -pubout -out lock.pub");
+        std::fs::create_dir_all(d.join("profiles")).unwrap();
+        for (n, image, at) in [
+            (1, "reg.io/web:1.0", "2026-05-01T00:00:00Z"),
+            (2, "reg.io/web:2.0", "2026-05-10T00:00:00Z"),
+        ] {
+            let body = json!({"profile_id": format!("profile-{n:03}"), "image": image, "gamma1_epoch": 90,
+                "policies_passed": ["deny_no_limits"], "policies_exempted": [], "exemptions": [],
+                "falco_clean_hours": 24, "trivy_critical_cves": 0, "rekor_entry": null, "locked_at": at,
+                "sostle_layers_authorized": ["L3"], "trial": format!("TRB-CHAOS-{n:03}"), "target": "L3"});
+            let f = format!("profiles/profile-{n:03}.json");
+            std::fs::write(d.join(&f), serde_json::to_vec(&body).unwrap()).unwrap();
+            sh(&format!(
+                "openssl dgst -sha256 -sign lock.key {f} | base64 -w0 > {f}.sig"
+            ));
+        }
+    };
+    let door = Door::open_full(
+        Some(config),
+        setup,
+        &["--profiles", "profiles", "--public-key", "lock.pub"],
+    );
+    let cp = &door.cp;
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "sostle-l3-crew",
+            "labels": {"crew-member": "BOSUN", "gamma1": "14134725141734693", "mecipol-locked": "true"},
+            "annotations": {"mecipol-image": "reg.io/web:2.0", "mecipol-profile": "profile-002",
+                "sostle.eose.ca/sso": "google", "sostle.eose.ca/trendal": "TRENDAL-L3-YONE-BOSUN-001",
+                "sostle.eose.ca/trendal-warmth": "0.9"}},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "web", "image": "reg.io/web:2.0",
+                "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+                "securityContext": {"readOnlyRootFilesystem": true},
+                "livenessProbe": {"exec": {"command": ["true"]}}}]}}}});
+    let r = door.create(vec![deployment], &[]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // Step one: the annotation goes; nothing that runs changes.
+    let r = cp.kubectl(
+        &[
+            "annotate",
+            "deployment",
+            "web",
+            "-n",
+            "sostle-l3-crew",
+            "mecipol-profile-",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    // Step two: the older image.
+    let patch = json!({"metadata": {"annotations": {"mecipol-image": "reg.io/web:1.0"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "reg.io/web:1.0"}]}}}});
+    let r = cp.kubectl(
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            "sostle-l3-crew",
+            "--type=strategic",
+            "-p",
+            &patch.to_string(),
+        ],
+        None,
+    );
+    assert_ne!(r.code, 0, "the downgrade got through: {}", r.snapshot());
+    assert!(
+        r.stderr.contains("downgrade: image reg.io/web:1.0 (locked in profile-001) is older than the workload's current lock profile-002 (reg.io/web:2.0)"),
         "{}",
         r.snapshot()
     );
