@@ -627,3 +627,60 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The table the kubectl-differential fuzz target composes from (fuzz/kubectl-tokens.json,
+/// recorded from the real kubectl by scripts/record-kubectl-tokens.py): each spelling, in each
+/// form kubectl accepted, reads the same in sostle. A guard that needs no kubectl, so a change
+/// to the loader that drifts from the recording fails here too.
+#[test]
+fn every_recorded_kubectl_reading_of_a_scalar_spelling_holds() {
+    let table: J = serde_json::from_str(
+        &std::fs::read_to_string(crate::root().join("fuzz/kubectl-tokens.json")).unwrap(),
+    )
+    .unwrap();
+    let tokens = table["tokens"].as_array().unwrap();
+    assert!(tokens.len() > 90, "{}", tokens.len());
+    let mut problems = Vec::new();
+    let head = "apiVersion: v1\nkind: Probe\nmetadata:\n  name: t\nspec:\n";
+    for t in tokens {
+        let text = t["token"].as_str().unwrap();
+        for (form, body, read) in [
+            (
+                "value",
+                format!("  value: {text}\n"),
+                &(|s: &J| s["value"].clone()) as &dyn Fn(&J) -> J,
+            ),
+            ("flow", format!("  flow: [{text}]\n"), &|s: &J| {
+                s["flow"][0].clone()
+            }),
+            ("key", format!("  keys:\n    {text}: 1\n"), &|s: &J| {
+                J::from(
+                    s["keys"]
+                        .as_object()
+                        .and_then(|m| m.keys().next().cloned())
+                        .unwrap_or_default(),
+                )
+            }),
+        ] {
+            let loaded = sostle_core::manifest::load(&format!("{head}{body}"));
+            match t[form].get("v") {
+                Some(want) => match loaded.documents.first() {
+                    Some(d) if loaded.errors.is_empty() => {
+                        let got = read(&d.root.to_json()["spec"]);
+                        if !same(&got, want) {
+                            problems
+                                .push(format!("{text:?} as {form}: kubectl {want}, sostle {got}"));
+                        }
+                    }
+                    _ => problems.push(format!(
+                        "{text:?} as {form}: kubectl reads it, sostle: {:?}",
+                        loaded.errors
+                    )),
+                },
+                // kubectl refuses it: nothing of it reaches a cluster.
+                None => {}
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
