@@ -663,8 +663,9 @@ fn every_recorded_kubectl_reading_of_a_scalar_spelling_holds() {
             }),
         ] {
             let loaded = sostle_core::manifest::load(&format!("{head}{body}"));
-            match t[form].get("v") {
-                Some(want) => match loaded.documents.first() {
+            // A form kubectl refuses (recorded null) never reaches a cluster: not compared.
+            if let Some(want) = t[form].get("v") {
+                match loaded.documents.first() {
                     Some(d) if loaded.errors.is_empty() => {
                         let got = read(&d.root.to_json()["spec"]);
                         if !same(&got, want) {
@@ -676,9 +677,7 @@ fn every_recorded_kubectl_reading_of_a_scalar_spelling_holds() {
                         "{text:?} as {form}: kubectl reads it, sostle: {:?}",
                         loaded.errors
                     )),
-                },
-                // kubectl refuses it: nothing of it reaches a cluster.
-                None => {}
+                }
             }
         }
     }
