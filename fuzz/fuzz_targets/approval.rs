@@ -49,15 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(doc) = loaded.documents.first() else {
         return;
     };
-    let ctx = EvalContext {
-        requester: None,
-        now: sostle_core::epoch::default_origin(),
-        layer_override: None,
-        namespaces: &NoLabels,
-        token_secret: None,
-        locks: None,
-        ledger: None,
-    };
+    let ctx = EvalContext::new(sostle_core::epoch::default_origin());
     let report = engine().evaluate(&doc.root, &ctx);
     for r in &report.results {
         if &*r.policy == "deny_no_limits" {

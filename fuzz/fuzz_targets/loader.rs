@@ -17,13 +17,9 @@ fn engine() -> &'static Engine {
 fuzz_target!(|data: &[u8]| {
     let loaded = manifest::load_bytes(data);
     let ctx = EvalContext {
-        requester: None,
-        now: sostle_core::epoch::default_origin(),
         layer_override: Some(Layer::L4),
-        namespaces: &NoLabels,
         token_secret: Some(b"fuzz-secret-0123456789"),
-        locks: None,
-        ledger: None,
+        ..EvalContext::new(sostle_core::epoch::default_origin())
     };
     // Memory is bounded by bytes (issue #24): what the documents hold, text and nodes, stays
     // within the loader's expansion budget however many aliases the input uses.

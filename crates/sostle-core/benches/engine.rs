@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Config, Engine, EvalContext, Layer};
 
 fn corpus() -> Vec<String> {
@@ -39,13 +38,10 @@ fn corpus() -> Vec<String> {
 
 fn ctx() -> EvalContext<'static> {
     EvalContext {
-        requester: None,
-        now: sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z").unwrap_or_default(),
         layer_override: Some(Layer::Trial),
-        namespaces: &NoLabels,
-        token_secret: None,
-        locks: None,
-        ledger: None,
+        ..EvalContext::new(
+            sostle_core::epoch::parse_rfc3339("2026-11-27T00:00:00Z").unwrap_or_default(),
+        )
     }
 }
 

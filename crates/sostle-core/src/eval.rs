@@ -14,11 +14,13 @@ use crate::gates;
 use crate::layer::Layer;
 use crate::manifest::{Node, Value};
 use crate::mecipol::LockRegistry;
-use crate::namespace::{NamespaceLabels, UNGOVERNED};
+use crate::namespace::{NamespaceLabels, NoLabels, UNGOVERNED};
 use crate::policies::{self, Check};
 use crate::report::{
     LayerStatus, Outcome, PolicyResult, ResourceRef, ResourceReport, ShapeError, Violation,
+    COMBINED, COMBINED_KIND, NOT_KUBERNETES_KIND,
 };
+use crate::source::{PolicySource, SourceInput};
 use crate::suite::{Scope, Verdict};
 use crate::workload::{Workload, WORKLOAD_KINDS};
 /// What an evaluation needs from outside: the clock and the environment.
@@ -39,6 +41,27 @@ pub struct EvalContext<'a> {
     /// holds only for a requester that acts for the crew member the workload names. `None`:
     /// the CLI without `--as` judges the label alone.
     pub requester: Option<&'a crate::config::Requester>,
+    /// The kinds of policy run after the native checks, in order (image signatures, user
+    /// Rego): see [`PolicySource`].
+    pub sources: &'a [&'a dyn PolicySource],
+}
+
+impl<'a> EvalContext<'a> {
+    /// A context at `now` with nothing else known: no layer flag, no namespace labels, no
+    /// token secret, no locks, no ledger, no requester, no sources. Callers set the fields
+    /// they have.
+    pub fn new(now: Timestamp) -> EvalContext<'a> {
+        EvalContext {
+            now,
+            layer_override: None,
+            namespaces: &NoLabels,
+            token_secret: None,
+            locks: None,
+            ledger: None,
+            requester: None,
+            sources: &[],
+        }
+    }
 }
 
 impl std::fmt::Debug for EvalContext<'_> {
@@ -50,6 +73,7 @@ impl std::fmt::Debug for EvalContext<'_> {
             .field("locks", &self.locks.is_some())
             .field("ledger", &self.ledger.is_some())
             .field("requester", &self.requester)
+            .field("sources", &self.sources.len())
             .finish()
     }
 }
@@ -102,10 +126,35 @@ impl Engine {
         crate::namespace::namespace_layer(&self.config, ns, labels)
     }
 
-    /// Evaluates one object.
+    /// Whether a document is judged: it has a `kind`, or a source judges documents without
+    /// one. Any other document is not a Kubernetes object and is skipped by the caller.
+    pub fn judges(&self, root: &Node, ctx: &EvalContext<'_>) -> bool {
+        !is_kindless(root) || ctx.sources.iter().any(|s| s.judges_kindless())
+    }
+
+    /// Evaluates one document — the one pass: the layer gate, the native policies, every
+    /// source of `ctx` (image signatures, user Rego), then the exemptions. A document without
+    /// `kind` is judged by the sources that judge such documents only, as `(no kind)`.
     pub fn evaluate(&self, root: &Node, ctx: &EvalContext<'_>) -> ResourceReport {
+        if is_kindless(root) {
+            let name = root
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Node::as_str)
+                .map_or_else(String::new, str::to_string);
+            return self.judge_by_sources(root, NOT_KUBERNETES_KIND, name, ctx);
+        }
         let mut errors = Vec::new();
         let resource = resource_ref(root, &mut errors);
+        if resource.kind == "Namespace" {
+            if let Some(Err(m)) = namespace_object_layer(root) {
+                errors.push(ShapeError {
+                    path: String::new(),
+                    pos: root.locate(&["metadata", "labels", "sostle-layer"]),
+                    message: m.to_string(),
+                });
+            }
+        }
         let epoch_day = self.epoch_day(ctx.now);
         let layer = self.resolve(root, &resource, ctx);
         let workload = if WORKLOAD_KINDS.contains(&resource.kind.as_str()) {
@@ -166,6 +215,28 @@ impl Engine {
         }
         let annotations = Annotations::read(root);
         self.judge_exemptions(annotations.as_ref(), &resource, layer, &mut results, ctx);
+        for source in ctx.sources {
+            let input = SourceInput {
+                root,
+                resource: &resource,
+                layer: layer.layer(),
+                config: &self.config,
+            };
+            match source.judge(&input) {
+                Ok(mut found) => {
+                    if source.exemptable() {
+                        let (a, r) = (annotations.as_ref(), &resource);
+                        self.judge_exemptions(a, r, layer, &mut found, ctx);
+                    }
+                    results.append(&mut found);
+                }
+                Err(e) => errors.push(ShapeError {
+                    path: String::new(),
+                    pos: root.pos,
+                    message: e.to_string(),
+                }),
+            }
+        }
         ResourceReport {
             resource,
             pos: root.pos,
@@ -177,11 +248,62 @@ impl Engine {
         }
     }
 
+    /// Every document at once (`--combine`, conftest's combined input: an array of
+    /// `{path, contents}`), judged by the sources that judge documents without `kind`, and
+    /// reported as the one resource `Combined`.
+    pub fn evaluate_combined(&self, input: &Node, ctx: &EvalContext<'_>) -> ResourceReport {
+        let mut r = self.judge_by_sources(input, COMBINED_KIND, COMBINED.to_string(), ctx);
+        r.pos = crate::manifest::Pos::default();
+        r
+    }
+
+    /// A document that is no Kubernetes object, judged by the sources that judge such
+    /// documents, unlayered (a user rule scoped to layers skips it).
+    fn judge_by_sources(
+        &self,
+        root: &Node,
+        kind: &str,
+        name: String,
+        ctx: &EvalContext<'_>,
+    ) -> ResourceReport {
+        let resource = ResourceRef {
+            kind: kind.into(),
+            name,
+            ..ResourceRef::default()
+        };
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        for source in ctx.sources.iter().filter(|s| s.judges_kindless()) {
+            let input = SourceInput {
+                root,
+                resource: &resource,
+                layer: None,
+                config: &self.config,
+            };
+            match source.judge(&input) {
+                Ok(found) => results.extend(found),
+                Err(e) => errors.push(ShapeError {
+                    path: String::new(),
+                    pos: root.pos,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        ResourceReport {
+            resource,
+            pos: root.pos,
+            layer: LayerStatus::Unlayered,
+            epoch_day: self.epoch_day(ctx.now),
+            results,
+            errors,
+            exemption: None,
+        }
+    }
+
     /// Judges the resource's exemption (if it has one) for every failing result it concerns:
     /// those it lists, or all of them when `exempt-from` itself is missing (so the problem is
-    /// reported rather than the annotations silently ignored). Also used for results added after
-    /// evaluation (user Rego policies).
-    pub fn judge_exemptions(
+    /// reported rather than the annotations silently ignored).
+    fn judge_exemptions(
         &self,
         annotations: Option<&Annotations>,
         resource: &ResourceRef,
@@ -297,6 +419,11 @@ impl Engine {
             result(verdict, violations)
         }
     }
+}
+
+/// Whether a document has no `kind` (or is no mapping): not a Kubernetes object.
+fn is_kindless(root: &Node) -> bool {
+    root.as_map().is_none() || root.get("kind").is_none()
 }
 
 /// The `sostle-layer` label of a Namespace object: `None` when absent, `Some(Err)` when it is

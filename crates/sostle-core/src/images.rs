@@ -151,6 +151,41 @@ pub trait ImageSignatures {
     fn check(&self, image: &str, layer: Layer) -> Option<ImageCheck>;
 }
 
+/// Image signatures as a [`PolicySource`](crate::source::PolicySource) of the one pass: the
+/// checks made (at the registry, or prefetched by the webhook) judged at the document's layer.
+/// Not exemptable, as the layer gates are not.
+pub struct SignatureSource<'a> {
+    /// The checks.
+    pub checks: &'a dyn ImageSignatures,
+    /// Whether an unreachable registry is a warning (the layer fails open) rather than a failure.
+    pub fail_open: bool,
+}
+
+impl std::fmt::Debug for SignatureSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureSource")
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl crate::source::PolicySource for SignatureSource<'_> {
+    fn judge(
+        &self,
+        input: &crate::source::SourceInput<'_>,
+    ) -> Result<Vec<PolicyResult>, crate::source::SourceError> {
+        Ok(input
+            .layer
+            .and_then(|l| signature_result(input.root, l, self.checks, self.fail_open))
+            .into_iter()
+            .collect())
+    }
+
+    fn exemptable(&self) -> bool {
+        false
+    }
+}
+
 /// The `deny_unsigned_image` result for a workload at `layer`: a violation at each container's
 /// `image` whose signature did not verify; an image whose registry could not be asked is a
 /// violation too, or a warning where the layer fails open. `None` when the object is not a

@@ -9,6 +9,15 @@ use crate::manifest::Pos;
 /// The id of the layer gate's result, the first result of every report.
 pub const LAYER_GATE: &str = "layer_gate";
 
+/// The kind reported for a document that has none (a values file, a CI workflow) when a
+/// source (user Rego) judges it.
+pub const NOT_KUBERNETES_KIND: &str = "(no kind)";
+
+/// The name of `--combine`'s one evaluation, as conftest names its input.
+pub const COMBINED: &str = "Combined";
+/// Its kind in reports.
+pub const COMBINED_KIND: &str = "(combined)";
+
 /// The outcome of one (resource, policy) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+pub mod source;
+pub use source::RegoSource;
+
 use serde_json::{json, Value as J};
 use sostle_core::{Config, Layer};
 

@@ -10,7 +10,7 @@ use serde_json::{json, Value as J};
 use sostle_core::manifest::Node;
 use sostle_core::mecipol::LockProblem;
 use sostle_core::mecipol::LockRegistry;
-use sostle_core::namespace::{NoLabels, UNGOVERNED};
+use sostle_core::namespace::UNGOVERNED;
 
 use sostle_core::{Config, EvalContext, Layer, Outcome};
 
@@ -199,26 +199,30 @@ pub fn validate(
         user: req.user_info.username.clone().unwrap_or_default(),
         groups: req.user_info.groups.clone().unwrap_or_default(),
     };
+    let checked = signatures.map(|s| sostle_core::images::SignatureSource {
+        checks: s,
+        fail_open: s.fail_open,
+    });
+    let one: [&dyn sostle_core::PolicySource; 1];
+    let sources: &[&dyn sostle_core::PolicySource] = match &checked {
+        Some(c) => {
+            one = [c];
+            &one
+        }
+        None => &[],
+    };
     let ctx = EvalContext {
         requester: Some(&requester),
-        now,
         layer_override: Some(layer),
-        namespaces: &NoLabels,
         token_secret,
         locks: match signatures.and_then(|s| s.locks.as_ref()) {
             Some(registry) => Some(registry as &dyn LockRegistry),
             None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
         },
-        ledger: None,
+        sources,
+        ..EvalContext::new(now)
     };
-    let mut report = loaded.engine.evaluate(root, &ctx);
-    if let Some(checks) = signatures {
-        if let Some(r) =
-            sostle_core::images::signature_result(root, layer, checks, checks.fail_open)
-        {
-            report.results.push(r);
-        }
-    }
+    let report = loaded.engine.evaluate(root, &ctx);
     // Every failure, with its fix, in one message ("; " between them), written in place.
     let mut message = String::new();
     // Parts are pushed as they are (no formatting machinery: this runs for every failure of

@@ -34,7 +34,7 @@ pub struct TestSettings {
     /// The ledger's witnesses, trials and locks, when a ledger is in use.
     pub ledger: Option<sostle_ledger::Snapshot>,
     /// User Rego policies (`--policy DIR`), compiled once.
-    pub user: Option<sostle_rego::UserPolicies>,
+    pub user: Option<Arc<sostle_rego::RegoSource>>,
     /// Image signature checks (`--verify-images`).
     pub images: Option<Arc<ImageVerifier>>,
     /// `--combine`: user rules judge all documents at once, as one array of `{path, contents}`
@@ -191,57 +191,7 @@ impl Located {
     }
 }
 
-/// The results of user rules (`outcomes`, in `u.rules` order) on a document at `layer`: a
-/// rule the config scopes to other layers is `skip`; a finding's `path` is located by `locate`.
-fn user_results(
-    config: &Config,
-    u: &sostle_rego::UserPolicies,
-    outcomes: Vec<sostle_rego::UserOutcome>,
-    layer: Option<Layer>,
-    locate: impl Fn(Option<&str>) -> manifest::Pos,
-) -> Vec<sostle_core::PolicyResult> {
-    let mut out = Vec::with_capacity(u.rules.len());
-    for (rule, outcome) in u.rules.iter().zip(outcomes) {
-        let in_scope = config
-            .user_rule_layers(&rule.id())
-            .is_none_or(|set| layer.is_some_and(|l| set.contains(l)));
-        let outcome = if in_scope {
-            outcome
-        } else {
-            sostle_rego::UserOutcome::Excepted
-        };
-        let (outcome, violations) = match outcome {
-            sostle_rego::UserOutcome::Pass => (sostle_core::Outcome::Pass, Vec::new()),
-            sostle_rego::UserOutcome::Excepted => (sostle_core::Outcome::Skip, Vec::new()),
-            sostle_rego::UserOutcome::Findings(f) => (
-                match rule.kind {
-                    sostle_rego::RuleKind::Deny => sostle_core::Outcome::Fail,
-                    sostle_rego::RuleKind::Warn => sostle_core::Outcome::Warn,
-                },
-                f.into_iter()
-                    .map(|x| sostle_core::Violation {
-                        container: None,
-                        pos: locate(x.path.as_deref()),
-                        path: x.path.unwrap_or_default(),
-                        message: x.msg,
-                        fix: format!("see {}", rule.id()).into(),
-                    })
-                    .collect(),
-            ),
-        };
-        out.push(sostle_core::PolicyResult {
-            policy: Arc::from(rule.id().as_str()),
-            outcome,
-            violations,
-            exemption: None,
-        });
-    }
-    out
-}
-
-/// The kind shown for a document that has none (a values file, a CI workflow) when user
-/// policies judge it.
-pub const NOT_KUBERNETES_KIND: &str = "(no kind)";
+pub use sostle_core::report::{COMBINED, NOT_KUBERNETES_KIND};
 
 /// The whole run.
 #[derive(Debug, Clone, Default)]
@@ -420,9 +370,23 @@ fn check_one(
         });
         return out;
     }
+    let signatures = s
+        .images
+        .as_deref()
+        .map(|v| sostle_core::images::SignatureSource {
+            checks: v,
+            fail_open: false,
+        });
+    let mut sources: Vec<&dyn sostle_core::PolicySource> = Vec::with_capacity(2);
+    if let Some(v) = &signatures {
+        sources.push(v);
+    }
+    // With `--combine` the user rules judge all documents at once, after the pass.
+    if let Some(u) = s.user.as_deref().filter(|_| !s.combine) {
+        sources.push(u);
+    }
     let ctx = EvalContext {
         requester: s.requester.as_ref(),
-        now: s.now,
         layer_override: s.layer,
         namespaces: known,
         token_secret: s.token_secret.as_deref(),
@@ -434,18 +398,17 @@ fn check_one(
             .ledger
             .as_ref()
             .map(|l| l as &dyn sostle_core::exemption::ExemptionLedger),
+        sources: &sources,
+        ..EvalContext::new(s.now)
     };
-    // One engine clone per file (and so per worker thread at a time).
-    let mut user = s.user.clone();
     for doc in &loaded.documents {
-        // A document without `kind` (a workflow, a values file, a kustomization without kind)
-        // is not a Kubernetes object: skipped and counted. One with `kind` is judged, broken or not.
-        // With user policies it is still judged by them, as conftest judges any document.
-        if s.combine && user.is_some() {
+        if s.combine && s.user.is_some() {
             out.combined.push((name.clone(), doc.root.to_json()));
         }
-        let kindless = doc.root.as_map().is_none() || doc.root.get("kind").is_none();
-        if kindless && (user.is_none() || s.combine) {
+        // A document without `kind` (a workflow, a values file, a kustomization without kind)
+        // is not a Kubernetes object: skipped and counted, unless user policies judge it, as
+        // conftest judges any document. One with `kind` is judged, broken or not.
+        if !engine.judges(&doc.root, &ctx) {
             out.skipped.push(Skipped {
                 file: name.clone(),
                 line: doc.root.pos.line,
@@ -454,75 +417,9 @@ fn check_one(
             });
             continue;
         }
-        let mut report = if kindless {
-            ResourceReport {
-                resource: sostle_core::report::ResourceRef {
-                    kind: NOT_KUBERNETES_KIND.into(),
-                    name: doc
-                        .root
-                        .get("metadata")
-                        .and_then(|m| m.get("name"))
-                        .and_then(manifest::Node::as_str)
-                        .map_or_else(|| format!("document {}", doc.index + 1), str::to_string),
-                    ..Default::default()
-                },
-                pos: doc.root.pos,
-                layer: sostle_core::report::LayerStatus::Unlayered,
-                epoch_day: engine.epoch_day(s.now),
-                results: Vec::new(),
-                errors: Vec::new(),
-                exemption: None,
-            }
-        } else {
-            engine.evaluate(&doc.root, &ctx)
-        };
-        if let (Some(v), Some(layer)) = (&s.images, report.layer.layer()) {
-            if let Some(r) =
-                sostle_core::images::signature_result(&doc.root, layer, v.as_ref(), false)
-            {
-                report.results.push(r);
-            }
-        }
-        if let Some(u) = user.as_mut().filter(|_| !s.combine) {
-            let native = report.results.len();
-            // User rules judge every document, as conftest does, whatever its layer (unlayered,
-            // kube-system & co included); a rule the config scopes to layers
-            // (suite.userPolicyScope) judges only documents at those layers.
-            let layer = report.layer.layer();
-            match u.evaluate(&doc.root.to_json()) {
-                Ok(outcomes) => {
-                    report
-                        .results
-                        .extend(user_results(engine.config(), u, outcomes, layer, |p| {
-                            p.map_or(doc.root.pos, |p| doc.root.locate_dotted(p))
-                        }));
-                    let (resource, layer) = (report.resource.clone(), report.layer);
-                    if let Some(user_results) = report.results.get_mut(native..) {
-                        engine.judge_exemptions(
-                            report.exemption.as_ref(),
-                            &resource,
-                            layer,
-                            user_results,
-                            &ctx,
-                        );
-                    }
-                }
-                Err(e) => out.errors.push(err(
-                    doc.root.pos.line,
-                    doc.root.pos.col,
-                    format!("Rego evaluation failed: {e}"),
-                )),
-            }
-        }
-        if report.resource.kind == "Namespace" {
-            match namespace_object_layer(&doc.root) {
-                Some(Ok(_)) => {}
-                Some(Err(m)) => {
-                    let p = doc.root.locate(&["metadata", "labels", "sostle-layer"]);
-                    out.errors.push(err(p.line, p.col, m));
-                }
-                None => {}
-            }
+        let mut report = engine.evaluate(&doc.root, &ctx);
+        if report.resource.kind == NOT_KUBERNETES_KIND && report.resource.name.is_empty() {
+            report.resource.name = format!("document {}", doc.index + 1);
         }
         for e in &report.errors {
             let field = if e.path.is_empty() {
@@ -903,7 +800,7 @@ pub fn run_with(
 /// of `{"path", "contents"}` sorted by path — reported as one resource of the input `Combined`.
 fn combined_outcome(
     engine: &Engine,
-    u: &sostle_rego::UserPolicies,
+    u: &sostle_rego::RegoSource,
     mut docs: Vec<(Arc<str>, serde_json::Value)>,
     s: &TestSettings,
 ) -> FileOutcome {
@@ -914,52 +811,40 @@ fn combined_outcome(
             .collect(),
     );
     let file: Arc<str> = Arc::from(COMBINED);
-    let mut out = FileOutcome {
-        resources: Vec::new(),
-        errors: Vec::new(),
-        skipped: Vec::new(),
-        combined: Vec::new(),
+    let sources: [&dyn sostle_core::PolicySource; 1] = [u];
+    let ctx = EvalContext {
+        sources: &sources,
+        ..EvalContext::new(s.now)
     };
-    let mut u = u.clone();
-    match u.evaluate(&input) {
-        Ok(outcomes) => {
-            let results = user_results(engine.config(), &u, outcomes, None, |_| {
-                manifest::Pos::default()
-            });
-            out.resources.push(Located {
-                file: file.clone(),
-                document: 0,
-                report: ResourceReport {
-                    resource: sostle_core::report::ResourceRef {
-                        kind: COMBINED_KIND.into(),
-                        name: COMBINED.into(),
-                        ..Default::default()
-                    },
-                    pos: manifest::Pos::default(),
-                    layer: sostle_core::report::LayerStatus::Unlayered,
-                    epoch_day: engine.epoch_day(s.now),
-                    results,
-                    errors: Vec::new(),
-                    exemption: None,
-                },
-                origin: None,
-                lines: Vec::new(),
-            });
-        }
-        Err(e) => out.errors.push(RunError {
+    let report = engine.evaluate_combined(&manifest::from_json(&input), &ctx);
+    let errors = report
+        .errors
+        .iter()
+        .map(|e| RunError {
             file: file.to_string(),
             line: 0,
             column: 0,
-            message: format!("Rego evaluation failed: {e}"),
-        }),
+            message: e.message.clone(),
+        })
+        .collect::<Vec<_>>();
+    let resources = if errors.is_empty() {
+        vec![Located {
+            file,
+            document: 0,
+            report,
+            origin: None,
+            lines: Vec::new(),
+        }]
+    } else {
+        Vec::new()
+    };
+    FileOutcome {
+        resources,
+        errors,
+        skipped: Vec::new(),
+        combined: Vec::new(),
     }
-    out
 }
-
-/// The input name of `--combine`'s one evaluation, as conftest names it.
-pub const COMBINED: &str = "Combined";
-/// Its kind in sostle's reports.
-pub const COMBINED_KIND: &str = "(combined)";
 
 /// Runs the check over all sources and keeps every result (for the commands that need the
 /// whole report at once; `sostle test` streams with [`run_with`]).

@@ -196,12 +196,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
     let ctx = EvalContext {
         requester: requester.as_ref(),
-        now,
         layer_override: case.layer.as_deref().map(|l| Layer::parse(l).unwrap()),
         namespaces: &labels,
         token_secret: case.token_secret.as_deref().map(str::as_bytes),
-        locks: None,
-        ledger: None,
+        ..EvalContext::new(now)
     };
     let report = engine.evaluate(root, &ctx);
     let mut problems = Vec::new();

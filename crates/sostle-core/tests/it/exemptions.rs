@@ -9,7 +9,6 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use proptest::prelude::*;
 use sostle_core::exemption::{self, ExemptionLedger, TrialState, Values};
-use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Config, Engine, EvalContext, Outcome};
 
 const NOW: &str = "2026-05-11T12:00:00Z";
@@ -52,13 +51,8 @@ fn outcome(text: &str, ledger: Option<&dyn ExemptionLedger>) -> (Outcome, Vec<St
     let l = manifest::load(text);
     assert!(l.errors.is_empty(), "{:?}", l.errors);
     let ctx = EvalContext {
-        requester: None,
-        now: now(),
-        layer_override: None,
-        namespaces: &NoLabels,
-        token_secret: None,
-        locks: None,
         ledger,
+        ..EvalContext::new(now())
     };
     let report = engine.evaluate(&l.documents[0].root, &ctx);
     let r = report

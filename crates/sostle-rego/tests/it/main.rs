@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Config, Engine, EvalContext, Layer, Outcome};
 use sostle_rego::Suite;
 
@@ -39,13 +38,8 @@ type Set = BTreeSet<(String, &'static str)>;
 
 fn native_set(engine: &Engine, root: &manifest::Node, layer: Layer, now: jiff::Timestamp) -> Set {
     let ctx = EvalContext {
-        requester: None,
-        now,
         layer_override: Some(layer),
-        namespaces: &NoLabels,
-        token_secret: None,
-        locks: None,
-        ledger: None,
+        ..EvalContext::new(now)
     };
     engine
         .evaluate(root, &ctx)

@@ -72,13 +72,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             .map(|t| {
                 let loaded = manifest::load_bytes(t);
                 let ctx = sostle_core::EvalContext {
-                    requester: None,
-                    now: settings.now,
                     layer_override: settings.layer,
-                    namespaces: &sostle_core::namespace::NoLabels,
-                    token_secret: None,
-                    locks: None,
-                    ledger: None,
+                    ..sostle_core::EvalContext::new(settings.now)
                 };
                 loaded
                     .documents

@@ -62,7 +62,7 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
         user: if args.policy.is_empty() {
             None
         } else {
-            Some(
+            Some(Arc::new(sostle_rego::RegoSource::new(
                 sostle_rego::UserPolicies::load(
                     &args.policy,
                     &args.data,
@@ -72,7 +72,7 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
                     args.strict,
                 )
                 .map_err(|e| anyhow::anyhow!("--policy: {e}"))?,
-            )
+            )))
         },
     };
     let engine = Engine::new(Arc::new(config));
@@ -147,8 +147,14 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     let mut direct = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let w: &mut dyn Write = if args.quiet { &mut held } else { &mut direct };
     let color = settings::color(args.no_color);
-    let conftest_meta =
-        conftest::Meta::new(settings.user.as_ref(), args.suppress_exceptions, color);
+    let conftest_meta = conftest::Meta::new(
+        settings
+            .user
+            .as_deref()
+            .map(sostle_rego::RegoSource::policies),
+        args.suppress_exceptions,
+        color,
+    );
     let opts = output::PrintOptions {
         color,
         now_seconds: now.as_second(),

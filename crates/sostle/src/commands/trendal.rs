@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use jiff::Timestamp;
 use serde_json::Value as J;
 use sostle_core::epoch::GAMMA1;
-use sostle_core::namespace::NoLabels;
 use sostle_core::trendal::{self, SpawnRequest, TrendalState};
 use sostle_core::Layer;
 use sostle_core::{manifest, Engine, EvalContext, Outcome};
@@ -212,13 +211,9 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     let check = |m: &J| -> Vec<String> {
         let secret = token_secret.clone();
         let ctx = EvalContext {
-            requester: None,
-            now,
             layer_override: Some(layer),
-            namespaces: &NoLabels,
             token_secret: secret.as_deref(),
-            locks: None,
-            ledger: None,
+            ..EvalContext::new(now)
         };
         let r = engine.evaluate(&manifest::from_json(m), &ctx);
         r.results

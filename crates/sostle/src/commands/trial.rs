@@ -11,7 +11,6 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value as J;
 use sostle_core::mecipol::{self, ProfileBody, PromotionRefusal};
-use sostle_core::namespace::NoLabels;
 use sostle_core::trial::{
     self as core_trial, AtBoth, BurstRecord, Charge, DocumentDigest, Evidence, EvidenceKind,
     Failure, History, LiveEvidence, LockRecord, Novelty, Subject, SubjectResource, TrialVerdict,
@@ -120,13 +119,11 @@ impl Ctx {
     /// Evaluates JSON objects at `layer` with the ledger consulted.
     fn evaluate(&self, docs: &[J], layer: Layer) -> Vec<ResourceReport> {
         let ctx = EvalContext {
-            requester: None,
-            now: self.now,
             layer_override: Some(layer),
-            namespaces: &NoLabels,
             token_secret: self.token_secret.as_deref(),
             locks: Some(&self.snapshot),
             ledger: Some(&self.snapshot),
+            ..EvalContext::new(self.now)
         };
         docs.iter()
             .map(|d| self.engine.evaluate(&manifest::from_json(d), &ctx))

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use sostle_core::namespace::NoLabels;
 use sostle_core::{manifest, Engine, EvalContext, Layer};
 
 use crate::cli::{VerifyArgs, VerifyFormat};
@@ -124,25 +123,70 @@ fn canonical_hash(text: &str) -> anyhow::Result<(manifest::Node, String)> {
     Ok((d.root, format!("sha256:{hash}")))
 }
 
-pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
-    let crate::settings::Settings { config, now, .. } =
-        crate::settings::Settings::resolve(&args.common)?;
-    let engine = Engine::new(Arc::new(config));
-    let mut user = if args.policy.is_empty() {
-        None
-    } else {
-        Some(
-            sostle_rego::UserPolicies::load(
-                &args.policy,
-                &args.data,
-                &args.namespace,
-                args.all_namespaces,
-                std::time::Duration::from_secs(2),
-                args.strict,
-            )
-            .map_err(|e| anyhow!("--policy: {e}"))?,
-        )
+/// The outcome of `policy` on one manifest, by the engine's one pass (native policies and the
+/// user's Rego alike).
+fn outcome_of(
+    engine: &Engine,
+    root: &manifest::Node,
+    case: &Case,
+    sources: &[&dyn sostle_core::PolicySource],
+) -> anyhow::Result<String> {
+    let ctx = EvalContext {
+        layer_override: case.layer,
+        sources,
+        ..EvalContext::new(case.now)
     };
+    let report = engine.evaluate(root, &ctx);
+    let policy = &case.policy;
+    if let Some(r) = report.results.iter().find(|r| *r.policy == **policy) {
+        return Ok(r.outcome.as_str().to_string());
+    }
+    if let Some(e) = report.errors.first() {
+        return Err(anyhow!("{}", e.message));
+    }
+    Err(anyhow!(
+        "no policy `{policy}` (native ids, or rego:<namespace>/<rule> with --policy)"
+    ))
+}
+
+/// Judges one case: both manifests witnessed and evaluated; closed when yang fails (or warns)
+/// and yin passes.
+fn judge(engine: &Engine, case: Case, sources: &[&dyn sostle_core::PolicySource]) -> Verdict {
+    let mut v = Verdict {
+        yang_hash: String::new(),
+        yin_hash: String::new(),
+        yang_outcome: String::new(),
+        yin_outcome: String::new(),
+        day: engine.epoch_day(case.now),
+        ok: false,
+        error: None,
+        case,
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let (yang, yh) = canonical_hash(&v.case.yang).context("yang")?;
+        let (yin, ih) = canonical_hash(&v.case.yin).context("yin")?;
+        v.yang_hash = yh;
+        v.yin_hash = ih;
+        v.yang_outcome = outcome_of(engine, &yang, &v.case, sources)?;
+        v.yin_outcome = outcome_of(engine, &yin, &v.case, sources)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        v.error = Some(format!("{e:#}"));
+    }
+    v.ok = v.error.is_none()
+        && matches!(v.yang_outcome.as_str(), "fail" | "warn")
+        && v.yin_outcome == "pass";
+    v
+}
+
+/// Reads and judges every case under `dirs`; an unreadable case is reported and counted.
+fn judge_all(
+    args: &VerifyArgs,
+    engine: &Engine,
+    now: jiff::Timestamp,
+    sources: &[&dyn sostle_core::PolicySource],
+) -> anyhow::Result<(Vec<Verdict>, usize)> {
     let mut paths = Vec::new();
     for d in &args.dirs {
         files(d, &mut paths).with_context(|| format!("{}", d.display()))?;
@@ -158,7 +202,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
                 continue;
             }
         };
-        let (policy, layer, cnow) = (case.policy.clone(), case.layer, case.now);
         let own_engine = match &case.config {
             Some(c) => match crate::settings::config(Some(c)) {
                 Ok(cfg) => Some(Engine::new(Arc::new(cfg))),
@@ -170,71 +213,35 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             },
             None => None,
         };
-        let engine = own_engine.as_ref().unwrap_or(&engine);
-        let outcome_of = |root: &manifest::Node,
-                          user: &mut Option<sostle_rego::UserPolicies>|
-         -> anyhow::Result<String> {
-            let ctx = EvalContext {
-                requester: None,
-                now: cnow,
-                layer_override: layer,
-                namespaces: &NoLabels,
-                token_secret: None,
-                locks: None,
-                ledger: None,
-            };
-            let report = engine.evaluate(root, &ctx);
-            if let Some(r) = report.results.iter().find(|r| *r.policy == *policy) {
-                return Ok(r.outcome.as_str().to_string());
-            }
-            if let Some(u) = user.as_mut() {
-                let outs = u.evaluate(&root.to_json()).map_err(|e| anyhow!(e))?;
-                for (rule, o) in u.rules.iter().zip(outs) {
-                    if rule.id() == policy {
-                        return Ok(match o {
-                            sostle_rego::UserOutcome::Pass => "pass",
-                            sostle_rego::UserOutcome::Excepted => "skip",
-                            sostle_rego::UserOutcome::Findings(_) => match rule.kind {
-                                sostle_rego::RuleKind::Deny => "fail",
-                                sostle_rego::RuleKind::Warn => "warn",
-                            },
-                        }
-                        .to_string());
-                    }
-                }
-            }
-            Err(anyhow!(
-                "no policy `{policy}` (native ids, or rego:<namespace>/<rule> with --policy)"
-            ))
-        };
-        let day = engine.epoch_day(case.now);
-        let mut v = Verdict {
-            yang_hash: String::new(),
-            yin_hash: String::new(),
-            yang_outcome: String::new(),
-            yin_outcome: String::new(),
-            day,
-            ok: false,
-            error: None,
-            case,
-        };
-        let result = (|| -> anyhow::Result<()> {
-            let (yang, yh) = canonical_hash(&v.case.yang).context("yang")?;
-            let (yin, ih) = canonical_hash(&v.case.yin).context("yin")?;
-            v.yang_hash = yh;
-            v.yin_hash = ih;
-            v.yang_outcome = outcome_of(&yang, &mut user)?;
-            v.yin_outcome = outcome_of(&yin, &mut user)?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            v.error = Some(format!("{e:#}"));
-        }
-        v.ok = v.error.is_none()
-            && matches!(v.yang_outcome.as_str(), "fail" | "warn")
-            && v.yin_outcome == "pass";
-        verdicts.push(v);
+        verdicts.push(judge(own_engine.as_ref().unwrap_or(engine), case, sources));
     }
+    Ok((verdicts, load_errors))
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
+    let crate::settings::Settings { config, now, .. } =
+        crate::settings::Settings::resolve(&args.common)?;
+    let engine = Engine::new(Arc::new(config));
+    let user = if args.policy.is_empty() {
+        None
+    } else {
+        Some(sostle_rego::RegoSource::new(
+            sostle_rego::UserPolicies::load(
+                &args.policy,
+                &args.data,
+                &args.namespace,
+                args.all_namespaces,
+                std::time::Duration::from_secs(2),
+                args.strict,
+            )
+            .map_err(|e| anyhow!("--policy: {e}"))?,
+        ))
+    };
+    let sources: Vec<&dyn sostle_core::PolicySource> = user
+        .iter()
+        .map(|u| u as &dyn sostle_core::PolicySource)
+        .collect();
+    let (verdicts, load_errors) = judge_all(&args, &engine, now, &sources)?;
     let tests = if args.policy.is_empty() {
         Vec::new()
     } else {
