@@ -4,14 +4,17 @@
 // The binary is the edge where output goes: the libraries deny printing, it prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod check;
-mod cli;
 mod commands;
-mod conftest;
 mod exit;
-mod inputs;
-mod output;
+mod progress;
 mod settings;
+
+// The libraries under the names the commands use.
+use sostle_check as check;
+use sostle_check::inputs;
+use sostle_cli as cli;
+use sostle_printer as output;
+use sostle_printer::conftest;
 
 use std::io;
 use std::process::ExitCode;

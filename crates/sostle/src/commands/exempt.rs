@@ -275,7 +275,7 @@ fn evaluate(
         layer,
         now,
         token_secret,
-        ledger: crate::commands::trial::test_ledger(ledger, &config)?,
+        ledger: crate::settings::ledger::snapshot(ledger, &config)?,
         user: None,
     };
     let engine = Engine::new(Arc::new(config));

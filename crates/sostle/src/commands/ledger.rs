@@ -11,7 +11,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
     match cmd {
         LedgerCommand::Migrate { common, ledger } => {
             let config = crate::settings::config(common.config.as_deref())?;
-            let l = crate::commands::trial::open_ledger(&ledger, &config)?;
+            let l = crate::settings::ledger::open_ledger(&ledger, &config)?;
             println!(
                 "ledger {}: schema version {} (current)",
                 l.location(),
@@ -26,10 +26,10 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<u8> {
                 anyhow::bail!("FROM and TO are the same ledger ({from})");
             }
             let source =
-                crate::commands::trial::named(Ledger::open_existing(&from), "FROM", &from)?;
-            let mut target = crate::commands::trial::named(Ledger::open(&to), "TO", &to)?;
-            crate::commands::trial::warn_about(&source);
-            crate::commands::trial::warn_about(&target);
+                crate::settings::ledger::named(Ledger::open_existing(&from), "FROM", &from)?;
+            let mut target = crate::settings::ledger::named(Ledger::open(&to), "TO", &to)?;
+            crate::settings::ledger::warn_about(&source);
+            crate::settings::ledger::warn_about(&target);
             let report = match target.copy_from(&source) {
                 Ok(r) => r,
                 Err(e @ sostle_ledger::Error::Conflict(_)) => {

@@ -2,144 +2,26 @@
 //! conftest's flags and user policies, printed in every format.
 
 use std::io::{self, Write};
-use std::sync::Arc;
 
 use sostle_core::Engine;
 
-use crate::cli::{self, Format, TestArgs};
-use crate::commands::{policy_oci, trial};
-use crate::{check, conftest, exit, inputs, output, settings};
+use crate::cli::{Format, TestArgs};
+use crate::settings::test::TestRun;
+use crate::{check, conftest, exit, inputs, output, progress, settings};
 
 /// Runs `sostle test`.
 pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
-    conftest::apply_defaults(&mut args)?;
-    let format = args.output.unwrap_or(Format::Human);
-    // Policies from a registry are pulled into a directory that lives as long as the run.
-    let pulled = tempfile::tempdir()?;
-    let mut policy = Vec::with_capacity(args.policy.len());
-    for (i, p) in std::mem::take(&mut args.policy).into_iter().enumerate() {
-        let text = p.to_string_lossy();
-        if text.starts_with("oci://") {
-            let dir = pulled.path().join(i.to_string());
-            let got = policy_oci::fetch(&text, &dir, &args.registry, &args.policy_key)
-                .map_err(|e| anyhow::anyhow!("--policy {text}: {e:#}"))?;
-            // Data layers load as `-d` on the data directory that was pushed loaded them.
-            args.data.extend(got.data_root);
-            policy.push(dir);
-        } else {
-            policy.push(p);
-        }
-    }
-    args.policy = policy;
-    let settings::Settings {
+    let TestRun {
+        check: settings,
         config,
-        now,
-        token_secret,
-    } = settings::Settings::resolve(&args.common)?;
-    let layer = args.sostle_layer;
-    let images = if args.verify_images {
-        Some(Arc::new(check::ImageVerifier::new(&config.images)?))
-    } else {
-        None
-    };
-    let requester = match &args.as_subject {
-        Some(subject) => Some(
-            sostle_core::config::Requester::from_subject(subject, args.as_group.clone())
-                .map_err(|m| anyhow::anyhow!("--as: {m}"))?,
-        ),
-        None => None,
-    };
-    let settings = check::TestSettings {
-        requester,
-        combine: args.combine,
-        json_only: args.parser == Some(cli::InputParser::Json),
-        images,
-        paths: args.paths,
-        layer,
-        now,
-        token_secret,
-        ledger: trial::test_ledger(&args.ledger, &config)?,
-        user: if args.policy.is_empty() {
-            None
-        } else {
-            Some(Arc::new(sostle_rego::RegoSource::new(
-                sostle_rego::UserPolicies::load(
-                    &args.policy,
-                    &args.data,
-                    &args.namespace,
-                    args.all_namespaces,
-                    std::time::Duration::from_millis(args.rego_timeout_ms),
-                    args.strict,
-                )
-                .map_err(|e| anyhow::anyhow!("--policy: {e}"))?,
-            )))
-        },
-    };
-    let engine = Engine::new(Arc::new(config));
-    let mut errors = Vec::new();
-    let walk = inputs::WalkOptions {
-        hidden: args.hidden,
-        no_ignore: args.no_ignore,
-        exclude: args.exclude.clone(),
-        ignore: match &args.ignore {
-            Some(r) => Some(
-                regex::Regex::new(r)
-                    .map_err(|e| anyhow::anyhow!("--ignore {r}: not a regex: {e}"))?,
-            ),
-            None => None,
-        },
-    };
-    let mut collected = inputs::collect(&settings.paths, &walk, &mut errors);
-    let mut sources = std::mem::take(&mut collected.sources);
-    let mut charts = Vec::new();
-    for chart in &collected.charts {
-        let path = chart.display().to_string();
-        let mut rendered = false;
-        if args.render_charts {
-            if !inputs::on_path("helm") {
-                errors.push(check::RunError {
-                    file: path.clone(),
-                    line: 0,
-                    column: 0,
-                    message: "--render-charts: helm is not on PATH".into(),
-                });
-            } else {
-                match inputs::render_chart(chart) {
-                    Ok((bytes, origins)) => {
-                        sources.push(check::Source::Rendered {
-                            name: format!("helm template {path}"),
-                            bytes: Arc::new(bytes),
-                            origins: Arc::new(origins),
-                        });
-                        rendered = true;
-                    }
-                    Err(m) => errors.push(check::RunError {
-                        file: path.clone(),
-                        line: 0,
-                        column: 0,
-                        message: m,
-                    }),
-                }
-            }
-        }
-        charts.push(check::Chart { path, rendered });
-    }
-    for dir in &args.kustomize {
-        let shown = dir.display().to_string();
-        match inputs::render_kustomize(dir) {
-            Ok((bytes, origins)) => sources.push(check::Source::Rendered {
-                name: format!("kustomize build {shown}"),
-                bytes: Arc::new(bytes),
-                origins: Arc::new(origins),
-            }),
-            Err(m) => errors.push(check::RunError {
-                file: shown,
-                line: 0,
-                column: 0,
-                message: format!("--kustomize: {m}"),
-            }),
-        }
-    }
+        format,
+        walk,
+        render,
+        pulled: _pulled,
+    } = TestRun::resolve(&mut args)?;
+    let now = settings.now;
+    let engine = Engine::new(std::sync::Arc::new(config));
+    let mut gathered = inputs::gather(&settings.paths, &walk, &render);
     let stdout = io::stdout();
     // --quiet (conftest's): nothing at all when the run passes, everything when it does not —
     // so the output is held until the exit status is known.
@@ -162,28 +44,27 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     };
     let epoch_day = engine.epoch_day(now);
     let mut printer = output::printer(format, opts, engine.config(), epoch_day, conftest_meta)?;
+    // Started before the run's label pass: on a large input reading every file is the wait.
+    let progress = progress::Progress::start(gathered.sources.len());
     // Results are printed as files complete, in input order, and dropped.
-    let mut totals = check::run_with(&engine, &settings, &sources, errors, |resources| {
+    let (sources, errors) = (&gathered.sources, std::mem::take(&mut gathered.errors));
+    let tick = || progress.tick();
+    let mut totals = check::run_with(&engine, &settings, sources, errors, &tick, |resources| {
         printer.file(w, &resources)
     })?;
-    totals.summary.ignored = collected.ignored.len();
+    drop(progress);
+    totals.summary.ignored = gathered.ignored.len();
     printer.finish(
         w,
         &output::Tail {
             epoch_day,
             totals: &totals,
-            charts: &charts,
-            ignored: &collected.ignored,
+            charts: &gathered.charts,
+            ignored: &gathered.ignored,
         },
     )?;
     w.flush()?;
-    {
-        let mut e = io::stderr().lock();
-        for c in &charts {
-            writeln!(e, "note: {}", c.note())?;
-        }
-    }
-    let mut code = totals.exit_code(args.fail_on_warn);
+    let mut code = exit::of_test(&totals.summary, totals.expiring, args.fail_on_warn);
     if args.quiet && code != exit::OK {
         direct.write_all(&held)?;
         direct.flush()?;
@@ -191,26 +72,33 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<u8> {
     if args.no_fail && code != exit::ERROR {
         code = exit::OK;
     }
-    if format != Format::Human && !collected.ignored.is_empty() {
-        let mut e = io::stderr().lock();
-        for ig in &collected.ignored {
-            writeln!(
-                e,
-                "ignored: {}: holds Kubernetes objects but is left out by {}",
-                ig.file, ig.rule
-            )?;
-        }
-    }
-    if format != Format::Human && !totals.errors.is_empty() {
-        // Machine formats carry the errors; say so on stderr too so a person sees them.
-        let mut e = io::stderr().lock();
-        for err in &totals.errors {
-            writeln!(
-                e,
-                "error: {}:{}:{}: {}",
-                err.file, err.line, err.column, err.message
-            )?;
-        }
-    }
+    notes(format, &gathered, &totals)?;
     Ok(code)
+}
+
+/// On stderr: the charts met, and for machine formats (which carry them in their output) the
+/// ignored files and run errors again, so a person sees them.
+fn notes(format: Format, gathered: &inputs::Gathered, totals: &check::Totals) -> io::Result<()> {
+    let mut e = io::stderr().lock();
+    for c in &gathered.charts {
+        writeln!(e, "note: {}", c.note())?;
+    }
+    if format == Format::Human {
+        return Ok(());
+    }
+    for ig in &gathered.ignored {
+        writeln!(
+            e,
+            "ignored: {}: holds Kubernetes objects but is left out by {}",
+            ig.file, ig.rule
+        )?;
+    }
+    for err in &totals.errors {
+        writeln!(
+            e,
+            "error: {}:{}:{}: {}",
+            err.file, err.line, err.column, err.message
+        )?;
+    }
+    Ok(())
 }

@@ -30,7 +30,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
         } => {
             let crate::settings::Settings { config, .. } =
                 crate::settings::Settings::resolve(&common)?;
-            let l = crate::commands::trial::open_ledger(&ledger, &config)?;
+            let l = crate::settings::ledger::open_ledger(&ledger, &config)?;
             let all = l.trendals()?;
             let mut w = std::io::stdout().lock();
             match output {
@@ -74,7 +74,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             }
             let crate::settings::Settings { config, .. } =
                 crate::settings::Settings::resolve(&common)?;
-            let mut l = crate::commands::trial::open_ledger(&ledger, &config)?;
+            let mut l = crate::settings::ledger::open_ledger(&ledger, &config)?;
             let t = l.atomically(|tx| tx.warm_trendal(&id, warmth))?;
             let feel = if t.warmth >= 0.5 {
                 "WARM — above 0.5 floor"
@@ -88,7 +88,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
             let crate::settings::Settings { config, now, .. } =
                 crate::settings::Settings::resolve(&common)?;
             let floor = trendal::floor(&config);
-            let mut l = crate::commands::trial::open_ledger(&ledger, &config)?;
+            let mut l = crate::settings::ledger::open_ledger(&ledger, &config)?;
             let closed: Vec<String> = l
                 .trial_states()?
                 .into_iter()
@@ -184,7 +184,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     if let Err(why) = trendal::plan(request.clone(), &config, None, None, None) {
         return refuse(why.to_string());
     }
-    let mut ledger = crate::commands::trial::open_ledger(&a.ledger, &config)?;
+    let mut ledger = crate::settings::ledger::open_ledger(&a.ledger, &config)?;
     if let Some(trial) = &a.trial_id {
         let t = ledger
             .trial(trial)

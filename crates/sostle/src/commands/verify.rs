@@ -222,17 +222,17 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     let crate::settings::Settings { config, now, .. } =
         crate::settings::Settings::resolve(&args.common)?;
     let engine = Engine::new(Arc::new(config));
-    let user = if args.policy.is_empty() {
+    let user = if args.rego.policy.is_empty() {
         None
     } else {
         Some(sostle_rego::RegoSource::new(
             sostle_rego::UserPolicies::load(
-                &args.policy,
-                &args.data,
-                &args.namespace,
-                args.all_namespaces,
+                &args.rego.policy,
+                &args.rego.data,
+                &args.rego.namespace,
+                args.rego.all_namespaces,
                 std::time::Duration::from_secs(2),
-                args.strict,
+                args.rego.strict,
             )
             .map_err(|e| anyhow!("--policy: {e}"))?,
         ))
@@ -242,14 +242,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         .map(|u| u as &dyn sostle_core::PolicySource)
         .collect();
     let (verdicts, load_errors) = judge_all(&args, &engine, now, &sources)?;
-    let tests = if args.policy.is_empty() {
+    let tests = if args.rego.policy.is_empty() {
         Vec::new()
     } else {
         sostle_rego::run_tests(
-            &args.policy,
-            &args.data,
+            &args.rego.policy,
+            &args.rego.data,
             std::time::Duration::from_secs(10),
-            args.strict,
+            args.rego.strict,
         )
         .map_err(|e| anyhow!("--policy: {e}"))?
     };
@@ -300,7 +300,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
                     verdicts.len() - closed
                 )?;
             }
-            if !args.policy.is_empty() {
+            if !args.rego.policy.is_empty() {
                 if !verdicts.is_empty() {
                     writeln!(w)?;
                 }

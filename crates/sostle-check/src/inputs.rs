@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::check::{RunError, Source, MAX_FILE_BYTES};
+use crate::findings::{Origins, RunError, Source};
+use crate::read::MAX_FILE_BYTES;
 
 /// How directories are walked.
 #[derive(Debug, Clone, Default)]
@@ -350,12 +351,63 @@ fn walk_honouring(dir: &Path, opts: &WalkOptions, out: &mut Collected, errors: &
     out.charts.extend(found);
 }
 
+/// Why rendering a chart or an overlay failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The tool could not be started.
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The tool ran past [`RENDER_TIMEOUT`] and was killed.
+    #[error("`{command}` did not finish within {seconds} s")]
+    Timeout {
+        /// The command line.
+        command: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// Waiting for the tool failed.
+    #[error("`{command}`: {source}")]
+    Wait {
+        /// The command line.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The tool printed more than an input may hold.
+    #[error("`{command}` printed more than {mib} MiB")]
+    TooLarge {
+        /// The command line.
+        command: String,
+        /// The limit.
+        mib: u64,
+    },
+    /// The tool failed; the first lines it wrote on stderr.
+    #[error("`{command}` failed ({status}): {said}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The first three lines of its stderr, joined by ` / `.
+        said: String,
+    },
+    /// Neither kustomize nor kubectl is installed.
+    #[error("neither kustomize nor kubectl is on PATH")]
+    NoKustomize,
+}
+
 /// Longest a rendering tool may run.
-const RENDER_TIMEOUT: Duration = Duration::from_secs(120);
+pub const RENDER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `program args` and returns its stdout, or an error that names the command and quotes
 /// the first lines of what it said on stderr. Bounded in time and size.
-fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
+fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, RenderError> {
     let shown = format!("{program} {}", args.join(" "));
     let mut child = Command::new(program)
         .args(args)
@@ -363,7 +415,10 @@ fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        .map_err(|source| RenderError::Spawn {
+            command: shown.clone(),
+            source,
+        })?;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let out_reader = std::thread::spawn(move || {
@@ -387,23 +442,28 @@ fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
             Ok(None) if Instant::now() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "`{shown}` did not finish within {} s",
-                    RENDER_TIMEOUT.as_secs()
-                ));
+                return Err(RenderError::Timeout {
+                    command: shown,
+                    seconds: RENDER_TIMEOUT.as_secs(),
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("`{shown}`: {e}")),
+            Err(source) => {
+                return Err(RenderError::Wait {
+                    command: shown,
+                    source,
+                })
+            }
         }
     };
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     // Checked first: past the cap the reader stops, and the tool then fails on a closed pipe.
     if out.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "`{shown}` printed more than {} MiB",
-            MAX_FILE_BYTES >> 20
-        ));
+        return Err(RenderError::TooLarge {
+            command: shown,
+            mib: MAX_FILE_BYTES >> 20,
+        });
     }
     if !status.success() {
         let said: Vec<String> = String::from_utf8_lossy(&err)
@@ -412,7 +472,11 @@ fn run_tool(program: &str, args: &[&str]) -> Result<Vec<u8>, String> {
             .take(3)
             .map(str::to_string)
             .collect();
-        return Err(format!("`{shown}` failed ({status}): {}", said.join(" / ")));
+        return Err(RenderError::Failed {
+            command: shown,
+            status,
+            said: said.join(" / "),
+        });
     }
     Ok(out)
 }
@@ -433,13 +497,9 @@ pub fn on_path(program: &str) -> bool {
     })
 }
 
-/// Where each document of a rendered output came from: (first line of the output that belongs
-/// to it, the file).
-pub type Origins = Vec<(u32, Arc<str>)>;
-
 /// `helm template CHART` with the chart's default values; the origins come from helm's
 /// `# Source: <chart-name>/templates/…` comments, mapped onto the chart's directory.
-pub fn render_chart(chart: &Path) -> Result<(Vec<u8>, Origins), String> {
+pub fn render_chart(chart: &Path) -> Result<(Vec<u8>, Origins), RenderError> {
     let dir = chart.display().to_string();
     let out = run_tool("helm", &["template", &dir])?;
     let text = String::from_utf8_lossy(&out);
@@ -458,14 +518,14 @@ pub fn render_chart(chart: &Path) -> Result<(Vec<u8>, Origins), String> {
 /// `kustomize build DIR` (or `kubectl kustomize DIR`); the origins come from kustomize's
 /// `config.kubernetes.io/origin` annotations where the kustomization asks for them, else from
 /// the object's identity (kind and name) among the YAML files the overlay's resources reach.
-pub fn render_kustomize(dir: &Path) -> Result<(Vec<u8>, Origins), String> {
+pub fn render_kustomize(dir: &Path) -> Result<(Vec<u8>, Origins), RenderError> {
     let d = dir.display().to_string();
     let out = if on_path("kustomize") {
         run_tool("kustomize", &["build", &d])?
     } else if on_path("kubectl") {
         run_tool("kubectl", &["kustomize", &d])?
     } else {
-        return Err("neither kustomize nor kubectl is on PATH".into());
+        return Err(RenderError::NoKustomize);
     };
     let loaded = sostle_core::manifest::load_bytes(&out);
     let candidates = identities(dir);
@@ -580,4 +640,82 @@ fn identities(dir: &Path) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// What to render besides walking: Helm charts met (`--render-charts`) and kustomize overlays
+/// (`--kustomize DIR`).
+#[derive(Debug, Clone, Default)]
+pub struct Render {
+    /// Render every chart met with `helm template`.
+    pub charts: bool,
+    /// Overlays to render with `kustomize build`.
+    pub kustomize: Vec<PathBuf>,
+}
+
+/// Everything a run reads: the walked and rendered sources, the charts met, the files left
+/// out, and the problems met on the way.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// The inputs, in order (rendered ones last).
+    pub sources: Vec<Source>,
+    /// The charts met, and whether each was rendered.
+    pub charts: Vec<crate::findings::Chart>,
+    /// Files left out that hold Kubernetes objects.
+    pub ignored: Vec<Ignored>,
+    /// Inputs that could not be read or rendered.
+    pub errors: Vec<RunError>,
+}
+
+/// Walks `paths` and renders what `render` asks for.
+pub fn gather(paths: &[PathBuf], walk: &WalkOptions, render: &Render) -> Gathered {
+    let mut errors = Vec::new();
+    let collected = collect(paths, walk, &mut errors);
+    let mut sources = collected.sources;
+    let mut charts = Vec::new();
+    for chart in &collected.charts {
+        let path = chart.display().to_string();
+        let mut rendered = false;
+        if render.charts {
+            if !on_path("helm") {
+                let m = "--render-charts: helm is not on PATH".to_string();
+                errors.push(run_error(path.clone(), m));
+            } else {
+                match render_chart(chart) {
+                    Ok((bytes, origins)) => {
+                        sources.push(Source::Rendered {
+                            name: format!("helm template {path}"),
+                            bytes: Arc::new(bytes),
+                            origins: Arc::new(origins),
+                        });
+                        rendered = true;
+                    }
+                    Err(e) => errors.push(run_error(path.clone(), e.to_string())),
+                }
+            }
+        }
+        charts.push(crate::findings::Chart { path, rendered });
+    }
+    for dir in &render.kustomize {
+        let shown = dir.display().to_string();
+        match render_kustomize(dir) {
+            Ok((bytes, origins)) => sources.push(Source::Rendered {
+                name: format!("kustomize build {shown}"),
+                bytes: Arc::new(bytes),
+                origins: Arc::new(origins),
+            }),
+            Err(e) => errors.push(run_error(shown, format!("--kustomize: {e}"))),
+        }
+    }
+    Gathered {
+        sources,
+        charts,
+        ignored: collected.ignored,
+        errors,
+    }
+}
+
+/// Expands paths into sources with the default walk (ignore files honoured, hidden entries
+/// and chart templates left out).
+pub fn collect_sources(paths: &[PathBuf], errors: &mut Vec<RunError>) -> Vec<Source> {
+    collect(paths, &WalkOptions::default(), errors).sources
 }

@@ -10,6 +10,10 @@ use sostle_core::Config;
 
 use crate::cli::Common;
 
+pub mod conftest;
+pub mod ledger;
+pub mod test;
+
 /// What every command that evaluates, files or checks needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,7 +41,28 @@ impl Settings {
 
 /// The config at `path`, or the built-in default.
 pub fn config(path: Option<&Path>) -> anyhow::Result<Config> {
-    crate::check::load_config(path).map_err(anyhow::Error::msg)
+    load_config(path).map_err(anyhow::Error::msg)
+}
+
+/// Loads the config file, or the built-in default.
+fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+    Config::from_yaml_with(&text, &sostle_webhook::key_file_reader(path)).map_err(|e| {
+        if e.line > 0 {
+            format!(
+                "{}:{}:{}: invalid config: {e}",
+                path.display(),
+                e.line,
+                e.col
+            )
+        } else {
+            format!("{}: invalid config: {e}", path.display())
+        }
+    })
 }
 
 /// The instant `--now` names, else the system clock.

@@ -1,152 +1,14 @@
-//! conftest compatibility for `sostle test`: `conftest.toml` in the working directory, the
-//! default `./policy` directory, and conftest's own output formats — its lines (`FAIL - file -
-//! namespace - msg` and the `N tests, N passed, …` summary), its JSON, table and Azure DevOps
-//! output — counted the way conftest counts: per file and Rego namespace, one test per rule
-//! definition, each message a failure or warning, an `exception` an exception.
+//! conftest's own output formats — its lines (`FAIL - file - namespace - msg` and the `N tests,
+//! N passed, …` summary), its JSON, table and Azure DevOps output — counted the way conftest
+//! counts: per file and Rego namespace, one test per rule definition, each message a failure or
+//! warning, an `exception` an exception.
 
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use sostle_check::Located;
 use sostle_core::Outcome;
+use std::io::{self, Write};
 
-use crate::check::Located;
-use crate::cli::{Format, TestArgs};
-use crate::output::{Printer, Tail};
-
-/// `conftest.toml` as conftest reads it: its keys are conftest's flag names.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-struct ConftestToml {
-    #[serde(default)]
-    policy: Option<OneOrMany>,
-    #[serde(default)]
-    namespace: Option<OneOrMany>,
-    #[serde(default)]
-    data: Option<OneOrMany>,
-    #[serde(default)]
-    all_namespaces: bool,
-    #[serde(default)]
-    fail_on_warn: bool,
-    #[serde(default)]
-    no_fail: bool,
-    #[serde(default)]
-    no_color: bool,
-    #[serde(default)]
-    suppress_exceptions: bool,
-    #[serde(default)]
-    quiet: bool,
-    #[serde(default)]
-    strict: bool,
-    #[serde(default)]
-    show_builtin_errors: bool,
-    #[serde(default)]
-    output: Option<String>,
-    #[serde(default)]
-    combine: bool,
-    #[serde(default)]
-    ignore: Option<String>,
-    #[serde(default)]
-    parser: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
-/// Applies `conftest.toml` from the working directory (when there is one) under the command
-/// line — a flag given wins — and the default `./policy` directory.
-pub fn apply_defaults(args: &mut TestArgs) -> anyhow::Result<()> {
-    let file = Path::new("conftest.toml");
-    if file.is_file() {
-        let text = std::fs::read_to_string(file)?;
-        let t: ConftestToml = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text.get(..s.start).map_or(0, |p| p.matches('\n').count()) + 1;
-                    format!(":{line}")
-                })
-                .unwrap_or_default();
-            anyhow::anyhow!("conftest.toml{at}: {}", e.message())
-        })?;
-        if args.policy.is_empty() {
-            if let Some(p) = t.policy {
-                args.policy = p.into_vec().into_iter().map(PathBuf::from).collect();
-            }
-        }
-        if args.namespace.is_empty() {
-            if let Some(n) = t.namespace {
-                args.namespace = n.into_vec();
-            }
-        }
-        if args.data.is_empty() {
-            if let Some(d) = t.data {
-                args.data = d.into_vec().into_iter().map(PathBuf::from).collect();
-            }
-        }
-        args.all_namespaces |= t.all_namespaces;
-        args.fail_on_warn |= t.fail_on_warn;
-        args.no_fail |= t.no_fail;
-        args.no_color |= t.no_color;
-        args.suppress_exceptions |= t.suppress_exceptions;
-        args.quiet |= t.quiet;
-        args.strict |= t.strict || t.show_builtin_errors;
-        args.combine |= t.combine;
-        if args.ignore.is_none() {
-            args.ignore = t.ignore;
-        }
-        if args.parser.is_none() {
-            if let Some(p) = t.parser {
-                args.parser = Some(
-                    <crate::cli::InputParser as clap::ValueEnum>::from_str(&p, true).map_err(
-                        |_| {
-                            anyhow::anyhow!(
-                                "conftest.toml: parser `{p}`: sostle reads yaml and json"
-                            )
-                        },
-                    )?,
-                );
-            }
-        }
-        if args.output.is_none() {
-            if let Some(o) = t.output {
-                args.output = Some(<Format as clap::ValueEnum>::from_str(&o, true).map_err(
-                    |_| anyhow::anyhow!("conftest.toml: output `{o}` is not a format sostle knows"),
-                )?);
-            }
-        }
-    }
-    if args.policy.is_empty() {
-        let dir = Path::new("policy");
-        if dir.is_dir() && !is_sostle_suite(dir) {
-            args.policy.push(dir.to_path_buf());
-        }
-    }
-    Ok(())
-}
-
-/// Whether `dir` holds sostle's own suite in Rego (this repository's `policy/`, or what `sostle
-/// policy export` wrote): the native engine runs the suite already, so it is not loaded again as
-/// user policies (every finding would be reported twice).
-fn is_sostle_suite(dir: &Path) -> bool {
-    let Some((_, ours)) = sostle_rego::FILES.iter().find(|(n, _)| *n == "suite.rego") else {
-        return false;
-    };
-    std::fs::read_to_string(dir.join("suite.rego")).is_ok_and(|t| t == *ours)
-}
+use crate::{Format, Printer, Tail};
 
 /// What the conftest printers need to know of the user policies.
 #[derive(Debug, Clone, Default)]
@@ -366,7 +228,7 @@ fn paint(on: bool, code: &str, s: &str) -> String {
 }
 
 /// `-o conftest` (`stdout`): conftest's lines.
-pub struct Standard {
+pub(crate) struct Standard {
     meta: Meta,
     totals: Totals,
 }
@@ -429,7 +291,7 @@ impl Printer for Standard {
 }
 
 /// `-o conftest-json`: conftest's JSON, a tab-indented array of checks.
-pub struct Json {
+pub(crate) struct Json {
     meta: Meta,
     first: bool,
 }
@@ -463,7 +325,7 @@ impl Printer for Json {
 }
 
 /// `-o table`: one row per test, as conftest's table lists them.
-pub struct Table {
+pub(crate) struct Table {
     meta: Meta,
     rows: Vec<[String; 4]>,
 }
@@ -528,7 +390,7 @@ impl Printer for Table {
 }
 
 /// `-o azuredevops`: Azure Pipelines logging commands, as conftest writes them.
-pub struct AzureDevOps {
+pub(crate) struct AzureDevOps {
     meta: Meta,
     totals: Totals,
 }

@@ -1,5 +1,12 @@
 //! The command line, as clap types. The doc comments are the help text: the first line is what
-//! `-h` shows, the rest is added by `--help`.
+//! `-h` shows, the rest is added by `--help`. A crate of its own (uv's `uv-cli`), so the binary
+//! only dispatches: a command's flags are here, its settings are resolved in the binary's
+//! `settings.rs`, its work is done by the libraries.
+//!
+//! `missing_docs` is allowed here alone: a doc comment on a clap type *is* its help text, and
+//! on flattened groups and subcommand fields clap would fold it into the help; every flag and
+//! command a user sees is documented (the generated docs/commands.md shows them all).
+#![allow(missing_docs)]
 
 use std::path::PathBuf;
 
@@ -177,33 +184,37 @@ pub enum InputParser {
     Json,
 }
 
-/// Output formats of `sostle test`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Grouped by file, file:line:col, a fix per finding, a summary line.
-    Human,
-    /// The `sostle/v1` report (SPEC §13): one result per resource and policy.
-    Json,
-    /// JUnit XML: one test case per resource and policy.
-    Junit,
-    /// SARIF 2.1.0 with regions, for code-scanning dashboards.
-    Sarif,
-    /// TAP version 13.
-    Tap,
-    /// GitHub Actions workflow annotations.
-    Github,
-    /// wgpolicyk8s.io/v1alpha2 PolicyReport objects, one per namespace.
-    Policyreport,
-    /// conftest's own lines (`FAIL - file - namespace - msg`, then `N tests, N passed, …`), so
-    /// scripts that parse conftest keep working. Also accepted as `stdout`.
-    #[value(alias = "stdout")]
-    Conftest,
-    /// conftest's JSON (`[{"filename", "namespace", "successes", "failures": [{"msg"}], …}]`).
-    ConftestJson,
-    /// conftest's table: one row per finding (RESULT, FILE, NAMESPACE, MESSAGE).
-    Table,
-    /// Azure DevOps logging commands (`##vso[task.logissue type=error]…`), one per finding.
-    Azuredevops,
+/// Output formats of `sostle test` (one per printer of `sostle-printer`).
+pub use sostle_printer::Format;
+
+/// The user-policy flags of `sostle test` and `sostle verify` (conftest's).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegoArgs {
+    /// User Rego policies: directories (walked), `.rego` files, or (with `sostle test`)
+    /// `oci://REF`, a bundle in a registry as `conftest push` stores it; repeatable, as
+    /// conftest's -p. Rules deny,
+    /// violation, warn (and `_suffix` forms) and exception judge every document, whatever its
+    /// layer; `sostle verify` runs their `test_*` rules as unit tests, as `conftest verify` and
+    /// `opa test` do, and its cases may name their rules (rego:<namespace>/<rule>). Default for
+    /// `sostle test`: ./policy when it exists (and is not sostle's own suite, which the native
+    /// engine already runs), or what conftest.toml says.
+    #[arg(long, short = 'p', value_name = "PATH")]
+    pub policy: Vec<PathBuf>,
+    /// Rego namespaces (packages) to evaluate; globs allowed. Default: main. (`sostle verify`
+    /// runs unit tests in every namespace, as conftest verify does.)
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Vec<String>,
+    /// Evaluate every namespace of the user policies.
+    #[arg(long)]
+    pub all_namespaces: bool,
+    /// Data for the user policies: JSON or YAML files, or directories of them, merged into
+    /// `data`.
+    #[arg(long, short = 'd', value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    /// Builtin errors (a bad regex, a type error in a builtin) fail the run instead of leaving
+    /// the expression undefined (regorus's strict mode; conftest's --show-builtin-errors).
+    #[arg(long, alias = "show-builtin-errors")]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -319,26 +330,8 @@ pub struct TestArgs {
     /// the Docker config; an unreachable registry fails the image.
     #[arg(long)]
     pub verify_images: bool,
-    /// User Rego policies: directories (walked), `.rego` files, or `oci://REF` (a bundle in a
-    /// registry, as `conftest push` stores it), repeatable, as conftest's -p. Rules deny, violation, warn (and `_suffix` forms) and exception judge every document,
-    /// whatever its layer. Default: ./policy when it exists (and is not sostle's own suite,
-    /// which the native engine already runs), or what conftest.toml says.
-    #[arg(long, short = 'p', value_name = "PATH")]
-    pub policy: Vec<PathBuf>,
-    /// Rego namespaces (packages) to evaluate; globs allowed. Default: main.
-    #[arg(long, short = 'n', value_name = "NS")]
-    pub namespace: Vec<String>,
-    /// Evaluate every namespace of the user policies.
-    #[arg(long)]
-    pub all_namespaces: bool,
-    /// Data for the user policies: JSON or YAML files, or directories of them, merged into
-    /// `data`.
-    #[arg(long, short = 'd', value_name = "PATH")]
-    pub data: Vec<PathBuf>,
-    /// Builtin errors (a bad regex, a type error in a builtin) fail the run instead of leaving
-    /// the expression undefined (regorus's strict mode; conftest's --show-builtin-errors).
-    #[arg(long, alias = "show-builtin-errors")]
-    pub strict: bool,
+    #[command(flatten)]
+    pub rego: RegoArgs,
     /// With `--policy oci://REF`: require a cosign signature on the bundle by this public key
     /// (repeatable: any of them) before its policies are used.
     #[arg(long, value_name = "FILE")]
@@ -1089,24 +1082,8 @@ pub struct VerifyArgs {
     /// Case files or directories (yin/yang cases).
     #[arg(value_name = "DIR", required_unless_present = "policy")]
     pub dirs: Vec<PathBuf>,
-    /// User Rego policies (directories or .rego files). Their `test_*` rules (in *_test.rego
-    /// and elsewhere) run as unit tests, as `conftest verify` and `opa test` run them, and the
-    /// cases may name their rules (rego:<namespace>/<rule>).
-    #[arg(long, short = 'p', value_name = "PATH")]
-    pub policy: Vec<PathBuf>,
-    /// Rego namespaces the cases may name; globs allowed. Default: main. (Unit tests run in
-    /// every namespace, as conftest verify runs them.)
-    #[arg(long, short = 'n', value_name = "NS")]
-    pub namespace: Vec<String>,
-    /// Every namespace.
-    #[arg(long)]
-    pub all_namespaces: bool,
-    /// Data for the user policies: JSON or YAML files, or directories of them.
-    #[arg(long, short = 'd', value_name = "PATH")]
-    pub data: Vec<PathBuf>,
-    /// Builtin errors fail the test (regorus's strict mode; conftest's --show-builtin-errors).
-    #[arg(long, alias = "show-builtin-errors")]
-    pub strict: bool,
+    #[command(flatten)]
+    pub rego: RegoArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "human")]
     pub output: VerifyFormat,
