@@ -18,8 +18,10 @@ mod junit;
 mod policyreport;
 mod sarif;
 mod tap;
+pub mod yaml;
 
 pub use json::json_results;
+pub use yaml::{print_yaml, List};
 
 /// Output formats of `sostle test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -120,7 +120,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 eprintln!("nothing to reap");
             } else {
                 writeln!(w, "# kubectl delete -f - takes this")?;
-                crate::commands::trial::print_yaml(&deletions, &mut w)?;
+                crate::output::print_yaml(&deletions, &mut w)?;
             }
             Ok(crate::exit::OK)
         }
@@ -249,7 +249,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     let mut w = std::io::stdout().lock();
     match a.output {
         TrendalFormat::Yaml => {
-            crate::commands::trial::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?
+            crate::output::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?
         }
         TrendalFormat::Json => {
             serde_json::to_writer_pretty(&mut w, &row(&t)?)?;

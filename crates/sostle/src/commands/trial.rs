@@ -21,6 +21,7 @@ use sostle_ledger::{Ledger, Snapshot};
 
 use crate::check::{self, Located};
 use crate::cli::{LedgerArgs, TrialCommand, TrialFormat};
+use crate::output::{print_yaml, List};
 
 struct Ctx {
     engine: Engine,
@@ -75,41 +76,6 @@ fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, &v)?;
     writeln!(out)?;
     Ok(())
-}
-
-/// Prints objects as a YAML stream.
-pub fn print_yaml(docs: &[J], w: &mut dyn Write) -> anyhow::Result<()> {
-    for (i, d) in docs.iter().enumerate() {
-        if i > 0 {
-            writeln!(w, "---")?;
-        }
-        let text = serde_saphyr::to_string(d).map_err(|e| anyhow!("cannot write YAML: {e}"))?;
-        write!(w, "{text}")?;
-        if !text.ends_with('\n') {
-            writeln!(w)?;
-        }
-    }
-    Ok(())
-}
-
-/// A Kubernetes `List` of objects, as `kubectl apply -f -` takes them.
-#[derive(Serialize)]
-pub struct List<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    items: &'a [J],
-}
-
-impl<'a> List<'a> {
-    /// The list of `items`.
-    pub fn of(items: &'a [J]) -> List<'a> {
-        List {
-            api_version: "v1",
-            kind: "List",
-            items,
-        }
-    }
 }
 
 /// One document read from the subject's files.
