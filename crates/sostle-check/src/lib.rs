@@ -4,6 +4,7 @@
 //! on in input order. It decides nothing itself — the engine does — and prints nothing: the
 //! printers of `sostle-printer` read its [`findings`].
 
+pub mod cases;
 pub mod findings;
 pub mod images;
 pub mod inputs;

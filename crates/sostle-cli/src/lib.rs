@@ -1092,17 +1092,7 @@ pub struct VerifyArgs {
 }
 
 /// Output formats of `sostle verify`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VerifyFormat {
-    /// For people (unit-test failures as conftest prints them, then its summary line).
-    Human,
-    /// JUnit XML.
-    Junit,
-    /// TAP version 13, one line per case and unit test.
-    Tap,
-    /// JSON: `{"cases": […], "tests": [{"file", "namespace", "name", "outcome", "error"}], "summary"}`.
-    Json,
-}
+pub use sostle_printer::verify::VerifyFormat;
 
 /// A layer flag's value: `L0`…`L7` (any case) or `trial`, parsed where the flags are.
 fn layer_arg(s: &str) -> Result<Layer, String> {

@@ -18,6 +18,7 @@ mod junit;
 mod policyreport;
 mod sarif;
 mod tap;
+pub mod verify;
 pub mod yaml;
 
 pub use json::json_results;
