@@ -12,60 +12,30 @@ use serde::Serialize;
 use serde_json::Value as J;
 use sostle_core::mecipol::{self, ProfileBody, PromotionRefusal};
 use sostle_core::trial::{
-    self as core_trial, AtBoth, BurstRecord, Charge, DocumentDigest, Evidence, EvidenceKind,
-    Failure, History, LiveEvidence, LockRecord, Novelty, Subject, SubjectResource, TrialVerdict,
-    TrivyEvidence, VerdictOutcome,
+    self as core_trial, AtBoth, Charge, Evidence, EvidenceKind, Failure, LockRecord, Novelty,
+    TrialVerdict, VerdictOutcome,
 };
-use sostle_core::{manifest, Engine, EvalContext, Layer, Outcome, ResourceReport};
-use sostle_ledger::{Ledger, Snapshot};
+use sostle_core::{Engine, Layer, Outcome};
+use sostle_trial::{Charged, EvidenceText, Judged, Trials};
 
-use crate::check::{self, Located};
+use crate::check::Located;
 use crate::cli::{LedgerArgs, TrialCommand, TrialFormat};
 use crate::output::{print_yaml, List};
 
-struct Ctx {
-    engine: Engine,
-    now: Timestamp,
-    ledger: Ledger,
-    snapshot: Snapshot,
-    token_secret: Option<Vec<u8>>,
-}
-
-impl Ctx {
-    fn new(common: &crate::cli::Common, ledger: &LedgerArgs) -> anyhow::Result<Ctx> {
-        let crate::settings::Settings {
-            config,
-            now,
-            token_secret,
-        } = crate::settings::Settings::resolve(common)?;
-        let ledger = crate::settings::ledger::open_ledger(ledger, &config)?;
-        let snapshot = Snapshot::load(&ledger)?;
-        Ok(Ctx {
-            token_secret,
-            engine: Engine::new(Arc::new(config)),
-            now,
-            ledger,
-            snapshot,
-        })
-    }
-
-    fn day(&self) -> i64 {
-        self.engine.epoch_day(self.now)
-    }
-
-    /// Evaluates JSON objects at `layer` with the ledger consulted.
-    fn evaluate(&self, docs: &[J], layer: Layer) -> Vec<ResourceReport> {
-        let ctx = EvalContext {
-            layer_override: Some(layer),
-            token_secret: self.token_secret.as_deref(),
-            locks: Some(&self.snapshot),
-            ledger: Some(&self.snapshot),
-            ..EvalContext::new(self.now)
-        };
-        docs.iter()
-            .map(|d| self.engine.evaluate(&manifest::from_json(d), &ctx))
-            .collect()
-    }
+/// The trial cycle over the ledger the flags name.
+fn open(common: &crate::cli::Common, ledger: &LedgerArgs) -> anyhow::Result<Trials> {
+    let crate::settings::Settings {
+        config,
+        now,
+        token_secret,
+    } = crate::settings::Settings::resolve(common)?;
+    let ledger = crate::settings::ledger::open_ledger(ledger, &config)?;
+    Ok(Trials::new(
+        Engine::new(Arc::new(config)),
+        now,
+        ledger,
+        token_secret,
+    )?)
 }
 
 /// Prints `v` as indented JSON, keys sorted at every level (through a JSON value, as every
@@ -76,59 +46,6 @@ fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, &v)?;
     writeln!(out)?;
     Ok(())
-}
-
-/// One document read from the subject's files.
-struct SubjectDoc {
-    file: String,
-    document: usize,
-    object: J,
-    sha256: String,
-}
-
-/// Reads manifests: every document as JSON, with its file and digest.
-fn read_subject(paths: &[PathBuf]) -> anyhow::Result<Vec<SubjectDoc>> {
-    let mut errors = Vec::new();
-    let sources = check::collect_sources(paths, &mut errors);
-    if let Some(e) = errors.first() {
-        bail!("{}: {}", e.file, e.message);
-    }
-    let mut out = Vec::new();
-    for src in &sources {
-        let bytes = match src {
-            check::Source::File(p) => {
-                std::fs::read(p).with_context(|| format!("{}", p.display()))?
-            }
-            check::Source::Stdin(b) | check::Source::Rendered { bytes: b, .. } => b.to_vec(),
-        };
-        let loaded = manifest::load_bytes(&bytes);
-        if let Some(e) = loaded.errors.first() {
-            bail!("{}:{}:{}: {}", src.name(), e.line, e.col, e.message);
-        }
-        for d in loaded.documents {
-            let object = d.root.to_json();
-            let sha256 = sostle_core::digest::sha256_hex(
-                sostle_core::digest::canonical_json(&object).as_bytes(),
-            );
-            out.push(SubjectDoc {
-                file: src.name(),
-                document: d.index,
-                object,
-                sha256,
-            });
-        }
-    }
-    if out.is_empty() {
-        bail!(
-            "no Kubernetes objects in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(out)
 }
 
 /// What `trial charge` prints.
@@ -247,12 +164,15 @@ fn spiral_line(e: &Evidence, target: Layer) -> String {
     }
 }
 
-/// The ledger rows of `items` (source, evidence).
-fn rows(items: &[(String, Evidence)]) -> anyhow::Result<Vec<(EvidenceKind, String, J)>> {
-    Ok(items
-        .iter()
-        .map(|(source, e)| Ok((e.kind(), source.clone(), e.to_json()?)))
-        .collect::<Result<Vec<_>, serde_json::Error>>()?)
+/// The text of an evidence file, or of standard input for `-`.
+fn read_input(p: &Path) -> anyhow::Result<String> {
+    if p.as_os_str() == "-" {
+        let mut s = String::new();
+        io::Read::read_to_string(&mut io::stdin().lock(), &mut s)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))
+    }
 }
 
 pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
@@ -263,159 +183,13 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             output,
             common,
             ledger,
-        } => {
-            let mut c = Ctx::new(&common, &ledger)?;
-            if target == Layer::Trial {
-                bail!("--target: a trial targets a layer L0…L7 (the trial namespace is where it runs)");
-            }
-            let docs = read_subject(&paths)?;
-            let objects: Vec<J> = docs.iter().map(|d| d.object.clone()).collect();
-            // Evaluate with positions, from the files, for the report.
-            let settings = |layer| check::TestSettings {
-                combine: false,
-                json_only: false,
-                requester: None,
-                images: None,
-                paths: paths.clone(),
-                layer: Some(layer),
-                now: c.now,
-                token_secret: c.token_secret.clone(),
-                ledger: Some(c.snapshot.clone()),
-                user: None,
-            };
-            let mut errors = Vec::new();
-            let sources = check::collect_sources(&paths, &mut errors);
-            let at_target = check::run(&c.engine, &settings(target), &sources, Vec::new());
-            let at_trial = check::run(&c.engine, &settings(Layer::Trial), &sources, Vec::new());
-            let reports = |l: &[Located]| -> Vec<ResourceReport> {
-                l.iter().map(|l| l.report.clone()).collect()
-            };
-            let target_reports = reports(&at_target.resources);
-            let trial_reports = reports(&at_trial.resources);
-            let subject = Subject {
-                resources: at_target
-                    .resources
-                    .iter()
-                    .map(|l| SubjectResource {
-                        kind: l.report.resource.kind.clone(),
-                        namespace: l.report.resource.namespace.clone(),
-                        name: l.report.resource.name.clone(),
-                        file: l.file.to_string(),
-                        document: l.document,
-                    })
-                    .collect(),
-                images: core_trial::subject_images(&objects),
-                digests: docs
-                    .iter()
-                    .map(|d| DocumentDigest {
-                        file: d.file.clone(),
-                        document: d.document,
-                        sha256: d.sha256.clone(),
-                    })
-                    .collect(),
-                documents: objects,
-            };
-            let pattern = core_trial::fingerprint(&target_reports);
-            let novelty = core_trial::novelty(&pattern, &c.ledger.fingerprints()?);
-            let charge = Charge::new(
-                &target_reports,
-                target,
-                &trial_reports,
-                c.engine.config(),
-                novelty,
-            );
-            let day = c.day();
-            let charge_record = rows(&[("charge".into(), Evidence::Charge(charge.clone()))])?;
-            // One transaction: the trial, its fingerprint and its charge, or none of them.
-            let now = c.now;
-            let t = c.ledger.atomically(|tx| {
-                let t = tx.file_trial(target, day, now, &subject, &charge)?;
-                tx.add_fingerprint(&t.id, &pattern, now)?;
-                tx.add_evidence(&t.id, &charge_record, now, day)?;
-                Ok::<_, sostle_ledger::Error>(t)
-            })?;
-            let filed = || Filed {
-                trial: &t.id,
-                target,
-                epoch_day: day,
-                results: crate::output::json_results(&at_target.resources),
-                trial_results: crate::output::json_results(&at_trial.resources),
-                exemptions_needed: &charge.exemptions_needed,
-                must_fix: &charge.must_fix,
-                novelty: &charge.novelty,
-            };
-            match output {
-                TrialFormat::Json => print_json(&filed())?,
-                TrialFormat::Yaml => {
-                    print_yaml(&[serde_json::to_value(filed())?], &mut io::stdout().lock())?
-                }
-                TrialFormat::Human => {
-                    let mut w = io::stdout().lock();
-                    writeln!(w, "{} filed: target {target}, epoch day {day}", t.id)?;
-                    for r in at_target.resources.iter() {
-                        writeln!(
-                            w,
-                            "  subject: {} ({}:{})",
-                            r.report.resource.display(),
-                            r.file,
-                            r.report.pos.line
-                        )?;
-                    }
-                    for i in &subject.images {
-                        writeln!(w, "  image: {i}")?;
-                    }
-                    print_findings(&mut w, &format!("at {target}"), &at_target.resources)?;
-                    print_findings(&mut w, "in chaos-trial", &at_trial.resources)?;
-                    print_needed(&mut w, &charge)?;
-                    writeln!(w, "PELEGO novelty: {}", charge.novelty)?;
-                }
-            }
-            Ok(crate::exit::OK)
-        }
+        } => charge(paths, target, output, common, ledger),
         TrialCommand::Burst {
             trial,
             output,
             common,
             ledger,
-        } => {
-            let mut c = Ctx::new(&common, &ledger)?;
-            let day = c.day();
-            let now = c.now;
-            let (t, docs) = c.ledger.atomically(|tx| {
-                let t = tx.burst(&trial, now)?;
-                let docs: Vec<J> = t
-                    .subject
-                    .documents
-                    .iter()
-                    .map(|d| core_trial::burst_object(d, &t.id))
-                    .collect();
-                let record = Evidence::Burst(BurstRecord {
-                    burst_at: t.burst_at,
-                    documents: docs.len(),
-                });
-                tx.add_evidence(
-                    &t.id,
-                    &[(record.kind(), "burst".into(), record.to_json()?)],
-                    now,
-                    day,
-                )?;
-                Ok::<_, sostle_ledger::Error>((t, docs))
-            })?;
-            match output {
-                TrialFormat::Json => print_json(&List::of(&docs))?,
-                _ => {
-                    let mut w = io::stdout().lock();
-                    writeln!(
-                        w,
-                        "# {} burst at {}: apply with kubectl apply -f -",
-                        t.id,
-                        t.burst_at.map(|b| b.to_string()).unwrap_or_default()
-                    )?;
-                    print_yaml(&docs, &mut w)?;
-                }
-            }
-            Ok(crate::exit::OK)
-        }
+        } => burst(trial, output, common, ledger),
         TrialCommand::Spiral {
             trial,
             falco,
@@ -425,226 +199,255 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             output,
             common,
             ledger,
-        } => {
-            let mut c = Ctx::new(&common, &ledger)?;
-            let t = c.ledger.trial(&trial)?;
-            let target = t.target;
-            let names = t.subject.workload_names();
-            let (history, _) = trial_history(&c, &t)?;
-            // Read and check every input before writing anything: all or nothing.
-            let mut items: Vec<(String, Evidence)> = Vec::new();
-            let read = |p: &Path| -> anyhow::Result<String> {
-                if p.as_os_str() == "-" {
-                    let mut s = String::new();
-                    io::Read::read_to_string(&mut io::stdin().lock(), &mut s)?;
-                    Ok(s)
-                } else {
-                    std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))
-                }
-            };
-            if let Some(f) = &falco {
-                let s = core_trial::parse_falco(&read(f)?, &names)
-                    .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                items.push((f.display().to_string(), Evidence::Falco(s)));
-            }
-            let previous_critical = history.critical_seen();
-            for f in &trivy {
-                let summary = core_trial::parse_trivy(&read(f)?)
-                    .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                let new_critical = summary
-                    .critical
-                    .iter()
-                    .filter(|c| !previous_critical.contains(c.as_str()))
-                    .cloned()
-                    .collect();
-                items.push((
-                    f.display().to_string(),
-                    Evidence::Trivy(TrivyEvidence {
-                        summary,
-                        new_critical,
-                    }),
-                ));
-            }
-            if let Some(f) = &events {
-                let s = core_trial::parse_events(&read(f)?, &names)
-                    .map_err(|e| anyhow!("{}:{e}", f.display()))?;
-                items.push((f.display().to_string(), Evidence::Events(s)));
-            }
-            if let Some(f) = &live {
-                let text = read(f)?;
-                let loaded = manifest::load(&text);
-                if let Some(e) = loaded.errors.first() {
-                    bail!("{}:{}:{}: {}", f.display(), e.line, e.col, e.message);
-                }
-                let documents: Vec<J> = loaded.documents.iter().map(|d| d.root.to_json()).collect();
-                let failures = c
-                    .evaluate(&documents, target)
-                    .iter()
-                    .flat_map(|r| {
-                        r.results
-                            .iter()
-                            .filter(|x| x.outcome == Outcome::Fail)
-                            .map(move |x| format!("{} on {}", x.policy, r.resource.display()))
-                    })
-                    .collect();
-                items.push((
-                    f.display().to_string(),
-                    Evidence::Live(LiveEvidence {
-                        documents,
-                        failures,
-                    }),
-                ));
-            }
-            if items.is_empty() {
-                bail!("give evidence: --falco FILE, --trivy FILE, --events FILE or --live FILE|-");
-            }
-            let day = c.day();
-            let now = c.now;
-            let records = rows(&items)?;
-            c.ledger
-                .atomically(|tx| tx.add_evidence(&t.id, &records, now, day))?;
-            // Novelty of the failure pattern (charge and live together): the subject as it
-            // stands now is the latest live re-check — this one's, else the history's. (The
-            // evidence changes neither witnesses, trial states nor locks: the snapshot stands.)
-            let latest_live = items
-                .iter()
-                .rev()
-                .find_map(|(_, e)| match e {
-                    Evidence::Live(l) => Some(l),
-                    _ => None,
-                })
-                .or(history.latest_live());
-            let docs = t.subject.current_documents(latest_live);
-            let pattern = core_trial::fingerprint(&c.evaluate(&docs, target));
-            let earlier: Vec<(String, Vec<String>)> = c
-                .ledger
-                .fingerprints()?
-                .into_iter()
-                .take_while(|(id, _)| id != &t.id)
-                .collect();
-            let novelty = core_trial::novelty(&pattern, &earlier);
-            match output {
-                TrialFormat::Human => {
-                    let mut w = io::stdout().lock();
-                    writeln!(w, "{}: evidence recorded", t.id)?;
-                    for (source, e) in &items {
-                        writeln!(
-                            w,
-                            "  {:<6} {source}: {}",
-                            e.kind().as_str(),
-                            spiral_line(e, target)
-                        )?;
-                    }
-                    writeln!(w, "PELEGO novelty: {novelty}")?;
-                }
-                _ => print_json(&Spiraled {
-                    trial: &t.id,
-                    evidence: items
-                        .iter()
-                        .zip(&records)
-                        .map(|((source, e), (_, _, data))| Recorded {
-                            kind: e.kind(),
-                            source,
-                            summary: without_documents(data.clone()),
-                        })
-                        .collect(),
-                    novelty: &novelty,
-                })?,
-            }
-            Ok(crate::exit::OK)
-        }
+        } => spiral(trial, falco, trivy, events, live, output, common, ledger),
         TrialCommand::Verdict {
             trial,
             output,
             common,
             ledger,
-        } => {
-            let mut c = Ctx::new(&common, &ledger)?;
-            let t = c.ledger.trial(&trial)?;
-            let v = compute_verdict(&c, &t)?.outcome;
-            let day = c.day();
-            let now = c.now;
-            let record = rows(&[("verdict".into(), Evidence::Verdict(v.clone()))])?;
-            c.ledger.atomically(|tx| {
-                tx.set_verdict(&t.id, v.verdict, false, now)?;
-                tx.add_evidence(&t.id, &record, now, day)
-            })?;
-            match output {
-                TrialFormat::Human => {
-                    let mut w = io::stdout().lock();
-                    writeln!(w, "{}: {}", t.id, v.verdict.as_str())?;
-                    for r in &v.reasons {
-                        writeln!(w, "  - {r}")?;
-                    }
-                }
-                _ => print_json(&Reached {
-                    trial: &t.id,
-                    epoch_day: day,
-                    outcome: &v,
-                })?,
-            }
-            Ok(if v.verdict.is_refusal() {
-                crate::exit::FAIL
-            } else {
-                crate::exit::OK
-            })
-        }
+        } => verdict(trial, output, common, ledger),
         TrialCommand::Show {
             trial,
             common,
             ledger,
-        } => {
-            let c = Ctx::new(&common, &ledger)?;
-            let t = c.ledger.trial(&trial)?;
-            let evidence = c.ledger.evidence(&t.id)?;
-            print_json(&Shown {
-                trial: Listed::of(&t),
-                subject: without_documents(serde_json::to_value(&t.subject)?),
-                phases: evidence
-                    .iter()
-                    .map(|e| Phase {
-                        kind: e.kind,
-                        source: &e.source,
-                        recorded_at: e.recorded_at,
-                        epoch_day: e.epoch_day,
-                        data: without_documents(e.data.clone()),
-                    })
-                    .collect(),
-            })?;
-            Ok(crate::exit::OK)
-        }
+        } => show(trial, common, ledger),
         TrialCommand::List {
             output,
             common,
             ledger,
-        } => {
-            let c = Ctx::new(&common, &ledger)?;
-            let trials = c.ledger.trials()?;
-            match output {
-                TrialFormat::Human => {
-                    let mut w = io::stdout().lock();
-                    writeln!(
-                        w,
-                        "{:<15} {:<6} {:<5} {:<20} STATE",
-                        "TRIAL", "TARGET", "DAY", "VERDICT"
-                    )?;
-                    for t in &trials {
-                        writeln!(
-                            w,
-                            "{:<15} {:<6} {:<5} {:<20} {}",
-                            t.id,
-                            t.target.as_str(),
-                            t.epoch_day,
-                            t.verdict.map_or("-", TrialVerdict::as_str),
-                            t.state().as_str()
-                        )?;
-                    }
-                }
-                _ => print_json(&trials.iter().map(Listed::of).collect::<Vec<_>>())?,
+        } => list(output, common, ledger),
+    }
+}
+
+/// `trial charge`: files a trial and prints what it was charged with.
+fn charge(
+    paths: Vec<PathBuf>,
+    target: Layer,
+    output: TrialFormat,
+    common: crate::cli::Common,
+    ledger: LedgerArgs,
+) -> anyhow::Result<u8> {
+    let mut c = open(&common, &ledger)?;
+    let Charged {
+        trial: t,
+        day,
+        at_target,
+        at_trial,
+        images,
+        charge,
+    } = c.charge(&paths, target)?;
+    let filed = || Filed {
+        trial: &t.id,
+        target,
+        epoch_day: day,
+        results: crate::output::json_results(&at_target.resources),
+        trial_results: crate::output::json_results(&at_trial.resources),
+        exemptions_needed: &charge.exemptions_needed,
+        must_fix: &charge.must_fix,
+        novelty: &charge.novelty,
+    };
+    match output {
+        TrialFormat::Json => print_json(&filed())?,
+        TrialFormat::Yaml => {
+            print_yaml(&[serde_json::to_value(filed())?], &mut io::stdout().lock())?
+        }
+        TrialFormat::Human => {
+            let mut w = io::stdout().lock();
+            writeln!(w, "{} filed: target {target}, epoch day {day}", t.id)?;
+            for r in at_target.resources.iter() {
+                writeln!(
+                    w,
+                    "  subject: {} ({}:{})",
+                    r.report.resource.display(),
+                    r.file,
+                    r.report.pos.line
+                )?;
             }
-            Ok(crate::exit::OK)
+            for i in &images {
+                writeln!(w, "  image: {i}")?;
+            }
+            print_findings(&mut w, &format!("at {target}"), &at_target.resources)?;
+            print_findings(&mut w, "in chaos-trial", &at_trial.resources)?;
+            print_needed(&mut w, &charge)?;
+            writeln!(w, "PELEGO novelty: {}", charge.novelty)?;
         }
     }
+    Ok(crate::exit::OK)
+}
+
+/// `trial burst`: prints the subject rewritten for the chaos pool.
+fn burst(
+    trial: String,
+    output: TrialFormat,
+    common: crate::cli::Common,
+    ledger: LedgerArgs,
+) -> anyhow::Result<u8> {
+    let (t, docs) = open(&common, &ledger)?.burst(&trial)?;
+    match output {
+        TrialFormat::Json => print_json(&List::of(&docs))?,
+        _ => {
+            let mut w = io::stdout().lock();
+            writeln!(
+                w,
+                "# {} burst at {}: apply with kubectl apply -f -",
+                t.id,
+                t.burst_at.map(|b| b.to_string()).unwrap_or_default()
+            )?;
+            print_yaml(&docs, &mut w)?;
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// `trial spiral`: records evidence and prints the novelty.
+fn spiral(
+    trial: String,
+    falco: Option<PathBuf>,
+    trivy: Vec<PathBuf>,
+    events: Option<PathBuf>,
+    live: Option<PathBuf>,
+    output: TrialFormat,
+    common: crate::cli::Common,
+    ledger: LedgerArgs,
+) -> anyhow::Result<u8> {
+    let mut inputs = Vec::new();
+    let mut add = |kind, p: &Path| -> anyhow::Result<()> {
+        inputs.push(EvidenceText {
+            source: p.display().to_string(),
+            kind,
+            text: read_input(p)?,
+        });
+        Ok(())
+    };
+    if let Some(f) = &falco {
+        add(EvidenceKind::Falco, f)?;
+    }
+    for f in &trivy {
+        add(EvidenceKind::Trivy, f)?;
+    }
+    if let Some(f) = &events {
+        add(EvidenceKind::Events, f)?;
+    }
+    if let Some(f) = &live {
+        add(EvidenceKind::Live, f)?;
+    }
+    let sostle_trial::Spiraled {
+        trial: t,
+        items,
+        records,
+        novelty,
+    } = open(&common, &ledger)?.spiral(&trial, &inputs)?;
+    let target = t.target;
+    match output {
+        TrialFormat::Human => {
+            let mut w = io::stdout().lock();
+            writeln!(w, "{}: evidence recorded", t.id)?;
+            for (source, e) in &items {
+                writeln!(
+                    w,
+                    "  {:<6} {source}: {}",
+                    e.kind().as_str(),
+                    spiral_line(e, target)
+                )?;
+            }
+            writeln!(w, "PELEGO novelty: {novelty}")?;
+        }
+        _ => print_json(&Spiraled {
+            trial: &t.id,
+            evidence: items
+                .iter()
+                .zip(&records)
+                .map(|((source, e), (_, _, data))| Recorded {
+                    kind: e.kind(),
+                    source,
+                    summary: without_documents(data.clone()),
+                })
+                .collect(),
+            novelty: &novelty,
+        })?,
+    }
+    Ok(crate::exit::OK)
+}
+
+/// `trial verdict`: reaches and records the verdict.
+fn verdict(
+    trial: String,
+    output: TrialFormat,
+    common: crate::cli::Common,
+    ledger: LedgerArgs,
+) -> anyhow::Result<u8> {
+    let mut c = open(&common, &ledger)?;
+    let (t, v) = c.verdict(&trial)?;
+    let day = c.day();
+    match output {
+        TrialFormat::Human => {
+            let mut w = io::stdout().lock();
+            writeln!(w, "{}: {}", t.id, v.verdict.as_str())?;
+            for r in &v.reasons {
+                writeln!(w, "  - {r}")?;
+            }
+        }
+        _ => print_json(&Reached {
+            trial: &t.id,
+            epoch_day: day,
+            outcome: &v,
+        })?,
+    }
+    Ok(if v.verdict.is_refusal() {
+        crate::exit::FAIL
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// `trial show`: a trial and every record of it.
+fn show(trial: String, common: crate::cli::Common, ledger: LedgerArgs) -> anyhow::Result<u8> {
+    let mut c = open(&common, &ledger)?;
+    let t = c.ledger().trial(&trial)?;
+    let evidence = c.ledger().evidence(&t.id)?;
+    print_json(&Shown {
+        trial: Listed::of(&t),
+        subject: without_documents(serde_json::to_value(&t.subject)?),
+        phases: evidence
+            .iter()
+            .map(|e| Phase {
+                kind: e.kind,
+                source: &e.source,
+                recorded_at: e.recorded_at,
+                epoch_day: e.epoch_day,
+                data: without_documents(e.data.clone()),
+            })
+            .collect(),
+    })?;
+    Ok(crate::exit::OK)
+}
+
+/// `trial list`: every trial.
+fn list(output: TrialFormat, common: crate::cli::Common, ledger: LedgerArgs) -> anyhow::Result<u8> {
+    let trials = open(&common, &ledger)?.ledger().trials()?;
+    match output {
+        TrialFormat::Human => {
+            let mut w = io::stdout().lock();
+            writeln!(
+                w,
+                "{:<15} {:<6} {:<5} {:<20} STATE",
+                "TRIAL", "TARGET", "DAY", "VERDICT"
+            )?;
+            for t in &trials {
+                writeln!(
+                    w,
+                    "{:<15} {:<6} {:<5} {:<20} {}",
+                    t.id,
+                    t.target.as_str(),
+                    t.epoch_day,
+                    t.verdict.map_or("-", TrialVerdict::as_str),
+                    t.state().as_str()
+                )?;
+            }
+        }
+        _ => print_json(&trials.iter().map(Listed::of).collect::<Vec<_>>())?,
+    }
+    Ok(crate::exit::OK)
 }
 
 fn print_findings(w: &mut dyn Write, title: &str, resources: &[Located]) -> io::Result<()> {
@@ -713,48 +516,6 @@ fn print_needed(w: &mut dyn Write, charge: &Charge) -> io::Result<()> {
     Ok(())
 }
 
-/// A trial's evidence decoded, and its subject as it stands (the charged documents, with the
-/// latest live objects in place of the charged ones).
-fn trial_history(c: &Ctx, t: &sostle_ledger::Trial) -> anyhow::Result<(History, Vec<J>)> {
-    let rows = c.ledger.evidence(&t.id)?;
-    let history = History::decode(rows.iter().map(sostle_ledger::Evidence::stored))?;
-    let docs = t.subject.current_documents(history.latest_live());
-    Ok((history, docs))
-}
-
-/// A verdict and what it was reached on.
-struct Judged {
-    outcome: VerdictOutcome,
-    history: History,
-    /// The current subject evaluated at the target layer.
-    reports: Vec<ResourceReport>,
-    /// The current subject.
-    docs: Vec<J>,
-}
-
-fn compute_verdict(c: &Ctx, t: &sostle_ledger::Trial) -> anyhow::Result<Judged> {
-    // Stored evidence that no longer decodes (an upgrade, a hand edit) is an error that names
-    // it, never skipped: a skipped Trivy summary would stop counting its CRITICAL CVEs.
-    let (history, docs) = trial_history(c, t)?;
-    let reports = c.evaluate(&docs, t.target);
-    let input = core_trial::VerdictInput {
-        reports: &reports,
-        target: t.target,
-        burst_at: t.burst_at,
-        falco_checked_until: history.falco_checked_until,
-        falco: &history.falco,
-        trivy: &history.trivy,
-        now: c.now,
-    };
-    let outcome = core_trial::verdict(&input, c.engine.config());
-    Ok(Judged {
-        outcome,
-        history,
-        reports,
-        docs,
-    })
-}
-
 /// `sostle lock TRB --key FILE`.
 /// Where `sostle lock` puts what it makes, beside the ledger.
 #[derive(Debug)]
@@ -782,14 +543,14 @@ pub fn lock(
         outputs.rekor,
         outputs.timeout,
     );
-    let mut c = Ctx::new(common, ledger)?;
-    let t = c.ledger.trial(trial)?;
+    let mut c = open(common, ledger)?;
+    let t = c.ledger().trial(trial)?;
     let Judged {
         outcome: v,
         history,
         reports,
         docs,
-    } = compute_verdict(&c, &t)?;
+    } = c.judge(&t)?;
     if v.verdict != TrialVerdict::MecipolLocked {
         let mut e = io::stderr().lock();
         writeln!(
@@ -806,8 +567,8 @@ pub fn lock(
     let signing = crate::commands::sign::read_private_key(key)?;
     let day = c.day();
     let authorized =
-        core_trial::authorized_layers(c.engine.config(), day, |l| c.evaluate(&docs, l));
-    let basis = core_trial::lock_basis(&reports, c.engine.config(), day);
+        core_trial::authorized_layers(c.engine().config(), day, |l| c.evaluate(&docs, l));
+    let basis = core_trial::lock_basis(&reports, c.engine().config(), day);
     let images = t.subject.images.clone();
     if images.is_empty() {
         bail!("{} has no container image to lock", t.id);
@@ -822,7 +583,7 @@ pub fn lock(
         )),
         None => None,
     };
-    let rekor_config = c.engine.config().rekor.clone();
+    let rekor_config = c.engine().config().rekor.clone();
     let rekor_rt = match (
         rekor.rekor_url.is_some() || rekor_config.url.is_some(),
         &registry,
@@ -830,36 +591,14 @@ pub fn lock(
         (true, None) => Some(crate::commands::sign::runtime()?),
         _ => None,
     };
-    let mut digests = std::collections::BTreeMap::new();
-    for image in &images {
-        let from_evidence = core_trial::ran_digest(image, &history.trivy, &live);
-        let resolved = match &registry {
-            None => None,
-            Some((client, rt)) => {
-                let name = sostle_core::images::parse_image(image).name;
-                let reference = match &from_evidence {
-                    Some(d) => format!("{name}@{d}"),
-                    None => image.clone(),
-                };
-                Some(
-                    rt.block_on(client.resolve(&reference))
-                        .map_err(|e| anyhow!("--attach: {e}"))?,
-                )
-            }
-        };
-        let digest = resolved
-            .as_ref()
-            .map(|r| r.digest.clone())
-            .or(from_evidence);
-        digests.insert(image.clone(), (digest, resolved));
-    }
+    let digests = ran_digests(&images, &history, &live, registry.as_ref())?;
     let dir = out_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(".sostle/profiles"));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
     // One transaction: every image's profile, the verdict and the lock record — or none.
-    let now = c.now;
-    let profiles = c.ledger.atomically(|tx| {
+    let now = c.now();
+    let profiles = c.ledger().atomically(|tx| {
         let mut profiles = Vec::new();
         for image in &images {
             let image_digest = digests.get(image).and_then(|(d, _)| d.clone());
@@ -933,36 +672,87 @@ pub fn lock(
         eprintln!("locked {} as {} → {} (+ .sig); label the workload mecipol-locked=true, mecipol-image, mecipol-profile={}, mecipol-epoch={day}", p.image, p.id, path.display(), p.id);
     }
     if let Some((client, rt)) = &registry {
-        use sostle_sign::attest;
-        for (p, _) in &written {
-            let Some((_, Some(resolved))) = digests.get(&p.image) else {
-                continue;
-            };
-            let statement = attest::Statement::new(
-                &format!("{}/{}", resolved.registry, resolved.repository),
-                &resolved.digest,
-                attest::MECIPOL_PREDICATE,
-                p.profile.clone(),
-            );
-            let envelope = attest::sign(&signing, &statement);
-            rt.block_on(client.push_attestation(resolved, &envelope, attest::MECIPOL_PREDICATE))
-                .map_err(|e| {
-                    anyhow!(
-                        "{} is recorded and written, but its attestation was not attached: {e}",
-                        p.id
-                    )
-                })?;
-            eprintln!(
-                "attached {} to {} ({}/{}:{})",
-                p.id,
-                resolved.by_digest(),
-                resolved.registry,
-                resolved.repository,
-                resolved.attestation_tag()
-            );
-        }
+        attach_attestations(&written, &digests, client, rt, &signing)?;
     }
     Ok(crate::exit::OK)
+}
+
+/// Each image's digest (as it ran: the evidence's, else the registry's for the tag when
+/// attaching) and, when attaching, the registry's answer.
+type Digests =
+    std::collections::BTreeMap<String, (Option<String>, Option<sostle_sign::registry::Resolved>)>;
+
+/// The digest each image ran as. All registry questions are asked before anything is
+/// recorded.
+fn ran_digests(
+    images: &[String],
+    history: &core_trial::History,
+    live: &[serde_json::Value],
+    registry: Option<&(sostle_sign::registry::Registry, tokio::runtime::Runtime)>,
+) -> anyhow::Result<Digests> {
+    let mut digests = Digests::new();
+    for image in images {
+        let from_evidence = core_trial::ran_digest(image, &history.trivy, live);
+        let resolved = match registry {
+            None => None,
+            Some((client, rt)) => {
+                let name = sostle_core::images::parse_image(image).name;
+                let reference = match &from_evidence {
+                    Some(d) => format!("{name}@{d}"),
+                    None => image.clone(),
+                };
+                Some(
+                    rt.block_on(client.resolve(&reference))
+                        .map_err(|e| anyhow!("--attach: {e}"))?,
+                )
+            }
+        };
+        let digest = resolved
+            .as_ref()
+            .map(|r| r.digest.clone())
+            .or(from_evidence);
+        digests.insert(image.clone(), (digest, resolved));
+    }
+    Ok(digests)
+}
+
+/// `--attach`: each profile's attestation pushed beside its image.
+fn attach_attestations(
+    written: &[(sostle_ledger::Profile, PathBuf)],
+    digests: &Digests,
+    client: &sostle_sign::registry::Registry,
+    rt: &tokio::runtime::Runtime,
+    signing: &p256::ecdsa::SigningKey,
+) -> anyhow::Result<()> {
+    use sostle_sign::attest;
+    for (p, _) in written {
+        let Some((_, Some(resolved))) = digests.get(&p.image) else {
+            continue;
+        };
+        let statement = attest::Statement::new(
+            &format!("{}/{}", resolved.registry, resolved.repository),
+            &resolved.digest,
+            attest::MECIPOL_PREDICATE,
+            p.profile.clone(),
+        );
+        let envelope = attest::sign(&signing, &statement);
+        rt.block_on(client.push_attestation(resolved, &envelope, attest::MECIPOL_PREDICATE))
+            .map_err(|e| {
+                anyhow!(
+                    "{} is recorded and written, but its attestation was not attached: {e}",
+                    p.id
+                )
+            })?;
+        eprintln!(
+            "attached {} to {} ({}/{}:{})",
+            p.id,
+            resolved.by_digest(),
+            resolved.registry,
+            resolved.repository,
+            resolved.attestation_tag()
+        );
+    }
+    Ok(())
 }
 
 /// `sostle promote FILE --to L<N> --profile profile-NNN`.
@@ -974,20 +764,20 @@ pub fn promote(
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
-    let c = Ctx::new(common, ledger)?;
-    let profile = c.ledger.profile(profile_id)?;
+    let mut c = open(common, ledger)?;
+    let profile = c.ledger().profile(profile_id)?;
     let refuse = |why: String| -> anyhow::Result<u8> {
         eprintln!("refused: {why}");
         Ok(crate::exit::FAIL)
     };
     let body = ProfileBody::decode(&profile.profile)
         .map_err(|e| anyhow!("{profile_id} in the ledger does not decode: {e}"))?;
-    if let Err(why) = mecipol::check_promotion_layer(&body, layer, c.engine.config()) {
+    if let Err(why) = mecipol::check_promotion_layer(&body, layer, c.engine().config()) {
         return refuse(why.to_string());
     }
-    let docs = read_subject(paths)?;
+    let docs = sostle_trial::read_subject(paths)?;
     let mut out = Vec::new();
-    for SubjectDoc {
+    for sostle_trial::SubjectDoc {
         file, object: obj, ..
     } in &docs
     {
@@ -998,7 +788,7 @@ pub fn promote(
             });
         }
         let namespace = c
-            .engine
+            .engine()
             .config()
             .layer(layer)
             .map(|l| l.namespace.clone())
@@ -1040,16 +830,7 @@ pub fn witness(
     common: &crate::cli::Common,
     ledger: &LedgerArgs,
 ) -> anyhow::Result<u8> {
-    let mut c = Ctx::new(common, ledger)?;
-    if c.engine.config().crew_member(by).is_none() {
-        bail!("--by: `{by}` is not registered crew");
-    }
-    let hash = sostle_core::exemption::witness(values);
-    let stored_values = serde_json::to_value(values)?;
-    let now = c.now;
-    let w = c
-        .ledger
-        .atomically(|tx| tx.register_witness(&hash, by, &stored_values, now))?;
+    let w = open(common, ledger)?.register_witness(values, by)?;
     println!(
         "{} registered at {} by {}",
         w.hash, w.registered_at, w.registered_by
