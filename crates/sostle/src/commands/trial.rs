@@ -199,7 +199,15 @@ pub fn run(cmd: TrialCommand) -> anyhow::Result<u8> {
             output,
             common,
             ledger,
-        } => spiral(trial, falco, trivy, events, live, output, common, ledger),
+        } => {
+            // In the order they are recorded: Falco, Trivy, events, the live spec.
+            let files = (falco.map(|f| (EvidenceKind::Falco, f)).into_iter())
+                .chain(trivy.into_iter().map(|f| (EvidenceKind::Trivy, f)))
+                .chain(events.map(|f| (EvidenceKind::Events, f)))
+                .chain(live.map(|f| (EvidenceKind::Live, f)))
+                .collect();
+            spiral(trial, files, output, common, ledger)
+        }
         TrialCommand::Verdict {
             trial,
             output,
@@ -302,34 +310,18 @@ fn burst(
 /// `trial spiral`: records evidence and prints the novelty.
 fn spiral(
     trial: String,
-    falco: Option<PathBuf>,
-    trivy: Vec<PathBuf>,
-    events: Option<PathBuf>,
-    live: Option<PathBuf>,
+    files: Vec<(EvidenceKind, PathBuf)>,
     output: TrialFormat,
     common: crate::cli::Common,
     ledger: LedgerArgs,
 ) -> anyhow::Result<u8> {
-    let mut inputs = Vec::new();
-    let mut add = |kind, p: &Path| -> anyhow::Result<()> {
+    let mut inputs = Vec::with_capacity(files.len());
+    for (kind, p) in files {
         inputs.push(EvidenceText {
             source: p.display().to_string(),
             kind,
-            text: read_input(p)?,
+            text: read_input(&p)?,
         });
-        Ok(())
-    };
-    if let Some(f) = &falco {
-        add(EvidenceKind::Falco, f)?;
-    }
-    for f in &trivy {
-        add(EvidenceKind::Trivy, f)?;
-    }
-    if let Some(f) = &events {
-        add(EvidenceKind::Events, f)?;
-    }
-    if let Some(f) = &live {
-        add(EvidenceKind::Live, f)?;
     }
     let sostle_trial::Spiraled {
         trial: t,
@@ -735,7 +727,7 @@ fn attach_attestations(
             attest::MECIPOL_PREDICATE,
             p.profile.clone(),
         );
-        let envelope = attest::sign(&signing, &statement);
+        let envelope = attest::sign(signing, &statement);
         rt.block_on(client.push_attestation(resolved, &envelope, attest::MECIPOL_PREDICATE))
             .map_err(|e| {
                 anyhow!(
