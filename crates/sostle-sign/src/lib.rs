@@ -7,6 +7,7 @@
 //! `images` policy with a verdict cache, for the CLI and the webhook alike.
 
 pub mod attest;
+pub mod bundle;
 pub mod checker;
 pub mod keys;
 pub mod payload;
