@@ -1095,6 +1095,11 @@ pub struct VerifyArgs {
 pub use sostle_printer::verify::VerifyFormat;
 
 /// A layer flag's value: `L0`…`L7` (any case) or `trial`, parsed where the flags are.
-fn layer_arg(s: &str) -> Result<Layer, String> {
-    Layer::parse(s).ok_or_else(|| format!("`{s}` is not a layer; write L0…L7 or trial"))
+fn layer_arg(s: &str) -> Result<Layer, NotALayer> {
+    Layer::parse(s).ok_or_else(|| NotALayer(s.to_string()))
 }
+
+/// A layer flag's value that names no layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a layer; write L0…L7 or trial")]
+pub struct NotALayer(pub String);

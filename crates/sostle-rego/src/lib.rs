@@ -525,6 +525,18 @@ impl UserRule {
     }
 }
 
+/// User policies that did not load, compile or evaluate: regorus's own message, with the file,
+/// line and column (or the rule, `rego:<namespace>/<rule>`) it names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RegoError(pub String);
+
+impl From<String> for RegoError {
+    fn from(message: String) -> RegoError {
+        RegoError(message)
+    }
+}
+
 /// One finding of a user rule: its message and, when the result object carries one, the field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFinding {
@@ -604,7 +616,7 @@ impl UserPolicies {
         all_namespaces: bool,
         timeout: std::time::Duration,
         strict: bool,
-    ) -> Result<UserPolicies, String> {
+    ) -> Result<UserPolicies, RegoError> {
         let (engine, modules) = build_engine(dirs, data_files, timeout, strict, false)?;
         let mut found: Vec<UserRule> = Vec::new();
         let mut definitions: BTreeMap<String, usize> = BTreeMap::new();
@@ -672,7 +684,7 @@ impl UserPolicies {
     }
 
     /// Evaluates every rule on one object.
-    pub fn evaluate(&mut self, object: &J) -> Result<Vec<UserOutcome>, String> {
+    pub fn evaluate(&mut self, object: &J) -> Result<Vec<UserOutcome>, RegoError> {
         let input =
             regorus::Value::from_json_str(&object.to_string()).map_err(|e| e.to_string())?;
         self.engine.set_input(input);
@@ -777,7 +789,7 @@ fn build_engine(
     timeout: std::time::Duration,
     strict: bool,
     with_tests: bool,
-) -> Result<(regorus::Engine, Vec<Module>), String> {
+) -> Result<(regorus::Engine, Vec<Module>), RegoError> {
     let mut engine = regorus::Engine::new();
     engine.set_strict_builtin_errors(strict);
     engine
@@ -811,13 +823,13 @@ fn build_engine(
         collect_rego(d, with_tests, &mut files).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     if files.is_empty() {
-        return Err(format!(
+        return Err(RegoError(format!(
             "no .rego files in {}",
             dirs.iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )));
     }
     let mut modules = Vec::with_capacity(files.len());
     for f in &files {
@@ -851,13 +863,13 @@ fn build_engine(
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         let loaded = sostle_core::manifest::load(&text);
         if let Some(e) = loaded.errors.first() {
-            return Err(format!(
+            return Err(RegoError(format!(
                 "{}:{}:{}: {}",
                 f.display(),
                 e.line,
                 e.col,
                 e.message
-            ));
+            )));
         }
         for d in loaded.documents {
             let mut doc = d.root.to_json();
@@ -912,7 +924,7 @@ pub fn run_tests(
     data_files: &[std::path::PathBuf],
     timeout: std::time::Duration,
     strict: bool,
-) -> Result<Vec<RegoTest>, String> {
+) -> Result<Vec<RegoTest>, RegoError> {
     let (mut engine, modules) = build_engine(dirs, data_files, timeout, strict, true)?;
     let mut out: Vec<RegoTest> = Vec::new();
     for m in &modules {

@@ -268,60 +268,7 @@ pub fn validate(
         }
     }
     if matches!(req.operation, Operation::Update) {
-        // Exemptions cannot be self-granted: only configured writers may add or change them.
-        let before = exempt_annotations(req.old_object.as_ref());
-        let after = exempt_annotations(Some(obj));
-        let changed: Vec<&str> = after
-            .iter()
-            .filter(|(k, v)| before.get(*k) != Some(*v))
-            .map(|(k, _)| *k)
-            .collect();
-        let user = req.user_info.username.as_deref().unwrap_or_default();
-        let groups = req.user_info.groups.clone().unwrap_or_default();
-        if !changed.is_empty()
-            && !Config::listed(&loaded.engine.config().exemption_writers, user, &groups)
-        {
-            fail(&[
-                "exemption annotations changed by ",
-                user,
-                ", who is not in exemptions.writers: ",
-                &changed.join(", "),
-            ]);
-        }
-        // A downgrade: the new image's lock is older than the old object's lock.
-        let old_profile = annotations(req.old_object.as_ref())
-            .find(|(k, _)| *k == "mecipol-profile")
-            .map(|(_, v)| v);
-        let lock_registry: Option<&dyn LockRegistry> =
-            match signatures.and_then(|s| s.locks.as_ref()) {
-                Some(registry) => Some(registry),
-                None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
-            };
-        if let (Some(old_profile), Some(locks)) = (old_profile, lock_registry) {
-            for image in sostle_core::workload::images(root) {
-                for p in locks.check(image, layer, Some(old_profile)) {
-                    if let LockProblem::Downgrade { .. } = p {
-                        let p = p.to_string();
-                        fail(&["deny_no_mecipol_image: ", &p]);
-                    }
-                }
-            }
-        }
-        // The lock of each image being replaced, whatever the annotations say now or said
-        // before (an UPDATE that first drops `mecipol-profile` proves nothing).
-        if let (Some(old), Some(locks)) = (req.old_object.as_ref(), lock_registry) {
-            let policy_here = loaded
-                .engine
-                .config()
-                .policy("deny_no_mecipol_image")
-                .is_some_and(|p| p.enabled && p.layers.contains(layer));
-            if policy_here {
-                for p in sostle_core::mecipol::replacement_downgrades(locks, &old.tree, root) {
-                    let p = p.to_string();
-                    fail(&["deny_no_mecipol_image: ", &p]);
-                }
-            }
-        }
+        update_refusals(loaded, layer, req, signatures, &mut fail);
     }
     let allowed = message.is_empty();
     Decision {
@@ -329,6 +276,75 @@ pub fn validate(
         message,
         warnings,
         patch: Vec::new(),
+    }
+}
+
+/// What only an UPDATE can be refused for: exemption annotations changed by someone who may
+/// not write them, and a downgrade of a locked image (by the old object's lock, and by the lock
+/// of each image being replaced).
+fn update_refusals(
+    loaded: &Loaded,
+    layer: Layer,
+    req: &AdmissionRequest<AdmissionObject>,
+    signatures: Option<&ImageResults>,
+    fail: &mut dyn FnMut(&[&str]),
+) {
+    let Some(obj) = req.object.as_ref() else {
+        return;
+    };
+    let root = &obj.tree;
+    // Exemptions cannot be self-granted: only configured writers may add or change them.
+    let before = exempt_annotations(req.old_object.as_ref());
+    let after = exempt_annotations(Some(obj));
+    let changed: Vec<&str> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| *k)
+        .collect();
+    let user = req.user_info.username.as_deref().unwrap_or_default();
+    let groups = req.user_info.groups.clone().unwrap_or_default();
+    if !changed.is_empty()
+        && !Config::listed(&loaded.engine.config().exemption_writers, user, &groups)
+    {
+        fail(&[
+            "exemption annotations changed by ",
+            user,
+            ", who is not in exemptions.writers: ",
+            &changed.join(", "),
+        ]);
+    }
+    // A downgrade: the new image's lock is older than the old object's lock.
+    let old_profile = annotations(req.old_object.as_ref())
+        .find(|(k, _)| *k == "mecipol-profile")
+        .map(|(_, v)| v);
+    let lock_registry: Option<&dyn LockRegistry> = match signatures.and_then(|s| s.locks.as_ref()) {
+        Some(registry) => Some(registry),
+        None => loaded.locks.as_ref().map(|l| l as &dyn LockRegistry),
+    };
+    if let (Some(old_profile), Some(locks)) = (old_profile, lock_registry) {
+        for image in sostle_core::workload::images(root) {
+            for p in locks.check(image, layer, Some(old_profile)) {
+                if let LockProblem::Downgrade { .. } = p {
+                    let p = p.to_string();
+                    fail(&["deny_no_mecipol_image: ", &p]);
+                }
+            }
+        }
+    }
+    // The lock of each image being replaced, whatever the annotations say now or said
+    // before (an UPDATE that first drops `mecipol-profile` proves nothing).
+    if let (Some(old), Some(locks)) = (req.old_object.as_ref(), lock_registry) {
+        let policy_here = loaded
+            .engine
+            .config()
+            .policy("deny_no_mecipol_image")
+            .is_some_and(|p| p.enabled && p.layers.contains(layer));
+        if policy_here {
+            for p in sostle_core::mecipol::replacement_downgrades(locks, &old.tree, root) {
+                let p = p.to_string();
+                fail(&["deny_no_mecipol_image: ", &p]);
+            }
+        }
     }
 }
 
