@@ -222,19 +222,12 @@ impl Engine {
                 layer: layer.layer(),
                 config: &self.config,
             };
-            match source.judge(&input) {
-                Ok(mut found) => {
-                    if source.exemptable() {
-                        let (a, r) = (annotations.as_ref(), &resource);
-                        self.judge_exemptions(a, r, layer, &mut found, ctx);
-                    }
-                    results.append(&mut found);
+            if let Some(mut found) = judged(*source, &input, &mut errors) {
+                if source.exemptable() {
+                    let (a, r) = (annotations.as_ref(), &resource);
+                    self.judge_exemptions(a, r, layer, &mut found, ctx);
                 }
-                Err(e) => errors.push(ShapeError {
-                    path: String::new(),
-                    pos: root.pos,
-                    message: e.to_string(),
-                }),
+                results.append(&mut found);
             }
         }
         ResourceReport {
@@ -280,14 +273,7 @@ impl Engine {
                 layer: None,
                 config: &self.config,
             };
-            match source.judge(&input) {
-                Ok(found) => results.extend(found),
-                Err(e) => errors.push(ShapeError {
-                    path: String::new(),
-                    pos: root.pos,
-                    message: e.to_string(),
-                }),
-            }
+            results.extend(judged(*source, &input, &mut errors).into_iter().flatten());
         }
         ResourceReport {
             resource,
@@ -417,6 +403,25 @@ impl Engine {
             result(Outcome::Pass, violations)
         } else {
             result(verdict, violations)
+        }
+    }
+}
+
+/// A source's results for one document; its failure is the document's error.
+fn judged(
+    source: &dyn PolicySource,
+    input: &SourceInput<'_>,
+    errors: &mut Vec<ShapeError>,
+) -> Option<Vec<PolicyResult>> {
+    match source.judge(input) {
+        Ok(found) => Some(found),
+        Err(e) => {
+            errors.push(ShapeError {
+                path: String::new(),
+                pos: input.root.pos,
+                message: e.to_string(),
+            });
+            None
         }
     }
 }

@@ -43,15 +43,7 @@ impl Printer for Github {
             }
         }
         for l in ls {
-            for r in l
-                .report
-                .results
-                .iter()
-                .filter(|r| r.outcome == Outcome::Exempted)
-            {
-                let Some(j) = r.exemption.as_deref() else {
-                    continue;
-                };
+            for (r, j) in crate::exempted(l) {
                 let pos = r.violations.first().map_or(j.annotations.pos, |v| v.pos);
                 let level = if j.warnings.is_empty() {
                     "notice"

@@ -20,6 +20,15 @@ impl Paint {
             s.to_string()
         }
     }
+
+    /// `s` in colour `code` when `on`, else as it is.
+    fn wrap_if(&self, on: bool, code: &str, s: String) -> String {
+        if on {
+            self.wrap(code, &s)
+        } else {
+            s
+        }
+    }
 }
 
 /// `--output human`: findings grouped by file, `file:line:col`, the source line with a caret, a
@@ -93,15 +102,7 @@ impl Printer for Human {
                     }
                 }
             }
-            for r in l
-                .report
-                .results
-                .iter()
-                .filter(|r| r.outcome == Outcome::Exempted)
-            {
-                let Some(j) = r.exemption.as_deref() else {
-                    continue;
-                };
+            for (r, j) in crate::exempted(l) {
                 if self.current.as_deref() != Some(&*l.file) {
                     if self.current.is_some() {
                         writeln!(w)?;
@@ -197,23 +198,11 @@ impl Printer for Human {
             "{} resources: {} pass, {}, {}, {} exempted, {} skip; {} (epoch day {}){skipped}",
             s.resources,
             s.pass,
-            if s.fail > 0 {
-                self.p.wrap("31;1", &fail)
-            } else {
-                fail
-            },
-            if s.warn > 0 {
-                self.p.wrap("33;1", &warn)
-            } else {
-                warn
-            },
+            self.p.wrap_if(s.fail > 0, "31;1", fail),
+            self.p.wrap_if(s.warn > 0, "33;1", warn),
             s.exempted,
             s.skip,
-            if s.errors > 0 {
-                self.p.wrap("31;1", &errors)
-            } else {
-                errors
-            },
+            self.p.wrap_if(s.errors > 0, "31;1", errors),
             tail.epoch_day
         )
     }

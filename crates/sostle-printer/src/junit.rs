@@ -7,7 +7,7 @@ use sostle_check::Located;
 use crate::{Printer, Tail};
 use sostle_core::Outcome;
 
-use crate::{exemption_line, violation_text, xml_escape};
+use crate::{violation_text, xml_escape};
 
 /// `--output junit`: a test suite per file, a test case per resource and policy. (The root
 /// `<testsuites>` carries no totals: they are known only at the end of a streamed run, and
@@ -68,11 +68,7 @@ impl Printer for Junit {
                     Outcome::Pass => writeln!(w, "/>")?,
                     Outcome::Skip => writeln!(w, "><skipped/></testcase>")?,
                     Outcome::Exempted => {
-                        let why = r
-                            .exemption
-                            .as_deref()
-                            .map(exemption_line)
-                            .unwrap_or_default();
+                        let why = crate::exemption_of(r);
                         writeln!(
                             w,
                             r#"><skipped message="{}"/></testcase>"#,

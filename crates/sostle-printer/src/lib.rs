@@ -155,6 +155,25 @@ pub(crate) fn write_indented(
     Ok(())
 }
 
+/// The exempted results of a resource, each with its (honoured) exemption.
+pub(crate) fn exempted(
+    l: &Located,
+) -> impl Iterator<Item = (&PolicyResult, &sostle_core::exemption::Judgement)> {
+    l.report
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Exempted)
+        .filter_map(|r| Some((r, r.exemption.as_deref()?)))
+}
+
+/// The line describing a result's exemption, or nothing.
+pub(crate) fn exemption_of(r: &PolicyResult) -> String {
+    r.exemption
+        .as_deref()
+        .map(exemption_line)
+        .unwrap_or_default()
+}
+
 pub(crate) fn findings(l: &Located) -> impl Iterator<Item = (&PolicyResult, &Violation)> {
     l.report
         .results

@@ -87,17 +87,8 @@ impl Printer for Sarif {
             }
         }
         for l in ls {
-            for r in l
-                .report
-                .results
-                .iter()
-                .filter(|r| r.outcome == Outcome::Exempted)
-            {
-                let justification = r
-                    .exemption
-                    .as_deref()
-                    .map(exemption_line)
-                    .unwrap_or_default();
+            for (r, j) in crate::exempted(l) {
+                let justification = exemption_line(j);
                 for v in &r.violations {
                     results.push(json!({
                     "ruleId": &*r.policy,

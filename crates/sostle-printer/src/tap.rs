@@ -7,8 +7,6 @@ use sostle_check::Located;
 use crate::{Printer, Tail};
 use sostle_core::Outcome;
 
-use crate::exemption_line;
-
 /// `--output tap`: TAP version 13; warnings are `not ok … # TODO` (reported, not failing). The
 /// plan (`1..N`) comes last, as TAP allows, so results stream.
 #[derive(Default)]
@@ -46,11 +44,7 @@ impl Printer for Tap {
                     Outcome::Pass => writeln!(w, "ok {n} - {name}")?,
                     Outcome::Skip => writeln!(w, "ok {n} - {name} # SKIP not applicable")?,
                     Outcome::Exempted => {
-                        let why = r
-                            .exemption
-                            .as_deref()
-                            .map(exemption_line)
-                            .unwrap_or_default();
+                        let why = crate::exemption_of(r);
                         writeln!(
                             w,
                             "ok {n} - {name} # SKIP exempted: {}",

@@ -179,37 +179,29 @@ fn print_table(
     (files, bytes, docs, results, threads, n): (usize, usize, usize, usize, usize, u32),
     user_error: Option<String>,
 ) -> io::Result<()> {
-    let Times {
-        parse1,
-        parse_par,
-        eval_mem,
-        whole,
-        user_rego,
-        rego_suite,
-    } = *t;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut out = io::stdout().lock();
     writeln!(out, "corpus: {} files, {:.1} MiB, {docs} documents, {results} results per pass; {threads} threads; best of {n}", files, bytes as f64 / 1048576.0)?;
     writeln!(out, "{:<52} {:>9} {:>8}", "measurement", "ms", "ratio")?;
-    let base = ms(parse1);
+    let base = ms(t.parse1);
     for (name, d) in [
-        ("parse only, 1 thread (baseline)", parse1),
-        ("parse only, parallel", parse_par),
+        ("parse only, 1 thread (baseline)", t.parse1),
+        ("parse only, parallel", t.parse_par),
         (
             "parse + evaluate (trial layer), parallel, in memory",
-            eval_mem,
+            t.eval_mem,
         ),
         (
-            "whole check: read + parse + evaluate + JSON, parallel",
-            whole,
+            "t.whole check: read + parse + evaluate + JSON, parallel",
+            t.whole,
         ),
         (
             "parse + user Rego (examples/rego, regorus), parallel",
-            user_rego,
+            t.user_rego,
         ),
         (
             "parse + the exported suite through regorus, parallel",
-            rego_suite,
+            t.rego_suite,
         ),
     ] {
         writeln!(out, "{name:<52} {:>9.1} {:>7.2}x", ms(d), ms(d) / base)?;
@@ -223,13 +215,13 @@ fn print_table(
     writeln!(
         out,
         "exported suite through regorus vs the native engine (both parse + evaluate): {:.0}x",
-        ms(rego_suite) / ms(eval_mem)
+        ms(t.rego_suite) / ms(t.eval_mem)
     )?;
     writeln!(
         out,
-        "throughput of the whole check: {:.1} MiB/s, {:.0} documents/s",
-        bytes as f64 / 1048576.0 / whole.as_secs_f64(),
-        docs as f64 / whole.as_secs_f64()
+        "throughput of the t.whole check: {:.1} MiB/s, {:.0} documents/s",
+        bytes as f64 / 1048576.0 / t.whole.as_secs_f64(),
+        docs as f64 / t.whole.as_secs_f64()
     )?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 use sostle_core::token;
 
-use crate::cli::TokenCommand;
+use sostle_core::Layer;
+
+use crate::cli::{Common, TokenCommand};
 use crate::{exit, settings};
 
 /// Runs `sostle token issue | verify`.
@@ -13,49 +15,54 @@ pub fn run(t: TokenCommand) -> anyhow::Result<u8> {
             layer,
             expires,
             common,
-        } => {
-            let settings::Settings {
-                config,
-                now,
-                token_secret,
-            } = settings::Settings::resolve(&common)?;
-            let member = member(&config, &crew)?;
-            let expires = sostle_core::epoch::parse_rfc3339(&expires)
-                .map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
-            if expires <= now {
-                anyhow::bail!("--expires: {expires} is not in the future");
-            }
-            let secret = secret(token_secret)?;
-            let tok = token::issue(&secret, &member, layer, expires.as_second());
-            println!("{tok}");
-            Ok(exit::OK)
-        }
+        } => issue(&common, &crew, layer, &expires),
         TokenCommand::Verify {
             token: tok,
             crew,
             layer,
             common,
-        } => {
-            let settings::Settings {
-                config,
-                now,
-                token_secret,
-            } = settings::Settings::resolve(&common)?;
-            let member = member(&config, &crew)?;
-            let secret = secret(token_secret)?;
-            let names = config.crew.iter().map(|c| c.name.as_str());
-            match token::verify(&secret, &tok, &member, layer, now.as_second(), names) {
-                Ok(()) => {
-                    println!("valid: {} at {layer}", member);
-                    Ok(exit::OK)
-                }
-                Err(e) => {
-                    println!("refused: {e}");
-                    Ok(exit::FAIL)
-                }
-            }
+        } => verify(&common, &crew, layer, &tok),
+    }
+}
+
+/// `sostle token issue`: a token for `crew` at `layer` until `expires`.
+fn issue(common: &Common, crew: &str, layer: Layer, expires: &str) -> anyhow::Result<u8> {
+    let (s, member) = resolve(common, crew)?;
+    let expires = sostle_core::epoch::parse_rfc3339(expires)
+        .map_err(|m| anyhow::anyhow!("--expires: {m}"))?;
+    if expires <= s.now {
+        anyhow::bail!("--expires: {expires} is not in the future");
+    }
+    let secret = secret(s.token_secret)?;
+    println!(
+        "{}",
+        token::issue(&secret, &member, layer, expires.as_second())
+    );
+    Ok(exit::OK)
+}
+
+/// `sostle token verify`: whether `tok` holds for `crew` at `layer` now.
+fn verify(common: &Common, crew: &str, layer: Layer, tok: &str) -> anyhow::Result<u8> {
+    let (s, member) = resolve(common, crew)?;
+    let secret = secret(s.token_secret)?;
+    let names = s.config.crew.iter().map(|c| c.name.as_str());
+    match token::verify(&secret, tok, &member, layer, s.now.as_second(), names) {
+        Ok(()) => {
+            println!("valid: {member} at {layer}");
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            println!("refused: {e}");
+            Ok(exit::FAIL)
         }
     }
+}
+
+/// The settings, and the registered crew member `crew` names.
+fn resolve(common: &Common, crew: &str) -> anyhow::Result<(settings::Settings, String)> {
+    let s = settings::Settings::resolve(common)?;
+    let m = member(&s.config, crew)?;
+    Ok((s, m))
 }
 
 /// The registered crew member `crew` names.
