@@ -519,7 +519,7 @@ fn check_one(
                 Some(Ok(_)) => {}
                 Some(Err(m)) => {
                     let p = doc.root.locate(&["metadata", "labels", "sostle-layer"]);
-                    out.errors.push(err(p.line, p.col, m));
+                    out.errors.push(err(p.line, p.col, m.to_string()));
                 }
                 None => {}
             }
