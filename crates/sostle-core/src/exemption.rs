@@ -630,7 +630,7 @@ fn approved(c: &mut Case<'_>) {
 /// a suite policy where its `exemptable` rules allow, on their conditions.
 fn exemptable_here(c: &mut Case<'_>) {
     match c.subject.policy {
-        None if c.subject.policy_id == crate::report::LAYER_GATE => c.problems.push(format!(
+        None if c.subject.policy_id == crate::suite::LAYER_GATE => c.problems.push(format!(
             "{} cannot be exempted: layer gates are never exemptable",
             c.subject.policy_id
         )),

@@ -3,6 +3,7 @@
 //! and is it not older than the workload's current lock. One home for the profile: the ledger
 //! stores it, the webhook loads it from a profiles directory, both judge it here.
 
+pub use crate::config::locks::{LockPolicy, LockSource};
 use crate::layer::Layer;
 
 /// The body of a MECIPOL profile: SPEC §7's fields plus `image_digest`, what `sostle lock`
@@ -375,33 +376,6 @@ pub enum LockProblem {
         /// The image of that lock.
         current_image: String,
     },
-}
-
-/// Where the webhook finds locks (`locks.source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockSource {
-    /// MECIPOL attestations beside each image in its registry (`sha256-<hex>.att`), signed by
-    /// a lock key: the default once `locks.keys` is set.
-    #[default]
-    Registry,
-    /// A profiles directory (`sostle webhook --profiles DIR`), for air-gapped clusters.
-    Profiles,
-}
-
-/// The config's `locks` section: the keys that sign locks and where locks are read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LockPolicy {
-    /// Public keys (PKIX PEM) whose signatures make a lock.
-    pub keys: Vec<String>,
-    /// Where the webhook reads locks.
-    pub source: LockSource,
-}
-
-impl LockPolicy {
-    /// Whether the webhook reads locks from registries.
-    pub fn from_registry(&self) -> bool {
-        !self.keys.is_empty() && self.source == LockSource::Registry
-    }
 }
 
 /// Verified profiles, consulted as the lock registry.

@@ -6,8 +6,7 @@ use crate::exemption::{Annotations, Judgement};
 use crate::layer::Layer;
 use crate::manifest::Pos;
 
-/// The id of the layer gate's result, the first result of every report.
-pub const LAYER_GATE: &str = "layer_gate";
+pub use crate::suite::LAYER_GATE;
 
 /// The outcome of one (resource, policy) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -12,12 +12,14 @@ use jiff::Timestamp;
 
 use crate::approval::CrewKey;
 use crate::epoch;
-use crate::images::{CacheSpec, ImagePolicy, RegistrySpec, SignerSource, SignerSpec};
 use crate::layer::{Layer, LayerSet};
 use crate::manifest::{self, Node};
-use crate::mecipol::{LockPolicy, LockSource};
 use crate::suite::{self, LayerSpec, PolicySpec};
+use images::{CacheSpec, ImagePolicy, RegistrySpec, SignerSource, SignerSpec};
+use locks::{LockPolicy, LockSource};
 
+pub(crate) mod images;
+pub(crate) mod locks;
 mod raw;
 mod validate;
 
