@@ -4,6 +4,10 @@
 //! Loading is all-or-nothing: the text is parsed, deserialized (unknown keys are errors) and
 //! validated into a new [`Config`]; any problem is a [`ConfigError`] with the key path and its
 //! line, and nothing of the file is applied.
+//!
+//! This module is the model; `raw` mirrors the file as written, `validate` checks it one
+//! function per section, and `images` and `locks` hold those sections' types (re-exported at
+//! [`crate::images`] and [`crate::mecipol`], beside the rules that read them).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
