@@ -16,11 +16,28 @@ pub fn epoch_day(origin: Timestamp, now: Timestamp) -> i64 {
     secs.div_euclid(86_400)
 }
 
+/// A text that is not a time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EpochError {
+    /// The text is not an RFC 3339 timestamp; `reason` says why (jiff's words).
+    #[error("`{text}` is not an RFC 3339 timestamp ({reason})")]
+    NotRfc3339 {
+        /// The text as given.
+        text: String,
+        /// Why it does not parse.
+        reason: jiff::Error,
+    },
+}
+
 /// Parses an RFC 3339 timestamp.
-pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
+pub fn parse_rfc3339(s: &str) -> Result<Timestamp, EpochError> {
     s.trim()
         .parse::<Timestamp>()
-        .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e})"))
+        .map_err(|reason| EpochError::NotRfc3339 {
+            text: s.to_string(),
+            reason,
+        })
 }
 
 /// The default origin as a timestamp.

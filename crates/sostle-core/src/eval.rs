@@ -433,14 +433,13 @@ fn is_kindless(root: &Node) -> bool {
 
 /// The `sostle-layer` label of a Namespace object: `None` when absent, `Some(Err)` when it is
 /// not a layer.
-pub fn namespace_object_layer(root: &Node) -> Option<Result<Layer, String>> {
+pub fn namespace_object_layer(
+    root: &Node,
+) -> Option<Result<Layer, crate::namespace::NamespaceError>> {
     let v = root
         .get_path(&["metadata", "labels", "sostle-layer"])?
         .scalar_text()?;
-    Some(
-        Layer::parse(&v)
-            .ok_or_else(|| format!("label sostle-layer `{v}` is not a layer (L0…L7 or trial)")),
-    )
+    Some(Layer::parse(&v).ok_or(crate::namespace::NamespaceError::NotALayer(v)))
 }
 
 fn resource_ref(root: &Node, errors: &mut Vec<ShapeError>) -> ResourceRef {

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use crate::approval;
 use crate::config::{Config, CrewMember};
-use crate::layer::Layer;
+use crate::layer::{Layer, LayerSet};
 use crate::manifest::{Node, Pos};
 use crate::suite::{ExemptCondition, PolicySpec};
 
@@ -330,311 +330,396 @@ pub fn judge_with(
     ledger: Option<&dyn ExemptionLedger>,
     approval: &ApprovalCheck,
 ) -> Judgement {
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let layer = subject.layer;
-    // 1. complete, well-formed, P listed, applies to R.
-    let missing =
-        |key: &str, value: &Option<String>, expected: String, problems: &mut Vec<String>| {
-            if value.as_deref().is_none_or(str::is_empty) {
-                problems.push(format!(
-                    "annotation {PREFIX}{key} is missing: add {PREFIX}{key}: {expected}"
-                ));
-                true
-            } else {
-                false
-            }
-        };
-    if !missing(
-        "from",
-        &ann.from,
-        format!("\"{}\"", subject.policy_id),
-        &mut problems,
-    ) && !ann.lists(subject.policy_id)
-    {
-        problems.push(format!(
-            "{} is not listed in {PREFIX}from",
-            subject.policy_id
-        ));
-    }
-    if !missing(
-        "applies-to",
-        &ann.applies_to,
-        format!("\"{}\"", subject.resource),
-        &mut problems,
-    ) {
-        let at = ann.applies_to.as_deref().unwrap_or_default();
-        if !at.contains('/') {
-            problems.push(format!(
-                "{PREFIX}applies-to `{at}` is not <namespace>/<name>; write \"{}\"",
-                subject.resource
-            ));
-        } else if at != subject.resource {
-            problems.push(format!(
-                "the exemption applies to {at}, not to this resource {}: an exemption cannot be copied to another resource",
-                subject.resource
-            ));
-        }
-    }
-    // 2. expires: RFC 3339, future, ≤ max_days ahead of registration (ledger) or now.
-    let mut days_left = None;
-    if !missing(
-        "expires",
-        &ann.expires,
-        "\"<RFC 3339, at most 30 days ahead>\"".into(),
-        &mut problems,
-    ) {
-        let text = ann.expires.as_deref().unwrap_or_default();
-        match crate::epoch::parse_rfc3339(text) {
-            Err(_) => problems.push(format!(
-                "{PREFIX}expires `{text}` is not an RFC 3339 time such as 2026-05-18T00:00:00Z"
-            )),
-            Ok(exp) => {
-                let secs = exp.as_second() - now.as_second();
-                if secs <= 0 {
-                    let ago = (-secs).div_euclid(86_400);
-                    days_left = Some(-ago);
-                    problems.push(match ago {
-                        0 => format!("expired today ({text}); renew it with a new review"),
-                        1 => format!("expired 1 day ago ({text}); renew it with a new review"),
-                        n => format!("expired {n} days ago ({text}); renew it with a new review"),
-                    });
-                } else {
-                    let registered = ann
-                        .witness
-                        .as_deref()
-                        .and_then(|w| ledger.and_then(|l| l.witness_registered_at(w)));
-                    let base = registered.unwrap_or(now);
-                    let ahead = days_between(base, exp);
-                    let max = i64::from(config.exemption_max_days);
-                    if exp.as_second() - base.as_second() > max * 86_400 {
-                        problems.push(format!(
-                            "expires {text}, {ahead} days after {}; at most {max} days are allowed: no permanent waivers",
-                            if registered.is_some() { "its witness was registered" } else { "now" }
-                        ));
-                    }
-                    // Whole days left, rounded up: 30 hours is "2 days".
-                    let left = (secs + 86_399) / 86_400;
-                    days_left = Some(left);
-                    if left <= EXPIRY_WARNING_DAYS {
-                        warnings.push(format!(
-                            "expires in {left} day{}",
-                            if left == 1 { "" } else { "s" }
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    // 3. reason names a trial (which, with a ledger, exists).
-    let mut trial = None;
-    if !missing(
-        "reason",
-        &ann.reason,
-        "\"TRB-CHAOS-NNN — why\"".into(),
-        &mut problems,
-    ) {
-        let reason = ann.reason.as_deref().unwrap_or_default();
-        match trial_id(reason) {
-            None => problems.push(format!(
-                "{PREFIX}reason must start with a trial id like TRB-CHAOS-001, not `{reason}`"
-            )),
-            Some(id) => {
-                trial = Some(id);
-                if let Some(l) = ledger {
-                    if l.trial_state(id).is_none() {
-                        problems.push(format!("trial {id} does not exist in the ledger"));
-                    }
-                }
-            }
-        }
-    }
-    // 4. owner registered crew; reviewer an approver at L, not the owner (except L0).
-    let approvers = config
-        .layer(layer)
-        .map(|l| l.approvers.clone())
-        .unwrap_or_default();
-    let owner = if missing("owner", &ann.owner, "\"<crew name>\"".into(), &mut problems) {
-        None
-    } else {
-        let o = ann.owner.as_deref().unwrap_or_default();
-        let m = config.crew_member(o);
-        if m.is_none() {
-            problems.push(format!("owner {o} is not registered crew"));
-        }
-        m
+    let mut case = Case {
+        ann,
+        subject,
+        config,
+        now,
+        ledger,
+        approval,
+        approvers: config
+            .layer(subject.layer)
+            .map(|l| l.approvers.as_slice())
+            .unwrap_or_default(),
+        owner: None,
+        reviewer: None,
+        trial: None,
+        days_left: None,
+        problems: Vec::new(),
+        warnings: Vec::new(),
     };
-    let reviewer = if missing(
-        "reviewed",
-        &ann.reviewed,
-        "\"<approver's crew name or identity>\"".into(),
-        &mut problems,
-    ) {
-        None
-    } else {
-        let r = ann.reviewed.as_deref().unwrap_or_default();
-        match config.crew_member(r) {
-            None => {
-                problems.push(format!("reviewer {r} is not a registered identity"));
-                None
-            }
-            Some(m) => {
-                let self_ok = approvers.iter().any(|a| a == "self");
-                if !self_ok && !approvers.iter().any(|role| m.has_role(role)) {
-                    problems.push(format!(
-                        "reviewer {} is not an approver at {layer}: {}",
-                        who(config, r),
-                        holders(config, &approvers)
-                    ));
-                }
-                if !self_ok && owner.is_some_and(|o| o.name == m.name) {
-                    problems.push(format!(
-                        "reviewer {} is the owner: another approver must review (four eyes): {}",
-                        who(config, r),
-                        holders(config, &approvers)
-                    ));
-                }
-                Some(m)
-            }
-        }
-    };
-    // 5. the witness matches (and, with a ledger, is registered).
-    if !missing(
-        "witness",
-        &ann.witness,
-        "\"<sha256 from `sostle exempt new` or `sostle exempt hash`>\"".into(),
-        &mut problems,
-    ) {
-        let w = ann.witness.as_deref().unwrap_or_default();
-        let well_formed = w.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-        if !well_formed {
-            problems.push(format!(
-                "{PREFIX}witness `{w}` is not sha256:<64 lowercase hex>"
-            ));
-        } else if w != ann.computed_witness() {
-            problems.push(
-                "the witness hash does not match the annotations: a value was changed after witnessing; recompute with `sostle exempt hash` and have it reviewed again"
-                    .to_string(),
-            );
-        } else if let Some(l) = ledger {
-            if l.witness_registered_at(w).is_none() {
-                problems.push("the witness is not registered in the ledger: register it with `sostle exempt witness`".into());
-            }
-        }
-        // 5b. the approval: a signature over the (well-formed) witness by a key of the reviewer.
-        if let Some(m) = reviewer.filter(|_| well_formed) {
-            if config.require_approval {
-                let self_ok = approvers.iter().any(|a| a == "self");
-                let problem = approval.0.get_or_init(|| {
-                    approval_problem(ann.approval.as_deref(), w, m, owner.filter(|_| self_ok))
-                });
-                if let Some(p) = problem {
-                    problems.push(p.clone());
-                }
-            } else {
-                warnings.push(HASH_ONLY_WARNING.to_string());
-            }
-        }
+    for (_, rule) in RULES {
+        rule(&mut case);
     }
-    // 6. the matrix.
-    match subject.policy {
-        None if subject.policy_id == crate::report::LAYER_GATE => problems.push(format!(
-            "{} cannot be exempted: layer gates are never exemptable",
-            subject.policy_id
-        )),
-        None => match crate::suite::user_policy_exemptable(
-            &config.user_exempt,
-            subject.policy_id,
-            layer,
-        ) {
-            None => problems.push(format!(
-                "{} cannot be exempted at {layer} (user policies follow SPEC §6's last row)",
-                subject.policy_id
-            )),
-            Some(Some(ExemptCondition::ReviewedBy(role))) => {
-                if !reviewer.is_some_and(|m| m.has_role(&role)) {
-                    problems.push(format!(
-                        "{} may be exempted at {layer} only when reviewed by {}",
-                        subject.policy_id,
-                        holders(config, std::slice::from_ref(&role))
-                    ));
-                }
-            }
-            Some(_) => {}
-        },
-        Some(spec) => {
-            let rules: Vec<_> = spec
-                .exempt
-                .iter()
-                .filter(|r| r.layers.contains(layer))
-                .collect();
-            if rules.is_empty() {
-                let where_ = spec
-                    .exempt
-                    .iter()
-                    .fold(crate::layer::LayerSet::NONE, |acc, r| {
-                        r.layers.iter().fold(acc, |a, l| a.with(l))
-                    });
-                problems.push(if where_ == crate::layer::LayerSet::NONE {
-                    format!("{} can never be exempted", spec.id)
-                } else {
-                    format!(
-                        "{} cannot be exempted at {layer} (only at {where_})",
-                        spec.id
-                    )
-                });
-            } else if !rules.iter().any(|r| r.condition.is_none()) {
-                // Every rule for this layer has a condition: one of them must hold.
-                let mut why = Vec::new();
-                let mut ok = false;
-                for r in &rules {
-                    match &r.condition {
-                        Some(ExemptCondition::TrialOpen) => match (ledger, trial) {
-                            (None, _) => why.push(format!(
-                                "at {layer}, {} may be exempted only while its trial is open, and no ledger is in use to confirm that (use --ledger)",
-                                spec.id
-                            )),
-                            (Some(l), Some(id)) => match l.trial_state(id) {
-                                Some(TrialState::Open) => ok = true,
-                                Some(TrialState::Closed) => why.push(format!("at {layer}, {} may be exempted only while its trial is open, and {id} is closed", spec.id)),
-                                None => {}
-                            },
-                            (Some(_), None) => {}
-                        },
-                        Some(ExemptCondition::ReviewedBy(role)) => {
-                            if reviewer.is_some_and(|m| m.has_role(role)) {
-                                ok = true;
-                            } else {
-                                why.push(format!(
-                                    "{} may be exempted at {layer} only when reviewed by {}",
-                                    spec.id,
-                                    holders(config, std::slice::from_ref(role))
-                                ));
-                            }
-                        }
-                        None => ok = true,
-                    }
-                }
-                if !ok {
-                    problems.extend(why);
-                }
-            }
-        }
-    }
-    let valid = problems.is_empty();
+    let valid = case.problems.is_empty();
     if !valid {
-        warnings.clear();
+        case.warnings.clear();
     }
     Judgement {
         annotations: ann.clone(),
         valid,
-        problems,
-        warnings,
-        days_left,
+        problems: case.problems,
+        warnings: case.warnings,
+        days_left: case.days_left,
+    }
+}
+
+/// One rule of an exemption: it reads the case, adds a problem (saying what to change) for
+/// each way the exemption breaks it, and notes what later rules need.
+type Rule = fn(&mut Case<'_>);
+
+/// The rules, in the order their problems are reported (SPEC §6): the annotations complete and
+/// aimed at this policy and resource, the expiry, the trial, owner and reviewer, the witness
+/// and the signed approval, and last the matrix of where the policy may be exempted.
+const RULES: [(&str, Rule); 9] = [
+    ("lists the policy", lists_policy),
+    ("applies to this resource", applies_here),
+    ("expires in time", expires_in_time),
+    ("names a trial", names_a_trial),
+    ("owned by crew", owned_by_crew),
+    ("reviewed by an approver", reviewed_by_an_approver),
+    ("witnessed", witnessed),
+    ("approved", approved),
+    ("exemptable here", exemptable_here),
+];
+
+/// What the rules see: the case, and what earlier rules found on the way.
+struct Case<'a> {
+    ann: &'a Annotations,
+    subject: Subject<'a>,
+    config: &'a Config,
+    now: Timestamp,
+    ledger: Option<&'a dyn ExemptionLedger>,
+    approval: &'a ApprovalCheck,
+    /// The approver roles of the layer (`self`: the owner may review).
+    approvers: &'a [String],
+    /// The owner, when registered crew.
+    owner: Option<&'a CrewMember>,
+    /// The reviewer, when a registered identity.
+    reviewer: Option<&'a CrewMember>,
+    /// The trial the reason names.
+    trial: Option<&'a str>,
+    days_left: Option<i64>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Case<'a> {
+    /// The value of annotation `key`; `None`, with a problem saying what to add, when it is
+    /// missing or empty.
+    fn present(&mut self, key: &str, value: &'a Option<String>, expected: &str) -> Option<&'a str> {
+        match value.as_deref() {
+            Some(v) if !v.is_empty() => Some(v),
+            _ => {
+                self.problems.push(format!(
+                    "annotation {PREFIX}{key} is missing: add {PREFIX}{key}: {expected}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Whether the layer lets the owner review their own exemption (`self` among its approvers).
+    fn self_review(&self) -> bool {
+        self.approvers.iter().any(|a| a == "self")
+    }
+}
+
+/// `exempt-from` is written and lists the policy.
+fn lists_policy(c: &mut Case<'_>) {
+    let (ann, id) = (c.ann, c.subject.policy_id);
+    if c.present("from", &ann.from, &format!("\"{id}\"")).is_some() && !ann.lists(id) {
+        c.problems
+            .push(format!("{id} is not listed in {PREFIX}from"));
+    }
+}
+
+/// `exempt-applies-to` names this resource as `<namespace>/<name>`.
+fn applies_here(c: &mut Case<'_>) {
+    let (ann, resource) = (c.ann, c.subject.resource);
+    let Some(at) = c.present("applies-to", &ann.applies_to, &format!("\"{resource}\"")) else {
+        return;
+    };
+    if !at.contains('/') {
+        c.problems.push(format!(
+            "{PREFIX}applies-to `{at}` is not <namespace>/<name>; write \"{resource}\""
+        ));
+    } else if at != resource {
+        c.problems.push(format!(
+            "the exemption applies to {at}, not to this resource {resource}: an exemption cannot be copied to another resource"
+        ));
+    }
+}
+
+/// `exempt-expires` is RFC 3339, in the future, and at most `exemptions.maxDays` ahead of the
+/// witness's registration (with a ledger) or of now; warns in the last days.
+fn expires_in_time(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let expected = "\"<RFC 3339, at most 30 days ahead>\"";
+    let Some(text) = c.present("expires", &ann.expires, expected) else {
+        return;
+    };
+    let Ok(exp) = crate::epoch::parse_rfc3339(text) else {
+        c.problems.push(format!(
+            "{PREFIX}expires `{text}` is not an RFC 3339 time such as 2026-05-18T00:00:00Z"
+        ));
+        return;
+    };
+    let secs = exp.as_second() - c.now.as_second();
+    if secs <= 0 {
+        let ago = (-secs).div_euclid(86_400);
+        c.days_left = Some(-ago);
+        c.problems.push(match ago {
+            0 => format!("expired today ({text}); renew it with a new review"),
+            1 => format!("expired 1 day ago ({text}); renew it with a new review"),
+            n => format!("expired {n} days ago ({text}); renew it with a new review"),
+        });
+        return;
+    }
+    let registered = ann
+        .witness
+        .as_deref()
+        .and_then(|w| c.ledger.and_then(|l| l.witness_registered_at(w)));
+    let base = registered.unwrap_or(c.now);
+    let max = i64::from(c.config.exemption_max_days);
+    if exp.as_second() - base.as_second() > max * 86_400 {
+        c.problems.push(format!(
+            "expires {text}, {} days after {}; at most {max} days are allowed: no permanent waivers",
+            days_between(base, exp),
+            if registered.is_some() { "its witness was registered" } else { "now" }
+        ));
+    }
+    // Whole days left, rounded up: 30 hours is "2 days".
+    let left = (secs + 86_399) / 86_400;
+    c.days_left = Some(left);
+    if left <= EXPIRY_WARNING_DAYS {
+        c.warnings.push(format!(
+            "expires in {left} day{}",
+            if left == 1 { "" } else { "s" }
+        ));
+    }
+}
+
+/// `exempt-reason` starts with a trial id, and (with a ledger) the trial exists.
+fn names_a_trial(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let Some(reason) = c.present("reason", &ann.reason, "\"TRB-CHAOS-NNN — why\"") else {
+        return;
+    };
+    let Some(id) = trial_id(reason) else {
+        c.problems.push(format!(
+            "{PREFIX}reason must start with a trial id like TRB-CHAOS-001, not `{reason}`"
+        ));
+        return;
+    };
+    c.trial = Some(id);
+    if c.ledger.is_some_and(|l| l.trial_state(id).is_none()) {
+        c.problems
+            .push(format!("trial {id} does not exist in the ledger"));
+    }
+}
+
+/// `exempt-owner` is registered crew.
+fn owned_by_crew(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let Some(o) = c.present("owner", &ann.owner, "\"<crew name>\"") else {
+        return;
+    };
+    c.owner = c.config.crew_member(o);
+    if c.owner.is_none() {
+        c.problems.push(format!("owner {o} is not registered crew"));
+    }
+}
+
+/// `exempt-reviewed` is a registered identity with an approver role of the layer, and not the
+/// owner (four eyes), unless the layer allows self-review.
+fn reviewed_by_an_approver(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let expected = "\"<approver's crew name or identity>\"";
+    let Some(r) = c.present("reviewed", &ann.reviewed, expected) else {
+        return;
+    };
+    let Some(m) = c.config.crew_member(r) else {
+        c.problems
+            .push(format!("reviewer {r} is not a registered identity"));
+        return;
+    };
+    c.reviewer = Some(m);
+    if c.self_review() {
+        return;
+    }
+    let (config, layer, approvers) = (c.config, c.subject.layer, c.approvers);
+    if !approvers.iter().any(|role| m.has_role(role)) {
+        c.problems.push(format!(
+            "reviewer {} is not an approver at {layer}: {}",
+            who(config, r),
+            holders(config, approvers)
+        ));
+    }
+    if c.owner.is_some_and(|o| o.name == m.name) {
+        c.problems.push(format!(
+            "reviewer {} is the owner: another approver must review (four eyes): {}",
+            who(config, r),
+            holders(config, approvers)
+        ));
+    }
+}
+
+/// Whether a witness is `sha256:` and 64 lowercase hex digits.
+fn well_formed(w: &str) -> bool {
+    w.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `exempt-witness` is well formed, matches the annotations, and (with a ledger) is registered.
+fn witnessed(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let expected = "\"<sha256 from `sostle exempt new` or `sostle exempt hash`>\"";
+    let Some(w) = c.present("witness", &ann.witness, expected) else {
+        return;
+    };
+    if !well_formed(w) {
+        c.problems.push(format!(
+            "{PREFIX}witness `{w}` is not sha256:<64 lowercase hex>"
+        ));
+    } else if w != ann.computed_witness() {
+        c.problems.push(
+            "the witness hash does not match the annotations: a value was changed after witnessing; recompute with `sostle exempt hash` and have it reviewed again"
+                .to_string(),
+        );
+    } else if c
+        .ledger
+        .is_some_and(|l| l.witness_registered_at(w).is_none())
+    {
+        c.problems.push(
+            "the witness is not registered in the ledger: register it with `sostle exempt witness`"
+                .into(),
+        );
+    }
+}
+
+/// `exempt-approval` is a signature over the (well-formed) witness by a key of the registered
+/// reviewer (or, where the layer allows self-review, of the owner); checked once per resource
+/// ([`ApprovalCheck`]). Without `exemptions.requireApproval`, a warning instead.
+fn approved(c: &mut Case<'_>) {
+    let ann = c.ann;
+    let Some(w) = ann.witness.as_deref().filter(|w| well_formed(w)) else {
+        return;
+    };
+    let Some(m) = c.reviewer else {
+        return;
+    };
+    if !c.config.require_approval {
+        c.warnings.push(HASH_ONLY_WARNING.to_string());
+        return;
+    }
+    let owner = c.owner.filter(|_| c.self_review());
+    let problem = c
+        .approval
+        .0
+        .get_or_init(|| approval_problem(ann.approval.as_deref(), w, m, owner));
+    if let Some(p) = problem {
+        c.problems.push(p.clone());
+    }
+}
+
+/// The matrix: the layer gate never, a user policy where `suite.userPolicyExemptable` allows,
+/// a suite policy where its `exemptable` rules allow, on their conditions.
+fn exemptable_here(c: &mut Case<'_>) {
+    match c.subject.policy {
+        None if c.subject.policy_id == crate::suite::LAYER_GATE => c.problems.push(format!(
+            "{} cannot be exempted: layer gates are never exemptable",
+            c.subject.policy_id
+        )),
+        None => user_policy_exemptable(c),
+        Some(spec) => suite_policy_exemptable(c, spec),
+    }
+}
+
+/// SPEC §6's last row, as the config has it.
+fn user_policy_exemptable(c: &mut Case<'_>) {
+    let (id, layer) = (c.subject.policy_id, c.subject.layer);
+    match crate::suite::user_policy_exemptable(&c.config.user_exempt, id, layer) {
+        None => c.problems.push(format!(
+            "{id} cannot be exempted at {layer} (user policies follow SPEC §6's last row)"
+        )),
+        Some(Some(ExemptCondition::ReviewedBy(role))) => {
+            if !c.reviewer.is_some_and(|m| m.has_role(&role)) {
+                c.problems.push(format!(
+                    "{id} may be exempted at {layer} only when reviewed by {}",
+                    holders(c.config, std::slice::from_ref(&role))
+                ));
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+/// The policy's `exemptable` rules at the layer: one without a condition, or one whose
+/// condition holds.
+fn suite_policy_exemptable(c: &mut Case<'_>, spec: &PolicySpec) {
+    let layer = c.subject.layer;
+    let rules: Vec<_> = spec
+        .exempt
+        .iter()
+        .filter(|r| r.layers.contains(layer))
+        .collect();
+    if rules.is_empty() {
+        let where_ = spec.exempt.iter().fold(LayerSet::NONE, |acc, r| {
+            r.layers.iter().fold(acc, |a, l| a.with(l))
+        });
+        c.problems.push(if where_ == LayerSet::NONE {
+            format!("{} can never be exempted", spec.id)
+        } else {
+            format!(
+                "{} cannot be exempted at {layer} (only at {where_})",
+                spec.id
+            )
+        });
+        return;
+    }
+    // Every rule for this layer has a condition: one of them must hold.
+    let mut why = Vec::new();
+    for r in &rules {
+        match r.condition.as_ref().map(|cond| unmet(c, spec, cond)) {
+            None | Some(Ok(())) => return,
+            Some(Err(reason)) => why.extend(reason),
+        }
+    }
+    c.problems.extend(why);
+}
+
+/// Whether an exemption rule's condition holds: `Ok`, or why not (`None`: it does not hold,
+/// and another problem already says why).
+fn unmet(c: &Case<'_>, spec: &PolicySpec, cond: &ExemptCondition) -> Result<(), Option<String>> {
+    let layer = c.subject.layer;
+    match cond {
+        ExemptCondition::TrialOpen => match (c.ledger, c.trial) {
+            (None, _) => Err(Some(format!(
+                "at {layer}, {} may be exempted only while its trial is open, and no ledger is in use to confirm that (use --ledger)",
+                spec.id
+            ))),
+            (Some(l), Some(id)) => match l.trial_state(id) {
+                Some(TrialState::Open) => Ok(()),
+                Some(TrialState::Closed) => Err(Some(format!("at {layer}, {} may be exempted only while its trial is open, and {id} is closed", spec.id))),
+                None => Err(None),
+            },
+            (Some(_), None) => Err(None),
+        },
+        ExemptCondition::ReviewedBy(role) => {
+            if c.reviewer.is_some_and(|m| m.has_role(role)) {
+                Ok(())
+            } else {
+                Err(Some(format!(
+                    "{} may be exempted at {layer} only when reviewed by {}",
+                    spec.id,
+                    holders(c.config, std::slice::from_ref(role))
+                )))
+            }
+        }
     }
 }
 

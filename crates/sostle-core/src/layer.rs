@@ -179,26 +179,40 @@ impl LayerSet {
     }
 
     /// Parses a list of items such as `L0-L7`, `L3`, `trial`.
-    pub fn parse_items<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<LayerSet, String> {
+    pub fn parse_items<'a>(
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<LayerSet, LayerSetError> {
         let mut s = LayerSet::NONE;
         for item in items {
             let item = item.trim();
             if let Some((a, b)) = item.split_once('-').filter(|_| item != "trial") {
                 let (Some(la), Some(lb)) = (Layer::parse(a), Layer::parse(b)) else {
-                    return Err(format!("`{item}` is not a layer range like L0-L7"));
+                    return Err(LayerSetError::NotARange(item.to_string()));
                 };
                 if la == Layer::Trial || lb == Layer::Trial || la > lb {
-                    return Err(format!("`{item}` is not a layer range like L0-L7"));
+                    return Err(LayerSetError::NotARange(item.to_string()));
                 }
                 s = LayerSet(s.0 | LayerSet::range(la as u8, lb as u8).0);
             } else {
-                let l = Layer::parse(item)
-                    .ok_or_else(|| format!("`{item}` is not a layer (L0…L7 or trial)"))?;
+                let l =
+                    Layer::parse(item).ok_or_else(|| LayerSetError::NotALayer(item.to_string()))?;
                 s = s.with(l);
             }
         }
         Ok(s)
     }
+}
+
+/// An item of a layer list that is neither a layer nor a range of layers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerSetError {
+    /// `L5-L2`, `L1-trial`, `L1-L9`: not an ascending range of numbered layers.
+    #[error("`{0}` is not a layer range like L0-L7")]
+    NotARange(String),
+    /// Not a layer name.
+    #[error("`{0}` is not a layer (L0…L7 or trial)")]
+    NotALayer(String),
 }
 
 impl fmt::Display for LayerSet {

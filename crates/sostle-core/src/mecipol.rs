@@ -3,6 +3,7 @@
 //! and is it not older than the workload's current lock. One home for the profile: the ledger
 //! stores it, the webhook loads it from a profiles directory, both judge it here.
 
+pub use crate::config::locks::{LockPolicy, LockSource};
 use crate::layer::Layer;
 
 /// The body of a MECIPOL profile: SPEC §7's fields plus `image_digest`, what `sostle lock`
@@ -71,13 +72,12 @@ impl ProfileBody {
     }
 
     /// Reads a body, saying which field is missing or wrong.
-    pub fn decode(v: &serde_json::Value) -> Result<ProfileBody, String> {
+    pub fn decode(v: &serde_json::Value) -> Result<ProfileBody, ProfileDecodeError> {
         serde_path_to_error::deserialize(v).map_err(|e| {
             let path = e.path().to_string();
-            if path == "." {
-                e.inner().to_string()
-            } else {
-                format!("{path}: {}", e.inner())
+            ProfileDecodeError {
+                field: if path == "." { String::new() } else { path },
+                message: e.inner().to_string(),
             }
         })
     }
@@ -95,24 +95,54 @@ impl ProfileBody {
     }
 }
 
+/// A profile body that does not decode: the field (empty for the whole body) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+#[non_exhaustive]
+pub struct ProfileDecodeError {
+    /// The field path (`sostle_layers_authorized[0]`), empty when the body itself is wrong.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Why a stored profile is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileRefusal {
+    /// The `.sig` text is not base64.
+    #[error("signature is not base64: {0}")]
+    NotBase64(data_encoding::DecodeError),
+    /// The signature bytes are not a DER ECDSA signature.
+    #[error("signature is not DER ECDSA: {0}")]
+    NotDer(p256::ecdsa::Error),
+    /// The signature does not verify with the key over the bytes.
+    #[error("signature does not verify against the public key")]
+    DoesNotVerify,
+    /// The bytes are not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// The JSON is not a profile body.
+    #[error("not a MECIPOL profile: {0}")]
+    NotProfile(ProfileDecodeError),
+}
+
 /// Checks a stored profile (a profiles directory's `profile-NNN.json` and its `.sig`): the
 /// signature verifies with `key` over the exact bytes, and they decode as a profile.
 pub fn verify_stored(
     bytes: &[u8],
     signature_b64: &str,
     key: &p256::ecdsa::VerifyingKey,
-) -> Result<Profile, String> {
+) -> Result<Profile, ProfileRefusal> {
     use p256::ecdsa::signature::Verifier as _;
     let der = data_encoding::BASE64
         .decode(signature_b64.trim().as_bytes())
-        .map_err(|e| format!("signature is not base64: {e}"))?;
-    let sig = p256::ecdsa::Signature::from_der(&der)
-        .map_err(|e| format!("signature is not DER ECDSA: {e}"))?;
+        .map_err(ProfileRefusal::NotBase64)?;
+    let sig = p256::ecdsa::Signature::from_der(&der).map_err(ProfileRefusal::NotDer)?;
     key.verify(bytes, &sig)
-        .map_err(|_| "signature does not verify against the public key".to_string())?;
-    let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let body = ProfileBody::decode(&json).map_err(|e| format!("not a MECIPOL profile: {e}"))?;
+        .map_err(|_| ProfileRefusal::DoesNotVerify)?;
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(ProfileRefusal::NotJson)?;
+    let body = ProfileBody::decode(&json).map_err(ProfileRefusal::NotProfile)?;
     let mut p = body.into_profile(signature_b64.trim().to_string());
     // Keep the bytes' own JSON (fields this version does not know stay visible).
     p.profile = json;
@@ -346,33 +376,6 @@ pub enum LockProblem {
         /// The image of that lock.
         current_image: String,
     },
-}
-
-/// Where the webhook finds locks (`locks.source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockSource {
-    /// MECIPOL attestations beside each image in its registry (`sha256-<hex>.att`), signed by
-    /// a lock key: the default once `locks.keys` is set.
-    #[default]
-    Registry,
-    /// A profiles directory (`sostle webhook --profiles DIR`), for air-gapped clusters.
-    Profiles,
-}
-
-/// The config's `locks` section: the keys that sign locks and where locks are read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LockPolicy {
-    /// Public keys (PKIX PEM) whose signatures make a lock.
-    pub keys: Vec<String>,
-    /// Where the webhook reads locks.
-    pub source: LockSource,
-}
-
-impl LockPolicy {
-    /// Whether the webhook reads locks from registries.
-    pub fn from_registry(&self) -> bool {
-        !self.keys.is_empty() && self.source == LockSource::Registry
-    }
 }
 
 /// Verified profiles, consulted as the lock registry.

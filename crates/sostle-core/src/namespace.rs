@@ -7,6 +7,15 @@ use crate::report::LayerStatus;
 /// Namespaces that are never governed.
 pub const UNGOVERNED: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
+/// A Namespace object's `sostle-layer` label that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NamespaceError {
+    /// The label names no layer.
+    #[error("label sostle-layer `{0}` is not a layer (L0…L7 or trial)")]
+    NotALayer(String),
+}
+
 /// Layers of namespaces as labelled on Namespace objects (from the input, or the cluster).
 pub trait NamespaceLabels {
     /// The layer named by the namespace's `sostle-layer` label, if the namespace is known and

@@ -6,8 +6,7 @@ use crate::exemption::{Annotations, Judgement};
 use crate::layer::Layer;
 use crate::manifest::Pos;
 
-/// The id of the layer gate's result, the first result of every report.
-pub const LAYER_GATE: &str = "layer_gate";
+pub use crate::suite::LAYER_GATE;
 
 /// The kind reported for a document that has none (a values file, a CI workflow) when a
 /// source (user Rego) judges it.

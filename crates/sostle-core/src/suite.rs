@@ -4,6 +4,10 @@
 
 use crate::layer::{Layer, LayerSet};
 
+/// The id of the layer gate's result, the first result of every report; a gate, never a
+/// policy of the table, so never exemptable.
+pub const LAYER_GATE: &str = "layer_gate";
+
 /// What a failing policy does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -103,11 +103,13 @@ pub fn load_observed(
 
 /// Reads a key file named in a config's `crew[].keys`: a relative path is relative to the
 /// directory of the config file (so a config and its keys move together).
-pub fn key_file_reader(config_path: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
+pub fn key_file_reader(
+    config_path: &Path,
+) -> impl Fn(&str) -> Result<String, sostle_core::config::KeyReadError> + '_ {
     move |name: &str| {
         let full = key_path(config_path, name);
         std::fs::read_to_string(&full)
-            .map_err(|e| format!("cannot read key {}: {e}", full.display()))
+            .map_err(|error| sostle_core::config::KeyReadError::Unreadable { path: full, error })
     }
 }
 
@@ -170,7 +172,7 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, Lo
             let sig_path = PathBuf::from(format!("{name}.sig"));
             let b64 = std::fs::read_to_string(&sig_path)
                 .map_err(|e| format!("no signature ({}: {e})", sig_path.display()))?;
-            sostle_core::mecipol::verify_stored(&bytes, &b64, &key)
+            sostle_core::mecipol::verify_stored(&bytes, &b64, &key).map_err(|e| e.to_string())
         };
         match check() {
             Ok(p) => ok.push(p),

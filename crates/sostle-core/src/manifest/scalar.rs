@@ -20,13 +20,34 @@ use super::node::{Text, Value};
 
 const CORE: &str = "tag:yaml.org,2002:";
 
+/// A scalar that does not decode as its explicit tag says, in go-yaml's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TagError {
+    /// `!!binary` text that is not base64.
+    #[error("!!binary value contains invalid base64 data")]
+    InvalidBase64,
+    /// `!!binary` bytes that are not UTF-8.
+    #[error("!!binary value is not UTF-8 text")]
+    NotUtf8,
+    /// A value of one core tag written with another (`!!bool "1"`).
+    #[error("cannot decode !!{got} `{text}` as a !!{want}")]
+    Mismatch {
+        /// The tag the text resolves to.
+        got: &'static str,
+        /// The text.
+        text: String,
+        /// The tag written.
+        want: String,
+    },
+}
+
 /// Resolves a scalar. `tag` is the resolved tag (handle and suffix) when one was written.
 /// Errors are go-yaml's: a value that does not match its explicit tag.
 pub(crate) fn resolve_scalar(
     text: &str,
     plain: bool,
     tag: Option<(&str, &str)>,
-) -> Result<Value, String> {
+) -> Result<Value, TagError> {
     let core = match tag {
         None => None,
         Some((handle, suffix)) if handle == CORE => Some(suffix),
@@ -41,10 +62,10 @@ pub(crate) fn resolve_scalar(
             let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
             let bytes = data_encoding::BASE64
                 .decode(compact.as_bytes())
-                .map_err(|_| "!!binary value contains invalid base64 data".to_string())?;
+                .map_err(|_| TagError::InvalidBase64)?;
             return String::from_utf8(bytes)
                 .map(|s| Value::Str(s.into()))
-                .map_err(|_| "!!binary value is not UTF-8 text".to_string());
+                .map_err(|_| TagError::NotUtf8);
         }
         _ => {}
     }
@@ -61,7 +82,11 @@ pub(crate) fn resolve_scalar(
         ("float", Value::Int(i)) => Ok(Value::Float(i as f64)),
         ("timestamp", _) if got_tag == "timestamp" => Ok(Value::Str(text.into())),
         (want, got) if got_tag == want => Ok(got),
-        (want, _) => Err(format!("cannot decode !!{got_tag} `{text}` as a !!{want}")),
+        (want, _) => Err(TagError::Mismatch {
+            got: got_tag,
+            text: text.to_string(),
+            want: want.to_string(),
+        }),
     }
 }
 

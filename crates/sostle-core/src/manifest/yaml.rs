@@ -344,8 +344,8 @@ fn load_section(
                         Value::Float(f)
                     }
                     Ok(v) => v,
-                    Err(message) => {
-                        b.soft.push(Builder::err(pos, message));
+                    Err(e) => {
+                        b.soft.push(Builder::err(pos, e.to_string()));
                         Value::Null
                     }
                 };

@@ -193,7 +193,8 @@ fn run_case(path: &Path) -> Result<(), String> {
         .map(|(k, v)| (k.clone(), Layer::parse(v).unwrap()))
         .collect();
     let now =
-        sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))?;
+        sostle_core::epoch::parse_rfc3339(case.now.as_deref().unwrap_or("2026-05-11T12:00:00Z"))
+            .map_err(|e| e.to_string())?;
     let ctx = EvalContext {
         requester: requester.as_ref(),
         layer_override: case.layer.as_deref().map(|l| Layer::parse(l).unwrap()),

@@ -266,7 +266,11 @@ fn the_configmap_carries_key_files_inline() {
     let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
     let here = sostle_core::Config::from_yaml_with(
         &std::fs::read_to_string(root().join("examples/sostle.yaml")).unwrap(),
-        &|p| std::fs::read_to_string(root().join("examples").join(p)).map_err(|e| e.to_string()),
+        &|p| {
+            let path = root().join("examples").join(p);
+            std::fs::read_to_string(&path)
+                .map_err(|error| sostle_core::config::KeyReadError::Unreadable { path, error })
+        },
     )
     .unwrap();
     assert_eq!(elsewhere, here);
@@ -330,7 +334,11 @@ fn the_webhook_runs_its_image_by_digest_and_carries_signer_files_inline() {
     let elsewhere = sostle_core::Config::from_yaml(text).unwrap();
     let here = sostle_core::Config::from_yaml_with(
         &std::fs::read_to_string(d.join("sostle.yaml")).unwrap(),
-        &|p| std::fs::read_to_string(d.join(p)).map_err(|e| e.to_string()),
+        &|p| {
+            let path = d.join(p);
+            std::fs::read_to_string(&path)
+                .map_err(|error| sostle_core::config::KeyReadError::Unreadable { path, error })
+        },
     )
     .unwrap();
     assert_eq!(elsewhere.images, here.images);
