@@ -194,7 +194,7 @@ pub fn fetch(
                 .any(|l| match sostle_sign::verify(l, &resolved.digest, &trust) {
                     Ok(_) => true,
                     Err(e) => {
-                        why.push(e);
+                        why.push(e.to_string());
                         false
                     }
                 });
