@@ -52,7 +52,7 @@ pub fn load_observed(
             let reader = key_file_reader(p);
             let recording = |name: &str| {
                 read_keys.borrow_mut().push(key_path(p, name));
-                reader(name)
+                reader(name).map_err(|e| e.to_string())
             };
             Config::from_yaml_with(&text, &recording).map_err(|e| LoadError::Config {
                 path: p.clone(),
@@ -101,13 +101,43 @@ pub fn load_observed(
     })
 }
 
+/// A key file named in a config that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read key {}: {error}", path.display())]
+#[non_exhaustive]
+pub struct KeyFileError {
+    /// The file, relative paths resolved.
+    pub path: PathBuf,
+    /// What the system said.
+    pub error: std::io::Error,
+}
+
+/// Why a stored profile is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// The profile file cannot be read.
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// Its `.sig` file cannot be read.
+    #[error("no signature ({}: {error})", path.display())]
+    NoSignature {
+        /// The signature file.
+        path: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The signature does not verify, or the profile does not decode.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Reads a key file named in a config's `crew[].keys`: a relative path is relative to the
 /// directory of the config file (so a config and its keys move together).
-pub fn key_file_reader(config_path: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
+pub fn key_file_reader(config_path: &Path) -> impl Fn(&str) -> Result<String, KeyFileError> + '_ {
     move |name: &str| {
-        let full = key_path(config_path, name);
-        std::fs::read_to_string(&full)
-            .map_err(|e| format!("cannot read key {}: {e}", full.display()))
+        let path = key_path(config_path, name);
+        std::fs::read_to_string(&path).map_err(|error| KeyFileError { path, error })
     }
 }
 
@@ -165,18 +195,21 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, Lo
     let mut refused = Vec::new();
     for path in names {
         let name = path.display().to_string();
-        let check = || -> Result<Profile, String> {
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let check = || -> Result<Profile, ProfileError> {
+            let bytes = std::fs::read(&path).map_err(ProfileError::Read)?;
             let sig_path = PathBuf::from(format!("{name}.sig"));
-            let b64 = std::fs::read_to_string(&sig_path)
-                .map_err(|e| format!("no signature ({}: {e})", sig_path.display()))?;
-            sostle_core::mecipol::verify_stored(&bytes, &b64, &key)
+            let b64 =
+                std::fs::read_to_string(&sig_path).map_err(|error| ProfileError::NoSignature {
+                    path: sig_path,
+                    error,
+                })?;
+            sostle_core::mecipol::verify_stored(&bytes, &b64, &key).map_err(ProfileError::Refused)
         };
         match check() {
             Ok(p) => ok.push(p),
             Err(why) => {
                 tracing::error!(profile = %name, reason = %why, "profile refused");
-                refused.push((name, why));
+                refused.push((name, why.to_string()));
             }
         }
     }

@@ -985,7 +985,9 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
-    Config::from_yaml_with(&text, &sostle_webhook::key_file_reader(path)).map_err(|e| {
+    let read = sostle_webhook::key_file_reader(path);
+    let read = |name: &str| read(name).map_err(|e| e.to_string());
+    Config::from_yaml_with(&text, &read).map_err(|e| {
         if e.line > 0 {
             format!(
                 "{}:{}:{}: invalid config: {e}",
