@@ -15,7 +15,7 @@ use sostle_sign::payload::SimpleSigning;
 use sostle_sign::registry::{Credentials, Options, Registry, RegistryError};
 use sostle_sign::{keys, SignatureLayer, Signer, Trust};
 
-use crate::registry_harness::TestRegistry;
+use sostle_test_support::registry::TestRegistry;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
