@@ -84,7 +84,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 # PostgreSQL's server programs for the shared-ledger tests (initdb/pg_ctl into a temporary
-# directory, on a loopback port; crates/sostle-ledger/tests/it/pg_harness.rs).
+# directory, on a loopback port; crates/sostle-test-support/src/postgres.rs).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing ${need[*]} (apt)" >&2

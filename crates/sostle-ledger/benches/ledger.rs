@@ -7,17 +7,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../sostle-sign/tests/it/registry_harness.rs"]
-mod registry_harness;
-
-#[path = "../tests/it/pg_harness.rs"]
-mod pg_harness;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use sostle_core::layer::Layer;
 use sostle_core::trial::{Charge, EvidenceKind, Subject};
 use sostle_ledger::{Error, Ledger, Location, Snapshot};
+use sostle_test_support::postgres::Pg;
 
 /// One Deployment of about 2 kB.
 fn subject() -> Subject {
@@ -50,7 +45,7 @@ fn fill(l: &mut Ledger, trials: usize) {
 
 fn ops(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let pg = pg_harness::Pg::start();
+    let pg = Pg::start();
     let now: jiff::Timestamp = "2026-05-11T21:00:00Z".parse().unwrap();
     let subject = subject();
     let pg_db = |name: &str| {

@@ -892,7 +892,8 @@ impl Tx<'_> {
     }
 
     /// Writes the next profile: `make` receives the new `profile-NNN` id and returns the profile
-    /// JSON and its signature; both are stored in the same transaction as the id.
+    /// JSON and its signature; both are stored in the same transaction as the id. Why `make`
+    /// failed is the caller's error, kept as its message.
     pub fn add_profile<F>(
         &self,
         trial: &str,
@@ -901,7 +902,12 @@ impl Tx<'_> {
         make: F,
     ) -> Result<Profile>
     where
-        F: FnOnce(&str) -> std::result::Result<(serde_json::Value, String), String>,
+        F: FnOnce(
+            &str,
+        ) -> std::result::Result<
+            (serde_json::Value, String),
+            Box<dyn std::error::Error + Send + Sync>,
+        >,
     {
         self.exists(trial)?;
         let seq = self.next("profile")?;

@@ -72,6 +72,70 @@ pub struct Subject {
     pub digest: std::collections::BTreeMap<String, String>,
 }
 
+/// Why an attestation is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestError {
+    /// Larger than [`MAX_ENVELOPE`] (its size in bytes).
+    #[error("the envelope is {0} bytes, above the {MAX_ENVELOPE} read")]
+    TooLarge(usize),
+    /// Not DSSE's JSON.
+    #[error("not a DSSE envelope ({0})")]
+    NotEnvelope(String),
+    /// A payload type other than in-toto's.
+    #[error("payloadType is `{0}`, not {PAYLOAD_TYPE}")]
+    PayloadType(String),
+    /// The payload is not base64.
+    #[error("the payload is not base64 ({0})")]
+    NotBase64(String),
+    /// The payload is not an in-toto Statement.
+    #[error("the payload is not an in-toto Statement ({0})")]
+    NotStatement(String),
+    /// A statement type other than in-toto's.
+    #[error("statement type `{0}` is not in-toto's")]
+    StatementType(String),
+    /// The payload does not decode again for the signature check.
+    #[error("{0}")]
+    Payload(String),
+    /// The envelope has no signature.
+    #[error("the envelope carries no signature")]
+    Unsigned,
+    /// No lock key made any of its signatures.
+    #[error("the envelope is not signed by the lock key")]
+    NotByLockKey,
+    /// The predicate is of another type.
+    #[error("predicate type {0} is not {MECIPOL_PREDICATE}")]
+    PredicateType(String),
+    /// The statement is about other images (`NAME@sha256:HEX`, comma-separated).
+    #[error("the attestation is about {about}, not {digest}")]
+    OtherImage {
+        /// The statement's subjects.
+        about: String,
+        /// The image's digest.
+        digest: String,
+    },
+    /// The predicate lacks a field a profile has (its name).
+    #[error("the predicate is not a MECIPOL profile (no {0})")]
+    NoProfileField(&'static str),
+    /// The profile locks another image.
+    #[error("the profile locks {locked}, not {digest}")]
+    OtherDigest {
+        /// The profile's `image_digest`.
+        locked: String,
+        /// The image's digest.
+        digest: String,
+    },
+    /// The profile has no `image_digest`.
+    #[error("the profile names no image_digest")]
+    NoDigest,
+    /// The predicate does not decode as a profile.
+    #[error("the predicate is not a MECIPOL profile ({0})")]
+    NotProfile(String),
+    /// The profile (its id) authorizes L6.
+    #[error("{0} authorizes L6, which no lock may")]
+    AuthorizesL6(String),
+}
+
 /// DSSE's pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + payload_type.len() + 32);
@@ -135,42 +199,36 @@ pub fn sign(key: &SigningKey, statement: &Statement) -> Vec<u8> {
 
 /// Decodes an envelope and its statement without checking any signature (for display and
 /// fuzzing); [`verify`] is what decisions use.
-pub fn decode(bytes: &[u8]) -> Result<(Envelope, Statement), String> {
+pub fn decode(bytes: &[u8]) -> Result<(Envelope, Statement), AttestError> {
     if bytes.len() > MAX_ENVELOPE {
-        return Err(format!(
-            "the envelope is {} bytes, above the {MAX_ENVELOPE} read",
-            bytes.len()
-        ));
+        return Err(AttestError::TooLarge(bytes.len()));
     }
     let e: Envelope =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a DSSE envelope ({e})"))?;
+        serde_json::from_slice(bytes).map_err(|e| AttestError::NotEnvelope(e.to_string()))?;
     if e.payload_type != PAYLOAD_TYPE {
-        return Err(format!(
-            "payloadType is `{}`, not {PAYLOAD_TYPE}",
-            e.payload_type
-        ));
+        return Err(AttestError::PayloadType(e.payload_type));
     }
     let body = B64
         .decode(e.payload.trim())
-        .map_err(|err| format!("the payload is not base64 ({err})"))?;
-    let s: Statement = serde_json::from_slice(&body)
-        .map_err(|err| format!("the payload is not an in-toto Statement ({err})"))?;
+        .map_err(|err| AttestError::NotBase64(err.to_string()))?;
+    let s: Statement =
+        serde_json::from_slice(&body).map_err(|err| AttestError::NotStatement(err.to_string()))?;
     if s.kind != STATEMENT_V01 && s.kind != STATEMENT_V1 {
-        return Err(format!("statement type `{}` is not in-toto's", s.kind));
+        return Err(AttestError::StatementType(s.kind));
     }
     Ok((e, s))
 }
 
 /// Verifies an envelope with `keys` (any one) and returns its statement: a signature over
 /// PAE(payloadType, the exact payload bytes).
-pub fn verify(bytes: &[u8], keys: &[VerifyingKey]) -> Result<Statement, String> {
+pub fn verify(bytes: &[u8], keys: &[VerifyingKey]) -> Result<Statement, AttestError> {
     let (e, s) = decode(bytes)?;
     let body = B64
         .decode(e.payload.trim())
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| AttestError::Payload(err.to_string()))?;
     let signed = pae(&e.payload_type, &body);
     if e.signatures.is_empty() {
-        return Err("the envelope carries no signature".into());
+        return Err(AttestError::Unsigned);
     }
     for sig in &e.signatures {
         let Ok(raw) = B64.decode(sig.sig.trim()) else {
@@ -183,7 +241,7 @@ pub fn verify(bytes: &[u8], keys: &[VerifyingKey]) -> Result<Statement, String> 
             return Ok(s);
         }
     }
-    Err("the envelope is not signed by the lock key".into())
+    Err(AttestError::NotByLockKey)
 }
 
 /// The MECIPOL profile an attestation carries, after every check: the envelope verifies with a
@@ -196,13 +254,10 @@ pub fn mecipol_profile(
     keys: &[VerifyingKey],
     image: &str,
     digest: &str,
-) -> Result<sostle_core::mecipol::Profile, String> {
+) -> Result<sostle_core::mecipol::Profile, AttestError> {
     let s = verify(envelope, keys)?;
     if s.predicate_type != MECIPOL_PREDICATE {
-        return Err(format!(
-            "predicate type {} is not {MECIPOL_PREDICATE}",
-            s.predicate_type
-        ));
+        return Err(AttestError::PredicateType(s.predicate_type));
     }
     if !s.is_about(digest) {
         let names: Vec<String> = s
@@ -216,32 +271,37 @@ pub fn mecipol_profile(
                 )
             })
             .collect();
-        return Err(format!(
-            "the attestation is about {}, not {digest}",
-            names.join(", ")
-        ));
+        return Err(AttestError::OtherImage {
+            about: names.join(", "),
+            digest: digest.to_string(),
+        });
     }
     let p = &s.predicate;
     let text = |k: &str| p.get(k).and_then(serde_json::Value::as_str);
-    let id = text("profile_id").ok_or("the predicate is not a MECIPOL profile (no profile_id)")?;
+    let id = text("profile_id").ok_or(AttestError::NoProfileField("profile_id"))?;
     if !p
         .get("sostle_layers_authorized")
         .is_some_and(serde_json::Value::is_array)
     {
-        return Err("the predicate is not a MECIPOL profile (no sostle_layers_authorized)".into());
+        return Err(AttestError::NoProfileField("sostle_layers_authorized"));
     }
     match text("image_digest") {
         Some(d) if d == digest => {}
-        Some(d) => return Err(format!("the profile locks {d}, not {digest}")),
-        None => return Err("the profile names no image_digest".into()),
+        Some(d) => {
+            return Err(AttestError::OtherDigest {
+                locked: d.to_string(),
+                digest: digest.to_string(),
+            })
+        }
+        None => return Err(AttestError::NoDigest),
     }
     let body = sostle_core::mecipol::ProfileBody::decode(p)
-        .map_err(|e| format!("the predicate is not a MECIPOL profile ({e})"))?;
+        .map_err(|e| AttestError::NotProfile(e.to_string()))?;
     let mut profile = body.into_profile(String::new());
     profile.image = image.to_string();
     profile.profile = p.clone();
     if profile.authorizes(sostle_core::Layer::L6) {
-        return Err(format!("{id} authorizes L6, which no lock may"));
+        return Err(AttestError::AuthorizesL6(id.to_string()));
     }
     Ok(profile)
 }
@@ -281,7 +341,7 @@ mod tests {
         let ok = match ok {
             Ok(p) => p,
             Err(e) => {
-                assert_eq!(e, "", "a real lock must verify");
+                assert_eq!(e.to_string(), "", "a real lock must verify");
                 return;
             }
         };
@@ -293,6 +353,7 @@ mod tests {
         let refused = |bytes: Vec<u8>| {
             mecipol_profile(&bytes, &keys, "reg/app:1", &d)
                 .err()
+                .map(|e| e.to_string())
                 .unwrap_or_default()
         };
         assert!(refused(env(
@@ -370,7 +431,7 @@ mod tests {
         let other = SigningKey::random(&mut rand_core::OsRng);
         assert_eq!(
             verify(&bytes, &[*other.verifying_key()]),
-            Err("the envelope is not signed by the lock key".into())
+            Err(AttestError::NotByLockKey)
         );
         // A changed payload no longer verifies.
         let mut e: Envelope = serde_json::from_slice(&bytes).unwrap_or_else(|_| Envelope {

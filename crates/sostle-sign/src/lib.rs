@@ -15,7 +15,7 @@ pub mod registry;
 pub mod rekor;
 pub mod verify;
 
-pub use verify::{verify, RekorKey, SignatureLayer, Signer, Trust, Verified};
+pub use verify::{verify, RekorKey, SignatureLayer, Signer, Trust, Verified, VerifyError};
 
 /// reqwest leaves rustls' crypto to the application; ring is the provider the rest of sostle
 /// uses. Installing it twice is harmless.

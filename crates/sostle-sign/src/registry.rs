@@ -234,53 +234,84 @@ pub struct Descriptor {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+/// Why a signature or attestation manifest cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Larger than [`MAX_MANIFEST`] (its size in bytes).
+    #[error("{0} bytes, above the {MAX_MANIFEST} read")]
+    TooLarge(usize),
+    /// Not an OCI image manifest.
+    #[error("not an OCI manifest ({0})")]
+    Json(String),
+    /// A schema version other than 2.
+    #[error("schemaVersion {0}, not 2")]
+    SchemaVersion(u32),
+}
+
+/// Why one layer of a signature or attestation manifest cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// A media type other than cosign's simple-signing payload.
+    #[error("media type {0} is not {MEDIA_TYPE}")]
+    MediaType(String),
+    /// The descriptor claims a negative size.
+    #[error("a negative size")]
+    NegativeSize,
+    /// The descriptor claims more than [`MAX_PAYLOAD`] bytes.
+    #[error("{0} bytes, above the {MAX_PAYLOAD} a payload may have")]
+    TooLarge(usize),
+    /// The signature annotation is missing.
+    #[error("no {SIGNATURE_ANNOTATION} annotation")]
+    NoSignature,
+    /// The blob's digest (`sha256:<hex>`) is not the layer's.
+    #[error("the blob's digest is {0}, not the layer's")]
+    Digest(String),
+    /// The blob cannot be fetched.
+    #[error(transparent)]
+    Fetch(#[from] RegistryError),
+}
+
 /// Decodes a signature manifest (at most [`MAX_MANIFEST`] bytes of OCI image manifest JSON).
-pub fn decode_manifest(body: &[u8]) -> Result<Manifest, String> {
+pub fn decode_manifest(body: &[u8]) -> Result<Manifest, ManifestError> {
     if body.len() > MAX_MANIFEST {
-        return Err(format!(
-            "{} bytes, above the {MAX_MANIFEST} read",
-            body.len()
-        ));
+        return Err(ManifestError::TooLarge(body.len()));
     }
     let m: Manifest =
-        serde_json::from_slice(body).map_err(|e| format!("not an OCI manifest ({e})"))?;
+        serde_json::from_slice(body).map_err(|e| ManifestError::Json(e.to_string()))?;
     if m.schema_version != 2 {
-        return Err(format!("schemaVersion {}, not 2", m.schema_version));
+        return Err(ManifestError::SchemaVersion(m.schema_version));
     }
     Ok(m)
 }
 
 /// Checks what a layer descriptor claims before its blob is fetched: cosign's media type, a
 /// payload-sized size, a signature annotation. Returns the size to read.
-pub fn check_descriptor(layer: &Descriptor) -> Result<usize, String> {
+pub fn check_descriptor(layer: &Descriptor) -> Result<usize, LayerError> {
     if layer.media_type != MEDIA_TYPE {
-        return Err(format!(
-            "media type {} is not {MEDIA_TYPE}",
-            layer.media_type
-        ));
+        return Err(LayerError::MediaType(layer.media_type.clone()));
     }
-    let size = usize::try_from(layer.size).map_err(|_| "a negative size".to_string())?;
+    let size = usize::try_from(layer.size).map_err(|_| LayerError::NegativeSize)?;
     if size > MAX_PAYLOAD {
-        return Err(format!(
-            "{size} bytes, above the {MAX_PAYLOAD} a payload may have"
-        ));
+        return Err(LayerError::TooLarge(size));
     }
     if !layer
         .annotations
         .as_ref()
         .is_some_and(|a| a.contains_key(SIGNATURE_ANNOTATION))
     {
-        return Err(format!("no {SIGNATURE_ANNOTATION} annotation"));
+        return Err(LayerError::NoSignature);
     }
     Ok(size)
 }
 
 /// The signature a layer holds, given its fetched blob (whose digest must be the layer's).
-pub fn signature_layer(layer: &Descriptor, blob: Vec<u8>) -> Result<SignatureLayer, String> {
+pub fn signature_layer(layer: &Descriptor, blob: Vec<u8>) -> Result<SignatureLayer, LayerError> {
     check_descriptor(layer)?;
     let got = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
     if got != layer.digest {
-        return Err(format!("the blob's digest is {got}, not the layer's"));
+        return Err(LayerError::Digest(got));
     }
     let ann = layer.annotations.clone().unwrap_or_default();
     Ok(SignatureLayer {
@@ -477,7 +508,7 @@ impl Registry {
         repo: &Reference,
         registry: &str,
         layer: &Descriptor,
-    ) -> Result<SignatureLayer, String> {
+    ) -> Result<SignatureLayer, LayerError> {
         let size = check_descriptor(layer)?;
         let blob = self.blob(repo, registry, layer, size, MAX_PAYLOAD).await?;
         signature_layer(layer, blob)
@@ -491,7 +522,7 @@ impl Registry {
         layer: &Descriptor,
         size: usize,
         max: usize,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, LayerError> {
         let oci = oci_client::manifest::OciDescriptor {
             media_type: layer.media_type.clone(),
             digest: layer.digest.clone(),
@@ -516,13 +547,10 @@ impl Registry {
             }
             Ok(buf)
         };
-        let blob = self
-            .timed(registry, fetch)
-            .await
-            .map_err(|e| e.to_string())?;
+        let blob = self.timed(registry, fetch).await?;
         let got = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
         if got != layer.digest {
-            return Err(format!("the blob's digest is {got}, not the layer's"));
+            return Err(LayerError::Digest(got));
         }
         Ok(blob)
     }

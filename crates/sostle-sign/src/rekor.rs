@@ -150,7 +150,7 @@ pub async fn upload(
     let bundle = serde_json::to_string(&Bundle { set, payload }).unwrap_or_default();
     if let Some(k) = key {
         crate::verify::check_set(&bundle, std::slice::from_ref(k))
-            .map_err(|m| RekorError::Bad(base.into(), m))?;
+            .map_err(|m| RekorError::Bad(base.into(), m.to_string()))?;
     }
     let integrated_time = serde_json::from_str::<Bundle>(&bundle)
         .map(|b| b.payload.integrated_time)

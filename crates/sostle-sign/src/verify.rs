@@ -13,7 +13,7 @@ use sha2::Digest as _;
 use x509_cert::Certificate;
 
 use crate::keys::{hex, key_id};
-use crate::payload::SimpleSigning;
+use crate::payload::{SimpleSigning, SIGNATURE_ANNOTATION};
 
 /// One signature as cosign stores it: a layer of the `.sig` manifest (the payload is the blob,
 /// the rest are the layer's annotations).
@@ -115,25 +115,176 @@ pub struct Verified {
     pub integrated_time: Option<i64>,
 }
 
+/// Why a signature does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The payload is not cosign's simple-signing JSON.
+    #[error(transparent)]
+    Payload(#[from] crate::payload::PayloadError),
+    /// The payload signs another image.
+    #[error("the payload signs {signed}, not this image's {image}")]
+    OtherImage {
+        /// The digest the payload signs.
+        signed: String,
+        /// The image's digest.
+        image: String,
+    },
+    /// The signature annotation is not base64.
+    #[error("annotation {SIGNATURE_ANNOTATION} is not base64 ({0})")]
+    AnnotationNotBase64(String),
+    /// A signature (or a SignedEntryTimestamp) is not ECDSA P-256.
+    #[error("the signature is not a DER ECDSA P-256 signature")]
+    NotEcdsa,
+    /// The trust policy names no signer.
+    #[error("no signer is trusted")]
+    NoSigner,
+    /// No trusted signer verifies; why not, per signer.
+    #[error("{}", refusals(.0))]
+    Refused(Vec<Refusal>),
+    /// The signature is not by this key.
+    #[error("not signed by this key")]
+    NotThisKey,
+    /// A keyless signer, but the signature has no certificate.
+    #[error("the signature carries no certificate (it is not keyless)")]
+    NoCertificate,
+    /// The certificate does not parse.
+    #[error("the certificate is not PEM X.509 ({0})")]
+    CertificateNotPem(String),
+    /// The certificate does not encode.
+    #[error("{0}")]
+    Der(String),
+    /// The signature is not by the certificate's key.
+    #[error("not signed by the certificate's key")]
+    NotCertificateKey,
+    /// A keyless signature, but no Rekor log is trusted.
+    #[error("a keyless signature needs a trusted time: configure a Rekor public key")]
+    NoTrustedTime,
+    /// A keyless signature without a Rekor bundle.
+    #[error("the keyless signature has no Rekor bundle to give it a time")]
+    NoBundle,
+    /// The certificate chain does not parse.
+    #[error("the certificate chain is not PEM X.509 ({0})")]
+    ChainNotPem(String),
+    /// The bundle's body is not base64.
+    #[error("the bundle body is not base64 ({0})")]
+    BodyNotBase64(String),
+    /// The bundle's body is not a hashedrekord entry.
+    #[error("the bundle body is not a hashedrekord entry ({0})")]
+    BodyNotEntry(String),
+    /// The bundle holds another kind of entry.
+    #[error("the bundle holds a `{0}` entry, not hashedrekord")]
+    EntryKind(String),
+    /// The bundle is not cosign's JSON.
+    #[error("the Rekor bundle is not JSON of cosign's shape ({0})")]
+    BundleJson(String),
+    /// The bundle comes from a log that is not trusted (its log ID).
+    #[error("the bundle is from log {0}, which is not trusted")]
+    UntrustedLog(String),
+    /// The SignedEntryTimestamp is not base64.
+    #[error("the SignedEntryTimestamp is not base64 ({0})")]
+    SetNotBase64(String),
+    /// The SignedEntryTimestamp does not verify.
+    #[error("the bundle's SignedEntryTimestamp does not verify with the Rekor key")]
+    SetRefused,
+    /// The logged signature is not base64.
+    #[error("the bundle's signature is not base64 ({0})")]
+    LoggedSignatureNotBase64(String),
+    /// The signature is not base64.
+    #[error("the signature is not base64 ({0})")]
+    SignatureNotBase64(String),
+    /// The bundle logs another signature.
+    #[error("the bundle logs another signature")]
+    OtherSignature,
+    /// The bundle logs another payload.
+    #[error("the bundle logs another payload")]
+    OtherPayload,
+    /// The logged public key is not base64.
+    #[error("the bundle's public key is not base64 ({0})")]
+    LoggedKeyNotBase64(String),
+    /// The logged public key is not PEM.
+    #[error("the bundle's public key is not PEM ({0})")]
+    LoggedKeyNotPem(String),
+    /// The bundle logs another key or certificate.
+    #[error("the bundle logs another signer")]
+    OtherSigner,
+    /// The certificate's key is not ECDSA P-256.
+    #[error("the certificate's key is not ECDSA P-256")]
+    CertificateKey,
+    /// The certificate had expired, or was not yet valid, when the signature was logged.
+    #[error("the certificate was not valid when the signature was logged")]
+    CertificateNotValid,
+    /// The root had expired, or was not yet valid, when the signature was logged.
+    #[error("the Fulcio root was not valid when the signature was logged")]
+    RootNotValid,
+    /// The certificate does not chain to a configured root.
+    #[error("the certificate does not chain to a configured Fulcio root")]
+    NoChain,
+    /// The chain is longer than sostle walks.
+    #[error("the certificate chain is too long")]
+    ChainTooLong,
+    /// The certificate is not for code signing.
+    #[error("the certificate is not for code signing")]
+    NotCodeSigning,
+    /// The certificate is for another identity.
+    #[error("the certificate is for {found}, not {want}")]
+    OtherIdentity {
+        /// The certificate's identities (`no identity` when it has none).
+        found: String,
+        /// The identity the signer requires.
+        want: String,
+    },
+    /// The certificate is from another OIDC issuer.
+    #[error("the certificate's OIDC issuer is {found}, not {want}")]
+    OtherIssuer {
+        /// The certificate's issuer.
+        found: String,
+        /// The issuer the signer requires.
+        want: String,
+    },
+    /// The certificate names no OIDC issuer.
+    #[error("the certificate names no OIDC issuer")]
+    NoIssuer,
+}
+
+/// Why one trusted signer does not verify a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The signer as [`Signer::describe`] has it.
+    pub signer: String,
+    /// Why not.
+    pub why: VerifyError,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.signer, self.why)
+    }
+}
+
+fn refusals(r: &[Refusal]) -> String {
+    r.iter()
+        .map(Refusal::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Checks `sig` against every signer of `trust` for the image manifest `digest`
 /// (`sha256:<hex>`). `Ok` names the first signer that verifies; `Err` says, per signer, why not.
-pub fn verify(sig: &SignatureLayer, digest: &str, trust: &Trust) -> Result<Verified, String> {
-    let payload = SimpleSigning::decode(&sig.payload).map_err(|e| e.to_string())?;
+pub fn verify(sig: &SignatureLayer, digest: &str, trust: &Trust) -> Result<Verified, VerifyError> {
+    let payload = SimpleSigning::decode(&sig.payload)?;
     if payload.digest() != digest {
-        return Err(format!(
-            "the payload signs {}, not this image's {digest}",
-            payload.digest()
-        ));
+        return Err(VerifyError::OtherImage {
+            signed: payload.digest().to_string(),
+            image: digest.to_string(),
+        });
     }
-    let raw = B64.decode(sig.signature.trim()).map_err(|e| {
-        format!(
-            "annotation {} is not base64 ({e})",
-            crate::payload::SIGNATURE_ANNOTATION
-        )
-    })?;
+    let raw = B64
+        .decode(sig.signature.trim())
+        .map_err(|e| VerifyError::AnnotationNotBase64(e.to_string()))?;
     let signature = parse_signature(&raw)?;
     if trust.signers.is_empty() {
-        return Err("no signer is trusted".into());
+        return Err(VerifyError::NoSigner);
     }
     let mut why = Vec::new();
     for signer in &trust.signers {
@@ -146,17 +297,20 @@ pub fn verify(sig: &SignatureLayer, digest: &str, trust: &Trust) -> Result<Verif
                     integrated_time: time,
                 })
             }
-            Err(e) => why.push(format!("{}: {e}", signer.describe())),
+            Err(why_not) => why.push(Refusal {
+                signer: signer.describe(),
+                why: why_not,
+            }),
         }
     }
-    Err(why.join("; "))
+    Err(VerifyError::Refused(why))
 }
 
 /// A DER ECDSA P-256 signature (what cosign writes), or the fixed 64-byte form.
-fn parse_signature(raw: &[u8]) -> Result<Signature, String> {
+fn parse_signature(raw: &[u8]) -> Result<Signature, VerifyError> {
     Signature::from_der(raw)
         .or_else(|_| Signature::from_slice(raw))
-        .map_err(|_| "the signature is not a DER ECDSA P-256 signature".to_string())
+        .map_err(|_| VerifyError::NotEcdsa)
 }
 
 fn check_signer(
@@ -164,11 +318,11 @@ fn check_signer(
     sig: &SignatureLayer,
     signature: &Signature,
     trust: &Trust,
-) -> Result<Option<i64>, String> {
+) -> Result<Option<i64>, VerifyError> {
     match signer {
         Signer::Key { key, .. } => {
             key.verify(&sig.payload, signature)
-                .map_err(|_| "not signed by this key".to_string())?;
+                .map_err(|_| VerifyError::NotThisKey)?;
             // A bundle, when the signature has one and a log is trusted, must hold.
             match (&sig.bundle, trust.rekor.is_empty()) {
                 (Some(b), false) => {
@@ -189,23 +343,18 @@ fn check_signer(
             let pem = sig
                 .certificate
                 .as_deref()
-                .ok_or("the signature carries no certificate (it is not keyless)")?;
+                .ok_or(VerifyError::NoCertificate)?;
             let leaf = Certificate::from_pem(pem.trim().as_bytes())
-                .map_err(|e| format!("the certificate is not PEM X.509 ({e})"))?;
+                .map_err(|e| VerifyError::CertificateNotPem(e.to_string()))?;
             let leaf_key = leaf_key(&leaf)?;
             leaf_key
                 .verify(&sig.payload, signature)
-                .map_err(|_| "not signed by the certificate's key".to_string())?;
+                .map_err(|_| VerifyError::NotCertificateKey)?;
             if trust.rekor.is_empty() {
-                return Err(
-                    "a keyless signature needs a trusted time: configure a Rekor public key".into(),
-                );
+                return Err(VerifyError::NoTrustedTime);
             }
-            let bundle = sig
-                .bundle
-                .as_deref()
-                .ok_or("the keyless signature has no Rekor bundle to give it a time")?;
-            let leaf_der = leaf.to_der().map_err(|e| e.to_string())?;
+            let bundle = sig.bundle.as_deref().ok_or(VerifyError::NoBundle)?;
+            let leaf_der = leaf.to_der().map_err(|e| VerifyError::Der(e.to_string()))?;
             let time = verify_bundle(
                 bundle,
                 sig,
@@ -214,7 +363,7 @@ fn check_signer(
             )?;
             let chain = match &sig.chain {
                 Some(c) => Certificate::load_pem_chain(c.as_bytes())
-                    .map_err(|e| format!("the certificate chain is not PEM X.509 ({e})"))?,
+                    .map_err(|e| VerifyError::ChainNotPem(e.to_string()))?,
                 None => Vec::new(),
             };
             verify_chain(&leaf, &chain, roots, time)?;
@@ -301,18 +450,15 @@ fn verify_bundle(
     sig: &SignatureLayer,
     signer: &SignerMaterial,
     logs: &[RekorKey],
-) -> Result<i64, String> {
+) -> Result<i64, VerifyError> {
     let b = check_set(json, logs)?;
     let body = B64
         .decode(b.payload.body.trim())
-        .map_err(|e| format!("the bundle body is not base64 ({e})"))?;
-    let entry: Entry = serde_json::from_slice(&body)
-        .map_err(|e| format!("the bundle body is not a hashedrekord entry ({e})"))?;
+        .map_err(|e| VerifyError::BodyNotBase64(e.to_string()))?;
+    let entry: Entry =
+        serde_json::from_slice(&body).map_err(|e| VerifyError::BodyNotEntry(e.to_string()))?;
     if entry.kind != "hashedrekord" {
-        return Err(format!(
-            "the bundle holds a `{}` entry, not hashedrekord",
-            entry.kind
-        ));
+        return Err(VerifyError::EntryKind(entry.kind));
     }
     check_entry(&entry, sig, signer)?;
     Ok(b.payload.integrated_time)
@@ -320,69 +466,67 @@ fn verify_bundle(
 
 /// A bundle whose SignedEntryTimestamp verifies with one of `logs` (its log ID names the key):
 /// the signature is over the canonical JSON of body, integratedTime, logID, logIndex.
-pub(crate) fn check_set(json: &str, logs: &[RekorKey]) -> Result<Bundle, String> {
-    let b: Bundle = serde_json::from_str(json)
-        .map_err(|e| format!("the Rekor bundle is not JSON of cosign's shape ({e})"))?;
+pub(crate) fn check_set(json: &str, logs: &[RekorKey]) -> Result<Bundle, VerifyError> {
+    let b: Bundle =
+        serde_json::from_str(json).map_err(|e| VerifyError::BundleJson(e.to_string()))?;
     let log = logs
         .iter()
         .find(|l| l.log_id == b.payload.log_id)
-        .ok_or_else(|| {
-            format!(
-                "the bundle is from log {}, which is not trusted",
-                b.payload.log_id
-            )
-        })?;
+        .ok_or_else(|| VerifyError::UntrustedLog(b.payload.log_id.clone()))?;
     let set = B64
         .decode(b.set.trim())
-        .map_err(|e| format!("the SignedEntryTimestamp is not base64 ({e})"))?;
+        .map_err(|e| VerifyError::SetNotBase64(e.to_string()))?;
     let set = parse_signature(&set)?;
-    let canonical = serde_json::to_vec(&b.payload).map_err(|e| e.to_string())?;
-    log.key.verify(&canonical, &set).map_err(|_| {
-        "the bundle's SignedEntryTimestamp does not verify with the Rekor key".to_string()
-    })?;
+    let canonical = serde_json::to_vec(&b.payload).map_err(|e| VerifyError::Der(e.to_string()))?;
+    log.key
+        .verify(&canonical, &set)
+        .map_err(|_| VerifyError::SetRefused)?;
     Ok(b)
 }
 
 /// Whether a hashedrekord entry is this signature: the same signature bytes, the payload's
 /// SHA-256, the same key or certificate.
-fn check_entry(entry: &Entry, sig: &SignatureLayer, signer: &SignerMaterial) -> Result<(), String> {
+fn check_entry(
+    entry: &Entry,
+    sig: &SignatureLayer,
+    signer: &SignerMaterial,
+) -> Result<(), VerifyError> {
     let logged_sig = B64
         .decode(entry.spec.signature.content.trim())
-        .map_err(|e| format!("the bundle's signature is not base64 ({e})"))?;
+        .map_err(|e| VerifyError::LoggedSignatureNotBase64(e.to_string()))?;
     let this_sig = B64
         .decode(sig.signature.trim())
-        .map_err(|e| format!("the signature is not base64 ({e})"))?;
+        .map_err(|e| VerifyError::SignatureNotBase64(e.to_string()))?;
     if logged_sig != this_sig {
-        return Err("the bundle logs another signature".into());
+        return Err(VerifyError::OtherSignature);
     }
     let want = hex(&sha2::Sha256::digest(&sig.payload));
     if entry.spec.data.hash.algorithm != "sha256" || entry.spec.data.hash.value != want {
-        return Err("the bundle logs another payload".into());
+        return Err(VerifyError::OtherPayload);
     }
     let logged = B64
         .decode(entry.spec.signature.public_key.content.trim())
-        .map_err(|e| format!("the bundle's public key is not base64 ({e})"))?;
+        .map_err(|e| VerifyError::LoggedKeyNotBase64(e.to_string()))?;
     let logged_der = pem_rfc7468::decode_vec(&logged)
         .map(|(_, d)| d)
-        .map_err(|e| format!("the bundle's public key is not PEM ({e})"))?;
+        .map_err(|e| VerifyError::LoggedKeyNotPem(e.to_string()))?;
     let matches = match signer {
         SignerMaterial::Key(spki) => &logged_der == spki,
         SignerMaterial::Certificate(der) => &logged_der == der,
     };
     if !matches {
-        return Err("the bundle logs another signer".into());
+        return Err(VerifyError::OtherSigner);
     }
     Ok(())
 }
 
-fn leaf_key(cert: &Certificate) -> Result<VerifyingKey, String> {
+fn leaf_key(cert: &Certificate) -> Result<VerifyingKey, VerifyError> {
     let spki = cert
         .tbs_certificate
         .subject_public_key_info
         .to_der()
-        .map_err(|e| e.to_string())?;
-    VerifyingKey::from_public_key_der(&spki)
-        .map_err(|_| "the certificate's key is not ECDSA P-256".to_string())
+        .map_err(|e| VerifyError::Der(e.to_string()))?;
+    VerifyingKey::from_public_key_der(&spki).map_err(|_| VerifyError::CertificateKey)
 }
 
 const ECDSA_SHA256: der::asn1::ObjectIdentifier =
@@ -464,9 +608,9 @@ fn verify_chain(
     chain: &[Certificate],
     roots: &[Certificate],
     t: i64,
-) -> Result<(), String> {
+) -> Result<(), VerifyError> {
     if !valid_at(leaf, t) {
-        return Err("the certificate was not valid when the signature was logged".into());
+        return Err(VerifyError::CertificateNotValid);
     }
     let mut current = leaf.clone();
     for _ in 0..8 {
@@ -474,7 +618,7 @@ fn verify_chain(
             r.tbs_certificate.subject == current.tbs_certificate.issuer && signed_by(&current, r)
         }) {
             if !valid_at(root, t) {
-                return Err("the Fulcio root was not valid when the signature was logged".into());
+                return Err(VerifyError::RootNotValid);
             }
             return Ok(());
         }
@@ -484,18 +628,18 @@ fn verify_chain(
                 && signed_by(&current, c)
                 && valid_at(c, t)
         }) else {
-            return Err("the certificate does not chain to a configured Fulcio root".into());
+            return Err(VerifyError::NoChain);
         };
         if next.tbs_certificate.subject == next.tbs_certificate.issuer {
             // A self-signed root that is not one of ours ends the walk.
-            return Err("the certificate does not chain to a configured Fulcio root".into());
+            return Err(VerifyError::NoChain);
         }
         current = next.clone();
     }
-    Err("the certificate chain is too long".into())
+    Err(VerifyError::ChainTooLong)
 }
 
-fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<(), String> {
+fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<(), VerifyError> {
     use x509_cert::ext::pkix::name::GeneralName;
     use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
     let exts = || leaf.tbs_certificate.extensions.iter().flatten();
@@ -506,7 +650,7 @@ fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<()
                 .is_ok_and(|u| u.0.contains(&EKU_CODE_SIGNING))
         });
     if !code_signing {
-        return Err("the certificate is not for code signing".into());
+        return Err(VerifyError::NotCodeSigning);
     }
     let mut names = Vec::new();
     for e in exts().filter(|e| e.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17")) {
@@ -521,14 +665,14 @@ fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<()
         }
     }
     if !names.iter().any(|n| n == identity) {
-        return Err(format!(
-            "the certificate is for {}, not {identity}",
-            if names.is_empty() {
+        return Err(VerifyError::OtherIdentity {
+            found: if names.is_empty() {
                 "no identity".to_string()
             } else {
                 names.join(", ")
-            }
-        ));
+            },
+            want: identity.to_string(),
+        });
     }
     let mut found = None;
     for e in exts() {
@@ -544,9 +688,10 @@ fn check_identity(leaf: &Certificate, identity: &str, issuer: &str) -> Result<()
     }
     match found {
         Some(f) if f == issuer => Ok(()),
-        Some(f) => Err(format!(
-            "the certificate's OIDC issuer is {f}, not {issuer}"
-        )),
-        None => Err("the certificate names no OIDC issuer".into()),
+        Some(found) => Err(VerifyError::OtherIssuer {
+            found,
+            want: issuer.to_string(),
+        }),
+        None => Err(VerifyError::NoIssuer),
     }
 }

@@ -10,6 +10,30 @@ use sostle_core::manifest::{Entry, Node, Pos, Value};
 
 use crate::ApiError;
 
+/// Why an admission request's object does not decode: its metadata is not what the API server
+/// sends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The object is not a mapping (its type).
+    #[error("the object is a {0}, expected a mapping")]
+    NotMapping(&'static str),
+    /// `metadata` is not a mapping (its type).
+    #[error("metadata is a {0}, expected a mapping")]
+    MetadataNotMapping(&'static str),
+    /// `metadata.labels` or `metadata.annotations` is not a mapping.
+    #[error("metadata.{key} is a {kind}, expected a mapping")]
+    FieldNotMapping {
+        /// `labels` or `annotations`.
+        key: &'static str,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A field of `metadata` that must be a string is not (its path under `metadata.`).
+    #[error("metadata.{0} is not a string")]
+    NotString(String),
+}
+
 /// The object of an admission request, read straight from the body into the engine's tree
 /// (no `serde_json::Value` in between). It is the `T` of kube-core's
 /// [`AdmissionRequest`]; [`Resource::meta`] carries the name, generateName and namespace
@@ -25,12 +49,9 @@ pub struct AdmissionObject {
 
 impl AdmissionObject {
     /// Wraps a tree (a JSON object), reading its metadata.
-    pub fn from_tree(tree: Node) -> Result<AdmissionObject, String> {
+    pub fn from_tree(tree: Node) -> Result<AdmissionObject, ObjectError> {
         if tree.as_map().is_none() {
-            return Err(format!(
-                "the object is a {}, expected a mapping",
-                tree.type_name()
-            ));
+            return Err(ObjectError::NotMapping(tree.type_name()));
         }
         let mut meta = ObjectMeta::default();
         if let Some(m) = tree
@@ -38,16 +59,13 @@ impl AdmissionObject {
             .filter(|m| !matches!(m.value, Value::Null))
         {
             if m.as_map().is_none() {
-                return Err(format!(
-                    "metadata is a {}, expected a mapping",
-                    m.type_name()
-                ));
+                return Err(ObjectError::MetadataNotMapping(m.type_name()));
             }
-            let text = |key: &str| -> Result<Option<String>, String> {
+            let text = |key: &str| -> Result<Option<String>, ObjectError> {
                 match m.get(key).map(|n| &n.value) {
                     None | Some(Value::Null) => Ok(None),
                     Some(Value::Str(s)) => Ok(Some(s.to_string())),
-                    Some(_) => Err(format!("metadata.{key} is not a string")),
+                    Some(_) => Err(ObjectError::NotString(key.to_string())),
                 }
             };
             meta.name = text("name")?;
@@ -57,14 +75,12 @@ impl AdmissionObject {
                 let Some(map) = m.get(key).filter(|n| !matches!(n.value, Value::Null)) else {
                     continue;
                 };
-                let entries = map.as_map().ok_or_else(|| {
-                    format!(
-                        "metadata.{key} is a {}, expected a mapping",
-                        map.type_name()
-                    )
+                let entries = map.as_map().ok_or_else(|| ObjectError::FieldNotMapping {
+                    key,
+                    kind: map.type_name(),
                 })?;
                 if let Some(e) = entries.iter().find(|e| e.value.as_str().is_none()) {
-                    return Err(format!("metadata.{key}.{} is not a string", e.key));
+                    return Err(ObjectError::NotString(format!("{key}.{}", e.key)));
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! replicas and each replica over its cores (one HTTP/2 connection would pin to one core).
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -186,103 +187,8 @@ fn fingerprint(paths: &[&Path]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
 pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), ServeError> {
     let tls = RustlsConfig::from_config(tls_config(&opts.tls_cert, &opts.tls_key).await?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    // Reload on change (and at once on SIGHUP).
-    {
-        let state = state.clone();
-        let tls = tls.clone();
-        let (cert, key) = (opts.tls_cert.clone(), opts.tls_key.clone());
-        let watched = opts.watched.clone();
-        let interval = opts.reload_interval.max(Duration::from_secs(1));
-        // Registered before serving, so a SIGHUP never meets the default action (exit).
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        tokio::spawn(async move {
-            let refs = |v: &[PathBuf]| {
-                v.iter()
-                    .map(PathBuf::as_path)
-                    .map(Path::to_path_buf)
-                    .collect::<Vec<_>>()
-            };
-            let keys = state.loaded().key_files.clone();
-            let mut seen = fingerprint(
-                &refs(&watched)
-                    .iter()
-                    .chain(keys.iter())
-                    .map(PathBuf::as_path)
-                    .collect::<Vec<_>>(),
-            );
-            let mut seen_tls = fingerprint(&[cert.as_path(), key.as_path()]);
-            loop {
-                let forced = match hup.as_mut() {
-                    Some(h) => tokio::select! {
-                        _ = tokio::time::sleep(interval) => false,
-                        _ = h.recv() => true,
-                    },
-                    None => {
-                        tokio::time::sleep(interval).await;
-                        false
-                    }
-                };
-                // The key files the config names are watched too (a rotated or revoked
-                // reviewer key takes effect without touching the config).
-                let keys = state.loaded().key_files.clone();
-                let now = fingerprint(
-                    &watched
-                        .iter()
-                        .chain(keys.iter())
-                        .map(PathBuf::as_path)
-                        .collect::<Vec<_>>(),
-                );
-                if forced || now != seen {
-                    seen = now;
-                    let s = state.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.reload()).await;
-                }
-                let now_tls = fingerprint(&[cert.as_path(), key.as_path()]);
-                if forced || now_tls != seen_tls {
-                    seen_tls = now_tls;
-                    match tls_config(&cert, &key).await {
-                        Ok(config) => {
-                            tls.reload_from_config(config);
-                            state.metrics.reload("certificate");
-                            tracing::info!("serving certificate reloaded");
-                        }
-                        Err(e) => {
-                            state.metrics.reload("certificate_error");
-                            state.metrics.error("certificate");
-                            tracing::error!(error = %e, "new certificate refused; keeping the previous one");
-                        }
-                    }
-                }
-            }
-        });
-    }
-    // SIGTERM (and Ctrl-C): stop being ready, stop accepting, drain in-flight requests.
-    {
-        let state = state.clone();
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::spawn(async move {
-            // `stop` lives as long as this task: dropping it would read as "stop" everywhere.
-            // A Ctrl-C that cannot be watched is an error at once, not a request to stop.
-            let ctrl_c = async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            match term {
-                Some(mut term) => tokio::select! {
-                    _ = term.recv() => {},
-                    _ = ctrl_c => {},
-                },
-                None => {
-                    tracing::warn!("SIGTERM cannot be watched; only Ctrl-C stops the webhook");
-                    ctrl_c.await;
-                }
-            }
-            tracing::info!("shutting down: draining in-flight requests");
-            state.set_ready(false);
-            let _ = stop.send(true);
-        });
-    }
+    spawn_reloader(&opts, state.clone(), tls.clone());
+    spawn_stopper(state.clone(), stop);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|error| ServeError::Listen {
@@ -295,16 +201,144 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
         .max(1);
+    let bounds = opts.bounds;
+    let app = app(state.clone(), bounds, stopped.clone());
+    let conn = Conn {
+        tls,
+        app,
+        stopped: stopped.clone(),
+        open: Arc::new(AtomicUsize::new(0)),
+        max_header_bytes: bounds.max_header_bytes,
+    };
+    let (loops, joins) = start_loops(threads, &conn, opts.drain)?;
+    tracing::info!(listen = %opts.listen, threads, "sostle webhook serving");
+    accept(&listener, &loops, &state, bounds.max_connections, stopped).await;
+    // Stop accepting; each loop finishes its in-flight requests (up to the drain time).
+    drop(listener);
+    drop(loops);
+    tokio::task::spawn_blocking(move || {
+        for j in joins {
+            let _ = j.join();
+        }
+    })
+    .await
+    .map_err(|e| ServeError::Join(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The fingerprint of the watched files and the key files the config names.
+fn watched_fingerprint(
+    watched: &[PathBuf],
+    keys: &[PathBuf],
+) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    fingerprint(
+        &watched
+            .iter()
+            .chain(keys.iter())
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Reloads the state when the watched files change and the certificate when its files do, and
+/// both at once on SIGHUP.
+fn spawn_reloader(opts: &ServeOptions, state: Arc<AppState>, tls: RustlsConfig) {
+    let (cert, key) = (opts.tls_cert.clone(), opts.tls_key.clone());
+    let watched = opts.watched.clone();
+    let interval = opts.reload_interval.max(Duration::from_secs(1));
+    // Registered before serving, so a SIGHUP never meets the default action (exit).
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    tokio::spawn(async move {
+        let mut seen = watched_fingerprint(&watched, &state.loaded().key_files);
+        let mut seen_tls = fingerprint(&[cert.as_path(), key.as_path()]);
+        loop {
+            let forced = match hup.as_mut() {
+                Some(h) => tokio::select! {
+                    _ = tokio::time::sleep(interval) => false,
+                    _ = h.recv() => true,
+                },
+                None => {
+                    tokio::time::sleep(interval).await;
+                    false
+                }
+            };
+            // The key files the config names are watched too (a rotated or revoked
+            // reviewer key takes effect without touching the config).
+            let keys = state.loaded().key_files.clone();
+            let now = watched_fingerprint(&watched, &keys);
+            if forced || now != seen {
+                seen = now;
+                let s = state.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+            }
+            let now_tls = fingerprint(&[cert.as_path(), key.as_path()]);
+            if forced || now_tls != seen_tls {
+                seen_tls = now_tls;
+                reload_certificate(&state, &tls, &cert, &key).await;
+            }
+        }
+    });
+}
+
+/// Swaps in the certificate and key from their files; a pair that does not load is refused
+/// and the previous one kept.
+async fn reload_certificate(state: &AppState, tls: &RustlsConfig, cert: &Path, key: &Path) {
+    match tls_config(cert, key).await {
+        Ok(config) => {
+            tls.reload_from_config(config);
+            state.metrics.reload("certificate");
+            tracing::info!("serving certificate reloaded");
+        }
+        Err(e) => {
+            state.metrics.reload("certificate_error");
+            state.metrics.error("certificate");
+            tracing::error!(error = %e, "new certificate refused; keeping the previous one");
+        }
+    }
+}
+
+/// On SIGTERM (and Ctrl-C): stop being ready, stop accepting, drain in-flight requests.
+fn spawn_stopper(state: Arc<AppState>, stop: tokio::sync::watch::Sender<bool>) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::spawn(async move {
+        // `stop` lives as long as this task: dropping it would read as "stop" everywhere.
+        // A Ctrl-C that cannot be watched is an error at once, not a request to stop.
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match term {
+            Some(mut term) => tokio::select! {
+                _ = term.recv() => {},
+                _ = ctrl_c => {},
+            },
+            None => {
+                tracing::warn!("SIGTERM cannot be watched; only Ctrl-C stops the webhook");
+                ctrl_c.await;
+            }
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        state.set_ready(false);
+        let _ = stop.send(true);
+    });
+}
+
+/// The router with the body bounds, and `Connection: close` on every answer once stopping.
+fn app(
+    state: Arc<AppState>,
+    bounds: Bounds,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> axum::Router {
     // Once stopping, every answer says `Connection: close`: the API server takes its next
     // request elsewhere instead of sending it on a kept-alive connection we are about to close.
-    let closing = stopped.clone();
-    let bounds = opts.bounds;
     let budget = Arc::new(tokio::sync::Semaphore::new(
         (bounds.body_budget / 1024)
             .clamp(crate::MAX_BODY / 1024, tokio::sync::Semaphore::MAX_PERMITS),
     ));
     let body_state = state.clone();
-    let app = crate::router(state.clone())
+    crate::router(state)
         .layer(axum::middleware::from_fn(move |req, next| {
             bounded_body(bounds, budget.clone(), body_state.clone(), req, next)
         }))
@@ -321,19 +355,31 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
                     r
                 }
             },
-        ));
-    let drain = opts.drain;
+        ))
+}
+
+/// Where the accept loop hands connections: each event loop's channel and its count of open
+/// connections.
+type Loops = Vec<(
+    tokio::sync::mpsc::UnboundedSender<std::net::TcpStream>,
+    Arc<AtomicUsize>,
+)>;
+
+/// Starts `threads` event-loop threads serving like `conn` (each with its own count of open
+/// connections).
+fn start_loops(
+    threads: usize,
+    conn: &Conn,
+    drain: Duration,
+) -> Result<(Loops, Vec<std::thread::JoinHandle<()>>), ServeError> {
     let mut loops = Vec::new();
     let mut joins = Vec::new();
     for i in 0..threads {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let open = Arc::new(AtomicUsize::new(0));
         let conn = Conn {
-            tls: tls.clone(),
-            app: app.clone(),
-            stopped: stopped.clone(),
             open: open.clone(),
-            max_header_bytes: bounds.max_header_bytes,
+            ..conn.clone()
         };
         // Built here, so a loop that cannot start stops the webhook instead of leaving a
         // loop that takes connections and never serves them.
@@ -351,40 +397,24 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
         );
         loops.push((tx, open));
     }
-    tracing::info!(listen = %opts.listen, threads, "sostle webhook serving");
-    let mut stopped = stopped;
+    Ok((loops, joins))
+}
+
+/// Accepts connections and hands each to an event loop, until `stopped`.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    loops: &Loops,
+    state: &AppState,
+    max_connections: usize,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut next = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    // The connection cap: past it a new connection is closed at once.
-                    let open_now: usize = loops.iter().map(|(_, o)| o.load(Ordering::Relaxed)).sum();
-                    if open_now >= bounds.max_connections {
-                        state.metrics.error("connection_cap");
-                        tracing::warn!(open = open_now, cap = bounds.max_connections, "connection cap reached; connection closed");
-                        drop(stream);
-                        continue;
-                    }
-                    let Ok(stream) = stream.into_std() else { continue };
-                    // The loop with the fewest open connections takes it; ties go round.
-                    let n = loops.len().max(1);
-                    let Some(i) = (0..n)
-                        .map(|k| (next + k) % n)
-                        .min_by_key(|&i| loops.get(i).map_or(usize::MAX, |(_, open)| open.load(Ordering::Relaxed)))
-                    else {
+                    if hand_over(stream, loops, &mut next, state, max_connections).is_break() {
                         break;
-                    };
-                    next = (i + 1) % n;
-                    let Some((tx, open)) = loops.get(i) else { break };
-                    open.fetch_add(1, Ordering::Relaxed);
-                    if tx.send(stream).is_err() {
-                        // Only when a loop has ended (it panicked): the connection is closed.
-                        open.fetch_sub(1, Ordering::Relaxed);
-                        state.metrics.error("event_loop");
-                        tracing::error!(event_loop = i, "an event loop has ended; connection closed");
-                    } else {
-                        state.metrics.connection(i);
                     }
                 }
                 Err(e) => {
@@ -396,18 +426,56 @@ pub async fn serve(opts: ServeOptions, state: Arc<AppState>) -> Result<(), Serve
             _ = stopped.wait_for(|s| *s) => break,
         }
     }
-    // Stop accepting; each loop finishes its in-flight requests (up to the drain time).
-    drop(listener);
-    drop(loops);
-    tokio::task::spawn_blocking(move || {
-        for j in joins {
-            let _ = j.join();
-        }
-    })
-    .await
-    .map_err(|e| ServeError::Join(e.to_string()))?;
-    tracing::info!("stopped");
-    Ok(())
+}
+
+/// Hands an accepted connection to the event loop with the fewest open connections (ties go
+/// round, from `next`), or closes it past the connection cap. `Break` when there is no loop
+/// to take it.
+fn hand_over(
+    stream: tokio::net::TcpStream,
+    loops: &Loops,
+    next: &mut usize,
+    state: &AppState,
+    max_connections: usize,
+) -> ControlFlow<()> {
+    // The connection cap: past it a new connection is closed at once.
+    let open_now: usize = loops.iter().map(|(_, o)| o.load(Ordering::Relaxed)).sum();
+    if open_now >= max_connections {
+        state.metrics.error("connection_cap");
+        tracing::warn!(
+            open = open_now,
+            cap = max_connections,
+            "connection cap reached; connection closed"
+        );
+        drop(stream);
+        return ControlFlow::Continue(());
+    }
+    let Ok(stream) = stream.into_std() else {
+        return ControlFlow::Continue(());
+    };
+    // The loop with the fewest open connections takes it; ties go round.
+    let n = loops.len().max(1);
+    let Some(i) = (0..n).map(|k| (*next + k) % n).min_by_key(|&i| {
+        loops
+            .get(i)
+            .map_or(usize::MAX, |(_, open)| open.load(Ordering::Relaxed))
+    }) else {
+        return ControlFlow::Break(());
+    };
+    *next = (i + 1) % n;
+    let Some((tx, open)) = loops.get(i) else {
+        return ControlFlow::Break(());
+    };
+    open.fetch_add(1, Ordering::Relaxed);
+    if tx.send(stream).is_err() {
+        // Only when a loop has ended (it panicked): the connection is closed.
+        open.fetch_sub(1, Ordering::Relaxed);
+        state.metrics.error("event_loop");
+        tracing::error!(event_loop = i, "an event loop has ended; connection closed");
+    } else {
+        state.metrics.connection(i);
+    }
+    ControlFlow::Continue(())
 }
 
 /// The serving certificate as a rustls config that offers HTTP/1.1 only (see the module doc).

@@ -101,6 +101,26 @@ pub fn load_observed(
     })
 }
 
+/// Why a stored profile is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// The profile file cannot be read.
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// Its `.sig` file cannot be read.
+    #[error("no signature ({}: {error})", path.display())]
+    NoSignature {
+        /// The signature file.
+        path: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The signature does not verify, or the profile does not decode.
+    #[error("{0}")]
+    Refused(sostle_core::mecipol::ProfileRefusal),
+}
+
 /// Reads a key file named in a config's `crew[].keys`: a relative path is relative to the
 /// directory of the config file (so a config and its keys move together).
 pub fn key_file_reader(
@@ -167,18 +187,21 @@ pub fn load_profiles(dir: &Path, public_key: &Path) -> Result<LoadedProfiles, Lo
     let mut refused = Vec::new();
     for path in names {
         let name = path.display().to_string();
-        let check = || -> Result<Profile, String> {
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let check = || -> Result<Profile, ProfileError> {
+            let bytes = std::fs::read(&path).map_err(ProfileError::Read)?;
             let sig_path = PathBuf::from(format!("{name}.sig"));
-            let b64 = std::fs::read_to_string(&sig_path)
-                .map_err(|e| format!("no signature ({}: {e})", sig_path.display()))?;
-            sostle_core::mecipol::verify_stored(&bytes, &b64, &key).map_err(|e| e.to_string())
+            let b64 =
+                std::fs::read_to_string(&sig_path).map_err(|error| ProfileError::NoSignature {
+                    path: sig_path,
+                    error,
+                })?;
+            sostle_core::mecipol::verify_stored(&bytes, &b64, &key).map_err(ProfileError::Refused)
         };
         match check() {
             Ok(p) => ok.push(p),
             Err(why) => {
                 tracing::error!(profile = %name, reason = %why, "profile refused");
-                refused.push((name, why));
+                refused.push((name, why.to_string()));
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The ledger's behaviour, one set of tests run against both backends: the embedded SQLite file
-//! and a real PostgreSQL server on loopback (pg_harness.rs). Numbers are consecutive and never
+//! and a real PostgreSQL server on loopback (`sostle_test_support::postgres`). Numbers are consecutive and never
 //! reused, racing writers queue, a failed or interrupted operation leaves nothing behind,
 //! foreign files and databases are refused untouched, and `copy` moves a history over.
 
@@ -10,20 +10,16 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
-pub mod registry_harness;
-
-pub mod pg_harness;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
-use pg_harness::Pg;
 use serde_json::json;
 use sostle_core::layer::Layer;
 use sostle_core::trial::{Charge, EvidenceKind, Subject, TrialVerdict};
 use sostle_ledger::{Error, Ledger, Location, NewTrendal, Snapshot};
+use sostle_test_support::postgres::{self, Pg};
+use sostle_test_support::registry;
 
 fn now() -> jiff::Timestamp {
     "2026-05-11T21:00:00Z".parse().unwrap()
@@ -444,7 +440,7 @@ fn a_database_of_another_application_is_refused_and_untouched() {
         "{msg}"
     );
     assert!(
-        !msg.contains(pg_harness::PASSWORD),
+        !msg.contains(postgres::PASSWORD),
         "the password leaked into {msg}"
     );
     assert_eq!(
@@ -466,7 +462,7 @@ fn a_database_of_another_application_is_refused_and_untouched() {
 #[test]
 fn a_wrong_password_or_a_dead_server_is_a_clear_error() {
     let pg = Pg::shared();
-    let url = pg.database().replace(pg_harness::PASSWORD, "wrong");
+    let url = pg.database().replace(postgres::PASSWORD, "wrong");
     let e = Ledger::open(&Location::Postgres(url))
         .unwrap_err()
         .to_string();
@@ -474,7 +470,7 @@ fn a_wrong_password_or_a_dead_server_is_a_clear_error() {
     assert!(!e.contains("wrong"), "the password leaked into {e}");
     let dead = format!(
         "postgres://sostle@127.0.0.1:{}/x?sslmode=disable&connect_timeout=5",
-        pg_harness::free_port()
+        postgres::free_port()
     );
     let t = std::time::Instant::now();
     let e = Ledger::open(&Location::Postgres(dead))
@@ -497,8 +493,8 @@ fn tls_is_verified_against_the_given_root() {
     let ca = pg.ca.clone().unwrap();
     let base = format!(
         "postgres://{}:{}@127.0.0.1:{}/postgres",
-        pg_harness::USER,
-        pg_harness::PASSWORD,
+        postgres::USER,
+        postgres::PASSWORD,
         pg.port
     );
     for mode in ["require", "verify-full"] {
@@ -512,7 +508,7 @@ fn tls_is_verified_against_the_given_root() {
     // Another CA's root: the server's certificate does not verify.
     let other = pg.dir().join("other");
     std::fs::create_dir(&other).unwrap();
-    registry_harness::certs(&other, "ca", "tls");
+    registry::certs(&other, "ca", "tls");
     let e = Ledger::open(&Location::Postgres(format!(
         "{base}?sslmode=require&sslrootcert={}",
         other.join("ca.pem").display()
@@ -541,8 +537,8 @@ fn a_session_sees_its_own_tls_connection() {
     let pg = Pg::start_tls();
     let url = format!(
         "postgres://{}:{}@127.0.0.1:{}/postgres?sslmode=require&sslrootcert={}&application_name=tls-probe",
-        pg_harness::USER,
-        pg_harness::PASSWORD,
+        postgres::USER,
+        postgres::PASSWORD,
         pg.port,
         pg.ca.as_ref().unwrap().display()
     );
@@ -819,7 +815,7 @@ fn a_server_killed_mid_run_fails_the_writer_clearly_and_loses_nothing_committed(
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
-        !stderr.contains(pg_harness::PASSWORD),
+        !stderr.contains(postgres::PASSWORD),
         "the password leaked: {stderr}"
     );
     committed.extend(rest.join().unwrap());

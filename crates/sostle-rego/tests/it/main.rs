@@ -16,8 +16,7 @@ use std::sync::Arc;
 use sostle_core::{manifest, Config, Engine, EvalContext, Layer, Outcome};
 use sostle_rego::Suite;
 
-#[path = "../../../sostle-core/tests/it/testkeys.rs"]
-mod testkeys;
+use sostle_test_support::keys as testkeys;
 
 fn files(dir: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

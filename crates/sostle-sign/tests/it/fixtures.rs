@@ -114,7 +114,9 @@ fn the_manifest_mismatch_is_refused_for_the_digest_not_the_key() {
         signers: vec![key_signer("release", "containers-image/cosign.pub")],
         rekor: vec![],
     };
-    let err = sostle_sign::verify(&sig, &digest, &trust).expect_err("mismatch");
+    let err = sostle_sign::verify(&sig, &digest, &trust)
+        .expect_err("mismatch")
+        .to_string();
     assert!(err.starts_with("the payload signs sha256:634a8f"), "{err}");
     assert!(err.contains(&digest), "{err}");
 }
@@ -127,7 +129,9 @@ fn the_wrong_key_is_named_in_the_refusal() {
         signers: vec![key_signer("release", "containers-image/cosign.pub")],
         rekor: rekor(),
     };
-    let err = sostle_sign::verify(&sig, &digest, &trust).expect_err("other key");
+    let err = sostle_sign::verify(&sig, &digest, &trust)
+        .expect_err("other key")
+        .to_string();
     assert!(
         err.contains("key release (sha256:") && err.ends_with("not signed by this key"),
         "{err}"
@@ -156,7 +160,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         )],
         rekor: rekor(),
     };
-    let err = sostle_sign::verify(&sig, &digest, &other_id).expect_err("identity");
+    let err = sostle_sign::verify(&sig, &digest, &other_id)
+        .expect_err("identity")
+        .to_string();
     assert!(
         err.contains("the certificate is for mitr@redhat.com, not mallory@example.com"),
         "{err}"
@@ -169,7 +175,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         )],
         rekor: rekor(),
     };
-    let err = sostle_sign::verify(&sig, &digest, &other_issuer).expect_err("issuer");
+    let err = sostle_sign::verify(&sig, &digest, &other_issuer)
+        .expect_err("issuer")
+        .to_string();
     assert!(
         err.contains("OIDC issuer is https://github.com/login/oauth"),
         "{err}"
@@ -182,7 +190,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         )],
         rekor: vec![],
     };
-    let err = sostle_sign::verify(&sig, &digest, &no_time).expect_err("no rekor");
+    let err = sostle_sign::verify(&sig, &digest, &no_time)
+        .expect_err("no rekor")
+        .to_string();
     assert!(err.contains("needs a trusted time"), "{err}");
 
     // A root that did not issue the chain: cosign.pub is no certificate, so use the leaf itself.
@@ -199,7 +209,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         }],
         rekor: rekor(),
     };
-    let err = sostle_sign::verify(&sig, &digest, &wrong_root).expect_err("root");
+    let err = sostle_sign::verify(&sig, &digest, &wrong_root)
+        .expect_err("root")
+        .to_string();
     assert!(
         err.contains("does not chain to a configured Fulcio root"),
         "{err}"
@@ -212,7 +224,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
         serde_json::from_str(sig.bundle.as_deref().unwrap_or_default()).expect("bundle");
     b["Payload"]["integratedTime"] = serde_json::json!(1_674_247_894);
     tampered.bundle = Some(b.to_string());
-    let err = sostle_sign::verify(&tampered, &digest, &ok).expect_err("tampered");
+    let err = sostle_sign::verify(&tampered, &digest, &ok)
+        .expect_err("tampered")
+        .to_string();
     assert!(
         err.contains("SignedEntryTimestamp does not verify"),
         "{err}"
@@ -221,7 +235,9 @@ fn keyless_checks_identity_issuer_root_and_needs_a_trusted_time() {
     let mut truncated = sig.clone();
     let full = sig.bundle.clone().unwrap_or_default();
     truncated.bundle = Some(full.get(..full.len() / 2).unwrap_or_default().to_string());
-    let err = sostle_sign::verify(&truncated, &digest, &ok).expect_err("truncated");
+    let err = sostle_sign::verify(&truncated, &digest, &ok)
+        .expect_err("truncated")
+        .to_string();
     assert!(
         err.contains("the Rekor bundle is not JSON of cosign's shape"),
         "{err}"

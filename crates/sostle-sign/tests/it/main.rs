@@ -10,5 +10,4 @@
 
 mod fixtures;
 mod registry;
-pub mod registry_harness;
 mod rekor;

@@ -15,7 +15,7 @@ use sostle_sign::payload::SimpleSigning;
 use sostle_sign::registry::{Credentials, Options, Registry, RegistryError};
 use sostle_sign::{keys, SignatureLayer, Signer, Trust};
 
-use crate::registry_harness::TestRegistry;
+use sostle_test_support::registry::TestRegistry;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -274,11 +274,15 @@ fn oversized_and_malformed_signatures_are_refusals_with_reasons() {
         }],
         rekor: vec![],
     };
-    let e = sostle_sign::verify(&bad, &image2.digest, &trust).expect_err("other digest");
+    let e = sostle_sign::verify(&bad, &image2.digest, &trust)
+        .expect_err("other digest")
+        .to_string();
     assert!(e.contains("the payload signs sha256:0000"), "{e}");
     let mut bad2 = signature(&keys::generate(), "x", &image2.digest);
     bad2.signature = "not base64!".into();
-    let e = sostle_sign::verify(&bad2, &image2.digest, &trust).expect_err("not base64");
+    let e = sostle_sign::verify(&bad2, &image2.digest, &trust)
+        .expect_err("not base64")
+        .to_string();
     assert!(e.contains("is not base64"), "{e}");
 
     // A signature manifest that is not an OCI manifest.

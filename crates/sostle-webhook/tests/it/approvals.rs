@@ -6,8 +6,8 @@
 use serde_json::json;
 use sostle_webhook::{AppState, Settings};
 
-use crate::mallory;
 use crate::{post, review, tempfile_dir};
+use sostle_test_support::mallory;
 
 fn with_config(text: &str) -> std::sync::Arc<AppState> {
     let dir = tempfile_dir();

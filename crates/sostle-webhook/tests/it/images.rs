@@ -14,8 +14,8 @@ use sostle_sign::registry::{Credentials, Options, Registry};
 use sostle_sign::{keys, SignatureLayer};
 use sostle_webhook::{AppState, Settings};
 
-use crate::registry_harness::TestRegistry;
 use crate::{get, good_container, pod, post, review, state, tempfile_dir};
+use sostle_test_support::registry::TestRegistry;
 
 /// A client for the test registry (plain HTTP, anonymous).
 fn client(reg: &TestRegistry) -> Registry {

@@ -23,9 +23,6 @@ use tower::ServiceExt;
 
 mod approvals;
 mod images;
-mod mallory;
-#[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
-pub mod registry_harness;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/admission")

@@ -292,7 +292,7 @@ pub fn verify_image(args: &VerifyImageArgs) -> anyhow::Result<u8> {
             }),
             Err(reason) => report.refused.push(Refused {
                 signature: Some(i + 1),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }

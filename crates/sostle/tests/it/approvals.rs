@@ -7,8 +7,7 @@ use std::path::Path;
 
 use crate::{root, sostle, sostle_with};
 
-#[path = "../../../sostle-webhook/tests/it/mallory.rs"]
-mod mallory;
+use sostle_test_support::mallory;
 
 /// Writes the config and one JSON file per case into `dir`.
 fn setup(dir: &Path) -> Vec<mallory::Case> {

@@ -25,11 +25,9 @@ mod formats;
 mod kubectl_yaml;
 mod ledger;
 mod locks;
-#[path = "../../../sostle-ledger/tests/it/pg_harness.rs"]
-pub mod pg_harness;
+pub use sostle_test_support::postgres as pg_harness;
 mod realrepo;
-#[path = "../../../sostle-sign/tests/it/registry_harness.rs"]
-pub mod registry_harness;
+pub use sostle_test_support::registry as registry_harness;
 mod rego;
 mod signatures;
 mod token;

@@ -1,9 +1,7 @@
 //! A real OCI registry on loopback for tests: Debian's `docker-registry` (distribution 2.8)
 //! with a temporary storage directory, plain HTTP or TLS with htpasswd basic auth, started and
 //! stopped by the test. Images get into it with `skopeo copy` from an OCI layout written here.
-//! Shared (by `#[path]`) with the binary's and the webhook's tests.
-
-#![allow(dead_code)]
+//! Also the test CA and certificates (openssl), free loopback ports, and a real Rekor stack.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -148,7 +146,6 @@ pub fn free_port() -> u16 {
 
 /// `N` distinct free ports: the listeners are held until all are drawn (one after another, a
 /// closed listener's port can be handed out again at once).
-#[allow(dead_code)] // used by the binary's control-plane harness, not by every includer
 pub fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: [std::net::TcpListener; N] =
         std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap());
@@ -173,7 +170,7 @@ impl TestRegistry {
     }
 
     /// Plain HTTP and bearer-token auth, as ACR, Docker Hub and GHCR do it: the registry sends
-    /// clients to a token service (tests/it/token_server.py) that takes `user`/`password` and
+    /// clients to a token service (`token_server.py` beside this crate's `Cargo.toml`) that takes `user`/`password` and
     /// issues ES256 tokens the registry verifies.
     pub fn with_token_service(user: &str, password: &str) -> TestRegistry {
         TestRegistry::start(false, Some((user.into(), password.into())), Auth::Token)
@@ -219,8 +216,7 @@ impl TestRegistry {
                 "/CN=sostle test token issuer",
             ]);
             let portfile = dir.path().join("token.port");
-            let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../sostle-sign/tests/it/token_server.py");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("token_server.py");
             let child = Command::new("python3")
                 .arg(&script)
                 .arg(dir.path().join("token.key"))

@@ -2,10 +2,8 @@
 //! temporary directory (as the unprivileged `postgres` user when the tests run as root, as CI
 //! does), `pg_ctl start` on a free loopback port with SCRAM password auth (and, when asked, TLS
 //! with a throwaway CA), stopped when the test ends — or, for the server a whole test binary
-//! shares, by a watchdog when the test process exits. Shared (by `#[path]`) with the binary's
-//! tests.
-
-#![allow(dead_code)]
+//! shares, by a watchdog when the test process exits. Used by the ledger's tests and bench and
+//! the binary's tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -370,5 +368,5 @@ impl Drop for Pg {
 
 /// `ca.pem`/`ca.key` and `tls.pem`/`tls.key` for 127.0.0.1 and localhost, signed by it.
 pub fn certs_for(dir: &Path) {
-    crate::registry_harness::certs(dir, "ca", "tls");
+    crate::registry::certs(dir, "ca", "tls");
 }

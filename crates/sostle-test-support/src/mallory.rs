@@ -1,10 +1,8 @@
 //! The self-granted exemption of issue #12 and its variants, as data: a config that registers
 //! test keys for four crew members, and objects at L3 whose only failure is exemptable, each
-//! with the decision the cluster door must reach. Shared (with `#[path]`) by the webhook's
+//! with the decision the cluster door must reach. Shared by the webhook's
 //! router tests and the `sostle` binary's tests (`sostle test` with and without a ledger, and
 //! the webhook over real TLS), so every path is held to the same decisions.
-
-#![allow(dead_code)]
 
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
