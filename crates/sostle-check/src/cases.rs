@@ -66,6 +66,7 @@ pub fn case_files(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
         }
         let walk = ignore::WalkBuilder::new(dir)
             .standard_filters(false)
+            .follow_links(true)
             .sort_by_file_path(|a, b| a.cmp(b))
             .build();
         for entry in walk {

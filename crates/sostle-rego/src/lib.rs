@@ -977,24 +977,17 @@ fn collect_data(
         out.push((path.to_path_buf(), prefix.to_vec()));
         return Ok(());
     }
-    let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    items.sort();
-    for p in items {
-        if p.is_dir() {
-            let mut deeper = prefix.to_vec();
-            deeper.push(
-                p.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-            collect_data(&p, &deeper, out)?;
-        } else if p
-            .extension()
+    for p in files_under(path)? {
+        if p.extension()
             .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
         {
-            out.push((p, prefix.to_vec()));
+            let mut at = prefix.to_vec();
+            let dir = p.parent().and_then(|d| d.strip_prefix(path).ok());
+            at.extend(dir.into_iter().flat_map(|d| {
+                d.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            }));
+            out.push((p, at));
         }
     }
     Ok(())
@@ -1009,20 +1002,32 @@ fn collect_rego(
         out.push(dir.to_path_buf());
         return Ok(());
     }
-    let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    items.sort();
-    for p in items {
-        if p.is_dir() {
-            collect_rego(&p, with_tests, out)?;
-        } else if p.extension().is_some_and(|e| e == "rego")
+    for p in files_under(dir)? {
+        if p.extension().is_some_and(|e| e == "rego")
             && (with_tests || !p.to_string_lossy().ends_with("_test.rego"))
         {
             out.push(p);
         }
     }
     Ok(())
+}
+
+/// Every file under `dir`, in path order (the `ignore` crate's walker with its filters off:
+/// policy and data directories are read as they are given).
+fn files_under(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let walk = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .follow_links(true)
+        .sort_by_file_path(|a, b| a.cmp(b))
+        .build();
+    let mut out = Vec::new();
+    for entry in walk {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.path().is_file() {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

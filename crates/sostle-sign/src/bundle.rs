@@ -75,6 +75,7 @@ fn files(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, Bundl
     let mut out = Vec::new();
     let walk = ignore::WalkBuilder::new(dir)
         .standard_filters(false)
+        .follow_links(true)
         .sort_by_file_path(|a, b| a.cmp(b))
         .build();
     for entry in walk {

@@ -271,10 +271,10 @@ impl Checker {
 
     /// The MECIPOL attestations of `image`, verified with the lock keys; `Err` (the reason)
     /// when its registry cannot be asked and nothing is cached.
-    pub async fn locks(&self, image: &str) -> Result<LockFindings, String> {
+    pub async fn locks(&self, image: &str) -> Result<LockFindings, Unreachable> {
         let resolved = match self.resolve(image).await {
             Ok(r) => r,
-            Err(e) if e.is_outage() => return Err(e.to_string()),
+            Err(e) if e.is_outage() => return Err(Unreachable(e.to_string())),
             Err(e) => {
                 return Ok(LockFindings {
                     profiles: Vec::new(),
@@ -299,7 +299,7 @@ impl Checker {
                         self.observe.cache("stale");
                         Ok(relabel(&v, image))
                     }
-                    None => Err(e.to_string()),
+                    None => Err(Unreachable(e.to_string())),
                 }
             }
             Err(e) => LockFindings {
@@ -484,6 +484,11 @@ pub fn judge(
         ImageCheck::Unsigned(format!("{head} ({})", why.join("; ")))
     }
 }
+
+/// An image's registry could not be asked, and nothing was cached: why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
 
 #[cfg(test)]
 mod tests {

@@ -133,7 +133,7 @@ pub async fn check_images(
     let locks = async {
         futures_util::future::join_all(lock_images.iter().map(|image| async move {
             let f = match tokio::time::timeout(budget, checker.locks(image)).await {
-                Ok(f) => f,
+                Ok(f) => f.map_err(|e| e.to_string()),
                 Err(_) => Err(late(image)),
             };
             (image.to_string(), f)

@@ -11,4 +11,4 @@
 mod cases;
 mod exemptions;
 mod loader;
-mod testkeys;
+use sostle_test_support::keys as testkeys;

@@ -1,5 +1,5 @@
-//! Signed approvals (issue #12) through the binary: the cases of the webhook crate's
-//! `mallory.rs` through `sostle test` without and with a ledger (same decisions), and through
+//! Signed approvals (issue #12) through the binary: the cases of `sostle_test_support::mallory`
+//! (the self-granted exemptions every door is held to) through `sostle test` without and with a ledger (same decisions), and through
 //! `sostle webhook` over real TLS; `exempt approve` writing approvals that `sostle test`
 //! honours and that openssl verifies; `exempt new --approve-key`.
 
