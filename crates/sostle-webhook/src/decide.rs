@@ -12,7 +12,10 @@ use sostle_core::mecipol::LockProblem;
 use sostle_core::mecipol::LockRegistry;
 use sostle_core::namespace::UNGOVERNED;
 
-use sostle_core::{Config, EvalContext, Layer, Outcome};
+use sostle_core::{
+    Config, EvalContext, Layer, Outcome, PolicyResult, PolicySource, SourceError, SourceInput,
+    Violation,
+};
 
 use crate::{annotations, exempt_annotations, AdmissionObject, Loaded, MAX_WARNING};
 
@@ -203,13 +206,29 @@ pub fn validate(
         checks: s,
         fail_open: s.fail_open,
     });
-    let one: [&dyn sostle_core::PolicySource; 1];
-    let sources: &[&dyn sostle_core::PolicySource] = match &checked {
-        Some(c) => {
+    // On UPDATE, what only an update can be refused for (exemption annotations written by
+    // someone who may not, a downgrade of a locked image) is a source of the same pass.
+    let update = matches!(req.operation, Operation::Update).then_some(UpdateChecks {
+        loaded,
+        layer,
+        req,
+        signatures,
+    });
+    let (one, two): ([&dyn PolicySource; 1], [&dyn PolicySource; 2]);
+    let sources: &[&dyn PolicySource] = match (&checked, &update) {
+        (Some(c), Some(u)) => {
+            two = [c, u];
+            &two
+        }
+        (Some(c), None) => {
             one = [c];
             &one
         }
-        None => &[],
+        (None, Some(u)) => {
+            one = [u];
+            &one
+        }
+        (None, None) => &[],
     };
     let ctx = EvalContext {
         requester: Some(&requester),
@@ -267,9 +286,6 @@ pub fn validate(
             _ => {}
         }
     }
-    if matches!(req.operation, Operation::Update) {
-        update_refusals(loaded, layer, req, signatures, &mut fail);
-    }
     let allowed = message.is_empty();
     Decision {
         allowed,
@@ -279,20 +295,70 @@ pub fn validate(
     }
 }
 
+/// The refusals only an UPDATE can have, as a source of the engine's one pass (the old object
+/// and who writes are what admission adds to the document). Not exemptable: an exemption
+/// cannot waive the check of who may write exemptions, nor a downgrade.
+struct UpdateChecks<'a> {
+    loaded: &'a Loaded,
+    layer: Layer,
+    req: &'a AdmissionRequest<AdmissionObject>,
+    signatures: Option<&'a ImageResults>,
+}
+
+/// The result id of the exemption-writers check.
+const EXEMPTION_WRITERS: &str = "exemption_writers";
+/// The policy a downgrade fails.
+const MECIPOL: &str = "deny_no_mecipol_image";
+/// What to do about a downgrade.
+const DOWNGRADE_FIX: &str = "deploy the image the newer lock names, or lock this one anew";
+
+impl PolicySource for UpdateChecks<'_> {
+    fn judge(&self, input: &SourceInput<'_>) -> Result<Vec<PolicyResult>, SourceError> {
+        let mut results: Vec<PolicyResult> = Vec::new();
+        let root = input.root;
+        update_refusals(self, root, &mut |policy, message, fix| {
+            let violation = Violation {
+                container: None,
+                path: String::new(),
+                pos: root.pos,
+                message,
+                fix: fix.into(),
+            };
+            match results.iter_mut().find(|r| *r.policy == *policy) {
+                Some(r) => r.violations.push(violation),
+                None => results.push(PolicyResult {
+                    policy: policy.into(),
+                    outcome: Outcome::Fail,
+                    violations: vec![violation],
+                    exemption: None,
+                }),
+            }
+        });
+        Ok(results)
+    }
+
+    fn exemptable(&self) -> bool {
+        false
+    }
+}
+
 /// What only an UPDATE can be refused for: exemption annotations changed by someone who may
 /// not write them, and a downgrade of a locked image (by the old object's lock, and by the lock
 /// of each image being replaced).
 fn update_refusals(
-    loaded: &Loaded,
-    layer: Layer,
-    req: &AdmissionRequest<AdmissionObject>,
-    signatures: Option<&ImageResults>,
-    fail: &mut dyn FnMut(&[&str]),
+    UpdateChecks {
+        loaded,
+        layer,
+        req,
+        signatures,
+    }: &UpdateChecks<'_>,
+    root: &Node,
+    refuse: &mut dyn FnMut(&'static str, String, &'static str),
 ) {
+    let (layer, signatures) = (*layer, *signatures);
     let Some(obj) = req.object.as_ref() else {
         return;
     };
-    let root = &obj.tree;
     // Exemptions cannot be self-granted: only configured writers may add or change them.
     let before = exempt_annotations(req.old_object.as_ref());
     let after = exempt_annotations(Some(obj));
@@ -306,12 +372,14 @@ fn update_refusals(
     if !changed.is_empty()
         && !Config::listed(&loaded.engine.config().exemption_writers, user, &groups)
     {
-        fail(&[
-            "exemption annotations changed by ",
-            user,
-            ", who is not in exemptions.writers: ",
-            &changed.join(", "),
-        ]);
+        refuse(
+            EXEMPTION_WRITERS,
+            format!(
+                "exemption annotations changed by {user}, who is not in exemptions.writers: {}",
+                changed.join(", ")
+            ),
+            "have a member of exemptions.writers make the change",
+        );
     }
     // A downgrade: the new image's lock is older than the old object's lock.
     let old_profile = annotations(req.old_object.as_ref())
@@ -325,8 +393,7 @@ fn update_refusals(
         for image in sostle_core::workload::images(root) {
             for p in locks.check(image, layer, Some(old_profile)) {
                 if let LockProblem::Downgrade { .. } = p {
-                    let p = p.to_string();
-                    fail(&["deny_no_mecipol_image: ", &p]);
+                    refuse(MECIPOL, p.to_string(), DOWNGRADE_FIX);
                 }
             }
         }
@@ -341,8 +408,7 @@ fn update_refusals(
             .is_some_and(|p| p.enabled && p.layers.contains(layer));
         if policy_here {
             for p in sostle_core::mecipol::replacement_downgrades(locks, &old.tree, root) {
-                let p = p.to_string();
-                fail(&["deny_no_mecipol_image: ", &p]);
+                refuse(MECIPOL, p.to_string(), DOWNGRADE_FIX);
             }
         }
     }
