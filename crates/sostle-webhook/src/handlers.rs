@@ -25,8 +25,8 @@ use crate::{
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(door::NAMESPACES_ROUTE, post(namespaces_handler))
-        .route("/validate/{layer}", post(validate_handler))
-        .route("/mutate/{layer}", post(mutate_handler))
+        .route("/validate/{layer}", post(review_handler::<false>))
+        .route("/mutate/{layer}", post(review_handler::<true>))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
@@ -114,12 +114,13 @@ pub(crate) fn operation_name(op: &Operation) -> &'static str {
     }
 }
 
-pub(crate) async fn validate_handler(
+/// `/validate/{layer}` (`MUTATE` false) and `/mutate/{layer}` (true).
+pub(crate) async fn review_handler<const MUTATE: bool>(
     State(s): State<Arc<AppState>>,
     UrlPath(layer): UrlPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    handle(s, layer, body, false).await
+    handle(s, layer, body, MUTATE).await
 }
 
 pub(crate) async fn namespaces_handler(
@@ -178,14 +179,6 @@ pub(crate) fn answer(
         review_response(uid, decision),
     )
         .into_response()
-}
-
-pub(crate) async fn mutate_handler(
-    State(s): State<Arc<AppState>>,
-    UrlPath(layer): UrlPath<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    handle(s, layer, body, true).await
 }
 
 pub(crate) async fn handle(
