@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use sostle_core::approval::{self, CrewKey};
-use sostle_core::namespace::NoLabels;
 use sostle_core::exemption::{witness, Values};
 use sostle_core::{manifest, Config, Engine, EvalContext, Outcome};
 
