@@ -64,18 +64,13 @@ pub fn case_files(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
             out.push(dir.clone());
             continue;
         }
-        let walk = ignore::WalkBuilder::new(dir)
-            .standard_filters(false)
-            .follow_links(true)
-            .sort_by_file_path(|a, b| a.cmp(b))
-            .build();
-        for entry in walk {
-            let entry = entry.map_err(|e| CaseError(format!("{}: {e}", dir.display())))?;
-            let p = entry.path();
-            if p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(p.to_path_buf());
-            }
-        }
+        let found = sostle_rego::files_under(dir)
+            .map_err(|e| CaseError(format!("{}: {e}", dir.display())))?;
+        out.extend(
+            found
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")),
+        );
     }
     Ok(out)
 }

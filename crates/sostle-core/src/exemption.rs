@@ -2,7 +2,7 @@
 //! on one resource, for a bounded time, for a trial's reason, owned by one crew member,
 //! reviewed by another with the layer's approver role, and witnessed by a SHA-256 of all of it.
 //!
-//! [`judge`] checks every condition and reports **every** one that fails as a sentence saying
+//! [`judge_with`] checks every condition and reports **every** one that fails as a sentence saying
 //! what to change, so a refused exemption is never a mystery. The matrix of where a policy may
 //! be exempted is data (`PolicySpec::exempt`); the ledger's part (registered witnesses, trial
 //! existence and state) comes in through [`ExemptionLedger`].
@@ -211,7 +211,7 @@ pub struct Judgement {
     pub days_left: Option<i64>,
 }
 
-/// What [`judge`] needs to know about the case.
+/// What [`judge_with`] needs to know about the case.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     /// The policy's table row (`None` for the layer gate, which is never exemptable).
@@ -304,24 +304,14 @@ fn approval_problem(
     }
 }
 
-/// Judges an exemption of `subject.policy_id` by `ann`, at `now`.
-pub fn judge(
-    ann: &Annotations,
-    subject: Subject<'_>,
-    config: &Config,
-    now: Timestamp,
-    ledger: Option<&dyn ExemptionLedger>,
-) -> Judgement {
-    judge_with(ann, subject, config, now, ledger, &ApprovalCheck::default())
-}
-
 /// The outcome of checking one exemption's approval, kept across the policies it lists: the
 /// signature check (an ECDSA verification, most of an exemption's cost) depends only on the
 /// annotations and the layer, so it runs once per resource, not once per policy.
 #[derive(Debug, Default)]
 pub struct ApprovalCheck(std::cell::OnceCell<Option<String>>);
 
-/// [`judge`] sharing `approval` between calls for the same annotations at the same layer.
+/// Judges an exemption of `subject.policy_id` by `ann`, at `now`, sharing `approval` between
+/// calls for the same annotations at the same layer (`ApprovalCheck::default()` for one).
 pub fn judge_with(
     ann: &Annotations,
     subject: Subject<'_>,

@@ -1012,9 +1012,10 @@ fn collect_rego(
     Ok(())
 }
 
-/// Every file under `dir`, in path order (the `ignore` crate's walker with its filters off:
-/// policy and data directories are read as they are given).
-fn files_under(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+/// Every file under `dir` (or `dir` itself, when it is a file), in path order: sostle's one
+/// walker of directories read as they are given (policies, data, `sostle verify`'s cases) — the
+/// `ignore` crate's, its filters off, links followed.
+pub fn files_under(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let walk = ignore::WalkBuilder::new(dir)
         .standard_filters(false)
         .follow_links(true)
@@ -1027,6 +1028,23 @@ fn files_under(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>
             out.push(entry.into_path());
         }
     }
+    Ok(out)
+}
+
+/// The `.rego` files under `dir` (tests included), in path order: what a policy bundle carries.
+pub fn policy_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = files_under(dir)?;
+    out.retain(|p| p.extension().is_some_and(|e| e == "rego"));
+    Ok(out)
+}
+
+/// The data files (JSON or YAML) under `dir`, in path order.
+pub fn data_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = files_under(dir)?;
+    out.retain(|p| {
+        p.extension()
+            .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+    });
     Ok(out)
 }
 

@@ -70,50 +70,21 @@ pub fn reference(r: &str) -> String {
     }
 }
 
-/// The files under `dir` (or `dir` itself) that `keep` keeps, in path order.
-fn files(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, BundleError> {
-    let mut out = Vec::new();
-    let walk = ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .follow_links(true)
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
-    for entry in walk {
-        let entry = entry.map_err(|e| BundleError::Io {
-            path: dir.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
-        let p = entry.path();
-        if p.is_file() && (keep(p) || p == dir) {
-            out.push(p.to_path_buf());
-        }
-    }
-    Ok(out)
-}
-
-fn has_ext(p: &Path, exts: &[&str]) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| exts.contains(&e))
-}
-
-/// A bundle to push: every `.rego` file under `dir`, every data file (JSON or YAML) under
-/// `data` (default: `dir`), each titled with its path; and how many of each.
+/// A bundle to push: the `.rego` files found under `dir` and the data files found under `data`
+/// (default: `dir`), each titled with its path from there.
 pub fn bundle(
     dir: &Path,
     data: Option<&Path>,
-) -> Result<(Vec<ArtifactFile>, usize, usize), BundleError> {
-    let rego = files(dir, &|p| has_ext(p, &["rego"]))?;
+    rego: &[PathBuf],
+    docs: &[PathBuf],
+) -> Result<Vec<ArtifactFile>, BundleError> {
     if rego.is_empty() {
         return Err(BundleError::NoPolicies(dir.display().to_string()));
     }
-    let docs = files(data.unwrap_or(dir), &|p| {
-        has_ext(p, &["json", "yaml", "yml"])
-    })?;
     let mut out = Vec::new();
     for (paths, base, media_type) in [
-        (&rego, dir, POLICY_MEDIA_TYPE),
-        (&docs, data.unwrap_or(dir), DATA_MEDIA_TYPE),
+        (rego, dir, POLICY_MEDIA_TYPE),
+        (docs, data.unwrap_or(dir), DATA_MEDIA_TYPE),
     ] {
         for p in paths {
             out.push(ArtifactFile {
@@ -123,7 +94,7 @@ pub fn bundle(
             });
         }
     }
-    Ok((out, rego.len(), docs.len()))
+    Ok(out)
 }
 
 /// Pushes a bundle to `to`; the digest reference it was stored under.

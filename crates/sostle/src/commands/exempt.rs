@@ -334,7 +334,7 @@ fn judgements<'a>(
                 l.report.layer.layer(),
             ) {
                 (Some(j), _) => j.clone(),
-                (None, Some(layer)) => exemption::judge(
+                (None, Some(layer)) => exemption::judge_with(
                     ann,
                     exemption::Subject {
                         policy: engine.config().policy(p),
@@ -345,6 +345,7 @@ fn judgements<'a>(
                     engine.config(),
                     now,
                     None,
+                    &exemption::ApprovalCheck::default(),
                 ),
                 (None, None) => Judgement {
                     annotations: ann.clone(),

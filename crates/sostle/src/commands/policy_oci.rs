@@ -15,7 +15,12 @@ pub fn push(
     data: Option<&Path>,
     registry: &RegistryArgs,
 ) -> anyhow::Result<u8> {
-    let (files, policies, data_files) = bundle::bundle(dir, data)?;
+    let within = |d: &Path| format!("{}", d.display());
+    let rego = sostle_rego::policy_files(dir).with_context(|| within(dir))?;
+    let data_dir = data.unwrap_or(dir);
+    let docs = sostle_rego::data_files(data_dir).with_context(|| within(data_dir))?;
+    let files = bundle::bundle(dir, data, &rego, &docs)?;
+    let (policies, data_files) = (rego.len(), docs.len());
     let client = crate::commands::sign::registry(registry)?;
     let rt = crate::commands::sign::runtime()?;
     let to = bundle::reference(to);
