@@ -230,20 +230,30 @@ pub(crate) async fn handle(
             }
         };
         if body.len() <= s.settings.inline_max_bytes {
-            validate(
-                &loaded,
-                layer,
-                &req,
-                Timestamp::now(),
-                loaded.token_secret.as_deref(),
-                images.as_ref(),
-            )
+            validate_now(&loaded, layer, &req, images.as_ref())
         } else {
             drop(loaded);
             validate_blocking(&s, layer, req, images).await
         }
     };
     Ok(answer(&s, layer.as_str(), op, &uid, &decision, started))
+}
+
+/// Decides a review now, with the loaded state's token secret.
+fn validate_now(
+    loaded: &crate::Loaded,
+    layer: Layer,
+    req: &AdmissionRequest<AdmissionObject>,
+    images: Option<&ImageResults>,
+) -> Decision {
+    validate(
+        loaded,
+        layer,
+        req,
+        Timestamp::now(),
+        loaded.token_secret.as_deref(),
+        images,
+    )
 }
 
 /// Evaluates a large review on a blocking thread, within the time cap; a failure follows the
@@ -263,14 +273,7 @@ pub(crate) async fn validate_blocking(
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let loaded = state.loaded();
-                validate(
-                    &loaded,
-                    layer,
-                    &req,
-                    Timestamp::now(),
-                    loaded.token_secret.as_deref(),
-                    images.as_ref(),
-                )
+                validate_now(&loaded, layer, &req, images.as_ref())
             })
             .await
         };
