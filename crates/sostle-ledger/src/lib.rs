@@ -171,25 +171,14 @@ pub struct Witness {
     pub values: serde_json::Value,
 }
 
-/// A trendal (SPEC §8).
+/// A trendal (SPEC §8): what it was spawned as, and its life since.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trendal {
     /// `TRENDAL-L3-YONE-BOSUN-001`.
     pub id: String,
-    /// Layer.
-    pub layer: Layer,
-    /// Silo.
-    pub silo: String,
-    /// Owning crew member.
-    pub crew: String,
-    /// Crew spiral (`BOSUN+RICK+CODY`).
-    pub spiral: Option<String>,
-    /// Trial, when it runs on the chaos pool.
-    pub trial: Option<String>,
-    /// Warmth in [0, 1].
-    pub warmth: f64,
-    /// Namespace.
-    pub namespace: String,
+    /// Its layer, silo, crew, spiral, trial, warmth (as it is now), namespace and manifest.
+    #[serde(flatten)]
+    pub spawn: NewTrendal,
     /// Active or reaped.
     pub state: TrendalState,
     /// When it was spawned.
@@ -198,13 +187,11 @@ pub struct Trendal {
     pub reaped_at: Option<Timestamp>,
     /// Why it was reaped.
     pub reap_reason: Option<String>,
-    /// The manifest it was spawned with.
-    pub manifest: serde_json::Value,
 }
 
 /// A trendal to file: what `add_trendal`'s caller knows (the ledger numbers it, marks it
 /// active and stamps the time).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTrendal {
     /// Layer.
     pub layer: Layer,
@@ -360,18 +347,20 @@ fn trendal_row(r: &Row) -> Result<Trendal> {
     let id = r.text(0)?;
     let record = format!("trendal {id}");
     Ok(Trendal {
-        layer: typed(&record, "layer", r.text(1)?, Layer::parse)?,
-        silo: r.text(2)?,
-        crew: r.text(3)?,
-        spiral: r.opt_text(4)?,
-        trial: r.opt_text(5)?,
-        warmth: r.real(6)?,
-        namespace: r.text(7)?,
+        spawn: NewTrendal {
+            layer: typed(&record, "layer", r.text(1)?, Layer::parse)?,
+            silo: r.text(2)?,
+            crew: r.text(3)?,
+            spiral: r.opt_text(4)?,
+            trial: r.opt_text(5)?,
+            warmth: r.real(6)?,
+            namespace: r.text(7)?,
+            manifest: r.json(12)?,
+        },
         state: typed(&record, "state", r.text(8)?, TrendalState::parse)?,
         spawned_at: time(&record, "spawned_at", r.text(9)?)?,
         reaped_at: opt_time(&record, "reaped_at", r.opt_text(10)?)?,
         reap_reason: r.opt_text(11)?,
-        manifest: r.json(12)?,
         id,
     })
 }

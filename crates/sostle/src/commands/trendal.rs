@@ -46,16 +46,20 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                         "TRENDAL", "LAYER", "WARMTH", "", "NAMESPACE", "TRIAL"
                     )?;
                     for t in &all {
-                        let feel = if t.warmth >= 0.5 { "WARM" } else { "COLD" };
+                        let feel = if t.spawn.warmth >= 0.5 {
+                            "WARM"
+                        } else {
+                            "COLD"
+                        };
                         writeln!(
                             w,
                             "{:<32} {:<6} {:<7.2} {:<6} {:<16} {:<15} {}",
                             t.id,
-                            t.layer.as_str(),
-                            t.warmth,
+                            t.spawn.layer.as_str(),
+                            t.spawn.warmth,
                             feel,
-                            t.namespace,
-                            t.trial.as_deref().unwrap_or("-"),
+                            t.spawn.namespace,
+                            t.spawn.trial.as_deref().unwrap_or("-"),
                             t.state.as_str()
                         )?;
                     }
@@ -76,12 +80,12 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 crate::settings::Settings::resolve(&common)?;
             let mut l = crate::settings::ledger::open_ledger(&ledger, &config)?;
             let t = l.atomically(|tx| tx.warm_trendal(&id, warmth))?;
-            let feel = if t.warmth >= 0.5 {
+            let feel = if t.spawn.warmth >= 0.5 {
                 "WARM — above 0.5 floor"
             } else {
                 "COLD — below 0.5 floor; `sostle trendal reap` will expire it"
             };
-            println!("{}: warmth {:.2} ({feel})", t.id, t.warmth);
+            println!("{}: warmth {:.2} ({feel})", t.id, t.spawn.warmth);
             Ok(crate::exit::OK)
         }
         TrendalCommand::Reap { common, ledger } => {
@@ -101,10 +105,14 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 .into_iter()
                 .filter(|t| t.state == TrendalState::Active)
             {
-                let reason = if t.warmth < floor {
-                    Some(format!("warmth {:.2} below the {floor} floor", t.warmth))
+                let reason = if t.spawn.warmth < floor {
+                    Some(format!(
+                        "warmth {:.2} below the {floor} floor",
+                        t.spawn.warmth
+                    ))
                 } else {
-                    t.trial
+                    t.spawn
+                        .trial
                         .as_ref()
                         .filter(|tr| closed.contains(tr))
                         .map(|tr| format!("trial {tr} closed"))
@@ -112,7 +120,7 @@ pub fn run(cmd: TrendalCommand) -> anyhow::Result<u8> {
                 if let Some(reason) = reason {
                     l.atomically(|tx| tx.reap_trendal(&t.id, &reason, now))?;
                     eprintln!("reaped {}: {reason}", t.id);
-                    deletions.push(trendal::deletion(&t.manifest));
+                    deletions.push(trendal::deletion(&t.spawn.manifest));
                 }
             }
             let mut w = std::io::stdout().lock();
@@ -148,13 +156,13 @@ struct Row<'a> {
 fn row(t: &Trendal) -> anyhow::Result<J> {
     Ok(serde_json::to_value(Row {
         trendal: &t.id,
-        layer: t.layer,
-        silo: &t.silo,
-        crew: &t.crew,
-        crew_spiral: t.spiral.as_deref(),
-        trial: t.trial.as_deref(),
-        warmth: t.warmth,
-        namespace: &t.namespace,
+        layer: t.spawn.layer,
+        silo: &t.spawn.silo,
+        crew: &t.spawn.crew,
+        crew_spiral: t.spawn.spiral.as_deref(),
+        trial: t.spawn.trial.as_deref(),
+        warmth: t.spawn.warmth,
+        namespace: &t.spawn.namespace,
         state: t.state,
         spawned_at: t.spawned_at,
         reaped_at: t.reaped_at,
@@ -249,7 +257,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
     let mut w = std::io::stdout().lock();
     match a.output {
         TrendalFormat::Yaml => {
-            crate::output::print_yaml(std::slice::from_ref(&t.manifest), &mut w)?
+            crate::output::print_yaml(std::slice::from_ref(&t.spawn.manifest), &mut w)?
         }
         TrendalFormat::Json => {
             serde_json::to_writer_pretty(&mut w, &row(&t)?)?;
@@ -258,8 +266,8 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
         TrendalFormat::Text => {
             writeln!(w, "Trendal spawned: {}", t.id)?;
             writeln!(w, "Warmth: {} (WARM — above {floor} floor)", a.warmth)?;
-            writeln!(w, "Namespace: {}", t.namespace)?;
-            match &t.trial {
+            writeln!(w, "Namespace: {}", t.spawn.namespace)?;
+            match &t.spawn.trial {
                 Some(trial) => {
                     writeln!(
                         w,
@@ -277,7 +285,7 @@ fn spawn(a: crate::cli::SpawnArgs) -> anyhow::Result<u8> {
             writeln!(
                 w,
                 "Expires: {}",
-                if t.trial.is_some() {
+                if t.spawn.trial.is_some() {
                     "warmth drops below floor OR trial closes"
                 } else {
                     "warmth drops below floor"
