@@ -19,6 +19,7 @@ fn judge_all(
 ) -> anyhow::Result<(Vec<Verdict>, usize)> {
     let mut verdicts = Vec::new();
     let mut load_errors = 0;
+    let mut own: std::collections::HashMap<std::path::PathBuf, Engine> = Default::default();
     for p in cases::case_files(&args.dirs)? {
         let case = match cases::read_case(&p, now) {
             Ok(c) => c,
@@ -28,18 +29,23 @@ fn judge_all(
                 continue;
             }
         };
-        let own_engine = match &case.config {
-            Some(c) => match crate::settings::config(Some(c)) {
-                Ok(cfg) => Some(Engine::new(Arc::new(cfg))),
-                Err(e) => {
-                    eprintln!("error: {}: config: {e:#}", case.file);
-                    load_errors += 1;
-                    continue;
+        // A case's own config is read and built once, however many cases name it.
+        let engine = match &case.config {
+            Some(c) => match own.entry(c.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => &*e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    match crate::settings::config(Some(c)) {
+                        Ok(cfg) => &*v.insert(Engine::new(Arc::new(cfg))),
+                        Err(e) => {
+                            eprintln!("error: {}: config: {e:#}", case.file);
+                            load_errors += 1;
+                            continue;
+                        }
+                    }
                 }
             },
-            None => None,
+            None => engine,
         };
-        let engine = own_engine.as_ref().unwrap_or(engine);
         verdicts.push(cases::judge(engine, case, sources));
     }
     Ok((verdicts, load_errors))
